@@ -1,0 +1,20 @@
+//! The vocabulary of mirrorsim and its sequential reference model.
+//!
+//! This crate is the specification: small enough to be obviously right. It depends
+//! on no other crate of ours. Everything the engine, the simulator and the checker
+//! say to each other about client-visible behaviour is spelled in these types.
+//!
+//! - [`ids`]: identifiers and block values (with the unique-value packing of SPEC §1).
+//! - [`ops`]: operations, their results and their errors.
+//! - [`storage`]: the sequential reference model of volumes.
+//! - [`history`]: a client history (invocations and completions) as the checker reads it.
+
+pub mod history;
+pub mod ids;
+pub mod ops;
+pub mod storage;
+
+pub use history::{Completion, History, HistoryOp, ProcessId};
+pub use ids::{ArrayId, HostId, Value, VolumeId};
+pub use ops::{ErrorKind, Op, OpResult, Reply};
+pub use storage::{StorageModel, VolumeSpec};
