@@ -1,1 +1,9 @@
-//! mirrorsim
+//! mirrorsim: a deterministic simulation and verification harness for storage
+//! replication. This package is the glue: scenario files, running and judging a
+//! scenario, and the command line.
+
+pub mod bench;
+pub mod cli;
+pub mod linearizability;
+pub mod runner;
+pub mod scenario;

@@ -1,1 +1,186 @@
-fn main() {}
+//! The `mirrorsim` command line. Glue only: arguments become a checked configuration,
+//! the library does the work. Exit codes: 0 every run met its expected outcome,
+//! 1 a run did not (a property was violated, or held when a violation was expected),
+//! 2 usage or input error, 3 (check) a verdict is unknown.
+
+use clap::{Parser, Subcommand};
+use engine::ControllerFactory;
+use mirrorsim::cli::{fmt_ns, load_all, scenario_paths};
+use mirrorsim::runner::{self, RunReport};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "mirrorsim", version, about = "Deterministic simulation and verification harness for storage replication")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run scenario files or directories of them, one run each, and judge every run.
+    Run {
+        /// Scenario files or directories (searched recursively for *.json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Run with this seed instead of each scenario's own.
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Rerun one run and print its event trace and verdict.
+    Replay {
+        file: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print every event, one line each: index, time_ns, kind, fields.
+        #[arg(long)]
+        trace: bool,
+        /// Print the client history too, one operation a line.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Measure the simulator's speed on reference scenarios.
+    Bench {
+        /// Smaller runs (a quick smoke of the benchmark).
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run { paths, seed, format } => cmd_run(&paths, seed, format),
+        Command::Replay { file, seed, trace, history } => cmd_replay(&file, seed, trace, history),
+        Command::Bench { quick } => mirrorsim::bench::run(quick),
+    };
+    ExitCode::from(code)
+}
+
+fn load(paths: &[PathBuf]) -> Result<Vec<mirrorsim::scenario::Scenario>, u8> {
+    let files = scenario_paths(paths).map_err(|e| {
+        eprintln!("error: {e}");
+        2u8
+    })?;
+    load_all(&files).map_err(|errs| {
+        for e in errs {
+            eprintln!("error: {e}");
+        }
+        2u8
+    })
+}
+
+#[allow(clippy::disallowed_methods)] // Wall time of a run is reported, never fed to the simulator.
+fn timed(f: impl FnOnce() -> RunReport) -> (RunReport, f64) {
+    let start = std::time::Instant::now();
+    let r = f();
+    (r, start.elapsed().as_secs_f64() * 1e3)
+}
+
+fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
+    let scenarios = match load(paths) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut failed = Vec::new();
+    if format == Format::Text {
+        println!("{:<36} {:>20} {:>8} {:>12} {:>10} {:<26} {:>9}", "scenario", "seed", "ops", "sim time", "events", "verdict", "wall");
+    }
+    for sc in &scenarios {
+        let seed = seed.unwrap_or(sc.file.seed);
+        let (r, wall_ms) = timed(|| runner::run(sc, seed, &ControllerFactory, false));
+        match format {
+            Format::Text => {
+                let verdict = if r.expected_met { r.verdict.code() } else { format!("{} UNEXPECTED", r.verdict.code()) };
+                println!(
+                    "{:<36} {:>20} {:>8} {:>12} {:>10} {:<26} {:>7.0}ms",
+                    r.scenario, r.seed, r.stats.ops, fmt_ns(r.sim_ns), r.events, verdict, wall_ms
+                );
+            }
+            Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect)),
+        }
+        if !r.expected_met {
+            failed.push(r);
+        }
+    }
+    if format == Format::Text {
+        for r in &failed {
+            println!("\n--- {} (seed {}): expected {:?}, got {}", r.scenario, r.seed, scenarios.iter().find(|s| s.name() == r.scenario).map(|s| &s.file.expect), r.verdict);
+            match &r.details {
+                Some(d) => println!("{d}"),
+                None => println!("reproduce: {}", r.replay_command()),
+            }
+        }
+        println!("\n{} runs: {} met their expected outcome, {} did not", scenarios.len(), scenarios.len() - failed.len(), failed.len());
+    }
+    u8::from(!failed.is_empty())
+}
+
+fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect) -> String {
+    serde_json::json!({
+        "scenario": r.scenario,
+        "path": r.path,
+        "seed": r.seed,
+        "verdict": r.verdict.code(),
+        "expected": expect,
+        "expected_met": r.expected_met,
+        "trace_hash": format!("{:016x}", r.trace_hash),
+        "ops": r.stats.ops,
+        "ops_ok": r.stats.ops_ok,
+        "ops_failed": r.stats.ops_failed,
+        "ops_unknown": r.stats.ops_unknown,
+        "events": r.events,
+        "sim_ns": r.sim_ns,
+        "wall_ms": (wall_ms * 1000.0).round() / 1000.0,
+        "ending": r.ending.name(),
+        "details": r.details,
+        "replay": r.replay_command(),
+    })
+    .to_string()
+}
+
+fn cmd_replay(file: &PathBuf, seed: Option<u64>, trace: bool, history: bool) -> u8 {
+    let sc = match load(std::slice::from_ref(file)) {
+        Ok(mut s) => s.remove(0),
+        Err(code) => return code,
+    };
+    let seed = seed.unwrap_or(sc.file.seed);
+    let (r, wall_ms) = timed(|| runner::run(&sc, seed, &ControllerFactory, trace));
+    if trace {
+        println!("# columns: event index, simulated time (ns), event kind, fields (key=value)");
+        for e in &r.result.trace.events {
+            println!("{}", e.line());
+        }
+    }
+    if history {
+        println!("# history: index, process, invoke..complete (ns), operation -> outcome");
+        for (i, o) in r.result.history.ops.iter().enumerate() {
+            println!("{}", runner::op_line(i, o));
+        }
+    }
+    println!(
+        "SEED={} scenario {:?}: verdict {} ({}), {} ops, {} events, sim time {}, trace hash {:016x}, wall {:.0}ms",
+        r.seed,
+        r.scenario,
+        r.verdict,
+        if r.expected_met { "as expected" } else { "NOT as expected" },
+        r.stats.ops,
+        r.events,
+        fmt_ns(r.sim_ns),
+        r.trace_hash,
+        wall_ms
+    );
+    if let Some(d) = &r.details {
+        println!("{d}");
+    }
+    u8::from(!r.expected_met)
+}

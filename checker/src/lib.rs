@@ -1,6 +1,32 @@
 //! Checkers: each property family in a module of its own.
 //!
+//! - Linearizability ([`linearizability`], [`partition`], [`models`]): a generic
+//!   checker over a sequential specification ([`Model`]), with P-compositionality
+//!   ([`Partitioned`]), first-class unknown outcomes, budgets, and counterexamples
+//!   ([`Report`]). See the crate README for the algorithm.
+//! - [`history_format`]: the JSON-lines history files `mirrorsim check` reads.
 //! - [`differential`]: one client, no faults: the engine answers exactly as the model.
 //! - [`durability`]: every acknowledged write survives crashes.
+//!
+//! **Architecture Invariant:** nothing here reads the wall clock, spawns a thread or
+//! iterates a hash table: a verdict is a pure function of the history and the
+//! budget. (A wall-clock budget is the caller's cancel hook, and only the CLI passes
+//! one.)
+
+#![deny(clippy::disallowed_types)]
+
 pub mod differential;
 pub mod durability;
+pub mod history_format;
+pub mod linearizability;
+pub mod models;
+pub mod partition;
+pub mod report;
+pub mod table;
+
+pub use linearizability::{Budget, Model, Operation, Outcome};
+pub use models::storage::{check_storage, storage_operations};
+pub use partition::{
+    Partitioned, Projection, check, check_partitioned, check_partitioned_with_cancel, check_with_cancel,
+};
+pub use report::{Counterexample, OpSummary, Report, Stats, UnknownReason, Verdict};

@@ -1,0 +1,175 @@
+//! A key-value store of strings: get, put, append. An absent key reads as `""`.
+//!
+//! Keys are independent objects, so [`Kv`] partitions per key into [`KvKey`]
+//! registers.
+
+use crate::linearizability::Model;
+use crate::partition::{Partitioned, Projection};
+use std::collections::BTreeMap;
+
+/// The whole store (used only for whole-object checks; see [`Partitioned`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kv;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KvOp {
+    Get(String),
+    Put(String, String),
+    Append(String, String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KvRet {
+    /// What a get read.
+    Value(String),
+    /// A put or append took effect.
+    Done,
+}
+
+impl KvOp {
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Get(k) | KvOp::Put(k, _) | KvOp::Append(k, _) => k,
+        }
+    }
+}
+
+fn describe_ret(ret: &KvRet) -> String {
+    match ret {
+        KvRet::Value(v) => format!("{v:?}"),
+        KvRet::Done => "done".to_string(),
+    }
+}
+
+impl Model for Kv {
+    type Op = KvOp;
+    type Ret = KvRet;
+    type State = BTreeMap<String, String>;
+
+    fn init(&self) -> Self::State {
+        BTreeMap::new()
+    }
+
+    fn step(&self, state: &Self::State, op: &KvOp) -> (KvRet, Option<Self::State>) {
+        match op {
+            KvOp::Get(k) => (KvRet::Value(state.get(k).cloned().unwrap_or_default()), None),
+            KvOp::Put(k, v) => {
+                let mut s = state.clone();
+                s.insert(k.clone(), v.clone());
+                (KvRet::Done, Some(s))
+            }
+            KvOp::Append(k, v) => {
+                let mut s = state.clone();
+                s.entry(k.clone()).or_default().push_str(v);
+                (KvRet::Done, Some(s))
+            }
+        }
+    }
+
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        state.iter().map(|(k, v)| k.capacity() + v.capacity() + 48).sum()
+    }
+
+    fn describe_op(&self, op: &KvOp) -> String {
+        match op {
+            KvOp::Get(k) => format!("get {k:?}"),
+            KvOp::Put(k, v) => format!("put {k:?} {v:?}"),
+            KvOp::Append(k, v) => format!("append {k:?} {v:?}"),
+        }
+    }
+
+    fn describe_ret(&self, ret: &KvRet) -> String {
+        describe_ret(ret)
+    }
+}
+
+/// One key: a string register with append.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvKey;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KeyOp {
+    Get,
+    Put(String),
+    Append(String),
+}
+
+impl Model for KvKey {
+    type Op = KeyOp;
+    type Ret = KvRet;
+    type State = String;
+
+    fn init(&self) -> String {
+        String::new()
+    }
+
+    fn step(&self, state: &String, op: &KeyOp) -> (KvRet, Option<String>) {
+        match op {
+            KeyOp::Get => (KvRet::Value(state.clone()), None),
+            KeyOp::Put(v) => (KvRet::Done, Some(v.clone())),
+            KeyOp::Append(v) => {
+                let mut s = String::with_capacity(state.len() + v.len());
+                s.push_str(state);
+                s.push_str(v);
+                (KvRet::Done, Some(s))
+            }
+        }
+    }
+
+    fn matches(&self, expected: &KvRet, seen: &KvRet) -> bool {
+        expected == seen
+    }
+
+    fn state_heap_bytes(&self, state: &String) -> usize {
+        state.capacity()
+    }
+
+    fn describe_op(&self, op: &KeyOp) -> String {
+        match op {
+            KeyOp::Get => "get".to_string(),
+            KeyOp::Put(v) => format!("put {v:?}"),
+            KeyOp::Append(v) => format!("append {v:?}"),
+        }
+    }
+
+    fn describe_ret(&self, ret: &KvRet) -> String {
+        describe_ret(ret)
+    }
+
+    fn describe_state(&self, state: &String) -> String {
+        format!("{state:?}")
+    }
+}
+
+/// A key, displayed as `key "k"`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyName(pub String);
+
+impl std::fmt::Display for KeyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "key {:?}", self.0)
+    }
+}
+
+impl Partitioned for Kv {
+    type Key = KeyName;
+    type Part = KvKey;
+
+    fn part_model(&self, _key: &KeyName) -> KvKey {
+        KvKey
+    }
+
+    fn project(&self, op: &KvOp, ret: Option<&KvRet>) -> Projection<KeyName, KeyOp, KvRet> {
+        let key = KeyName(op.key().to_string());
+        let sub = match op {
+            KvOp::Get(_) => KeyOp::Get,
+            KvOp::Put(_, v) => KeyOp::Put(v.clone()),
+            KvOp::Append(_, v) => KeyOp::Append(v.clone()),
+        };
+        if matches!(sub, KeyOp::Get) && ret.is_none() {
+            // An unknown get neither changes nor observes anything.
+            return Projection::Parts(Vec::new());
+        }
+        Projection::Parts(vec![(key, sub, ret.cloned())])
+    }
+}

@@ -1,0 +1,156 @@
+//! The simulated world, as the simulator sees it: already validated, names resolved
+//! to indices. Scenario files are converted into this (the file format is a boundary
+//! of its own and lives in the `mirrorsim` package).
+
+use crate::dist::Dist;
+use crate::rng::Ratio;
+use model::{ArrayId, HostId, VolumeId, VolumeSpec};
+
+/// Everything a run needs besides the seed and the engine.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub arrays: Vec<ArraySpec>,
+    pub volumes: Vec<VolumeInfo>,
+    pub hosts: Vec<HostSpec>,
+    pub links: Vec<LinkSpec>,
+    /// Scheduled actions, in time order.
+    pub timeline: Vec<TimedAction>,
+    pub random_faults: RandomFaults,
+    pub limits: Limits,
+}
+
+impl SimConfig {
+    /// The model's view of the volumes.
+    pub fn volume_specs(&self) -> Vec<VolumeSpec> {
+        self.volumes.iter().map(|v| VolumeSpec { id: v.id, blocks: v.blocks }).collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ArraySpec {
+    pub name: String,
+    pub media: MediaSpec,
+}
+
+/// Media latencies.
+#[derive(Clone, Copy, Debug)]
+pub struct MediaSpec {
+    pub read_ns: Dist,
+    pub write_ns: Dist,
+    pub meta_ns: Dist,
+    /// At a crash, a multi-block write in flight may land block by block (torn).
+    pub torn_writes: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct VolumeInfo {
+    pub name: String,
+    pub id: VolumeId,
+    pub array: ArrayId,
+    pub blocks: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct HostSpec {
+    pub name: String,
+    pub workload: Option<Workload>,
+    /// A host gives up on an operation after this long: its outcome is unknown.
+    pub op_timeout_ns: u64,
+}
+
+/// A closed-loop workload: `concurrency` slots, each issuing one operation at a time.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub volumes: Vec<VolumeId>,
+    pub concurrency: u32,
+    /// Operations this host issues in all.
+    pub ops: u64,
+    /// Probability that an operation is a read.
+    pub read: Ratio,
+    pub blocks: BlockDist,
+    /// Blocks per operation (at least 1).
+    pub len: Dist,
+    /// Pause between a completion and the slot's next operation.
+    pub think_ns: Dist,
+}
+
+/// Where operations land inside a volume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockDist {
+    Uniform,
+    /// With probability `hot`, a block among the first `hot_blocks`.
+    HotSet { hot_blocks: u64, hot: Ratio },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Endpoint {
+    Host(HostId),
+    Array(ArrayId),
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkSpec {
+    pub name: String,
+    pub ends: [Endpoint; 2],
+    pub latency_ns: Dist,
+    pub drop: Ratio,
+    pub duplicate: Ratio,
+    /// With this probability a message is held back by an extra `reorder_delay_ns`.
+    pub reorder: Ratio,
+    pub reorder_delay_ns: Dist,
+}
+
+#[derive(Clone, Debug)]
+pub struct TimedAction {
+    pub at_ns: u64,
+    pub action: Action,
+}
+
+/// A scheduled fault or repair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    LinkDown { link: usize },
+    LinkUp { link: usize },
+    /// Down for `down_ns`, up for `up_ns`, `times` times.
+    LinkFlap { link: usize, down_ns: u64, up_ns: u64, times: u32 },
+    /// The controller loses its memory; media and metadata stay. Restarts after
+    /// `restart_after_ns` if given.
+    CrashArray { array: ArrayId, restart_after_ns: Option<u64> },
+    RestartArray { array: ArrayId },
+    /// The host loses its cache; its open operations end with no response.
+    CrashHost { host: HostId, restart_after_ns: Option<u64> },
+    RestartHost { host: HostId },
+}
+
+/// Faults drawn at random while the workload runs. Each kind is off when `None`.
+#[derive(Clone, Debug, Default)]
+pub struct RandomFaults {
+    pub link_flap: Option<FaultRate>,
+    pub array_crash: Option<FaultRate>,
+    pub host_crash: Option<FaultRate>,
+}
+
+/// A random fault: the gap between two is uniform in `0..=2*mean_interval_ns`; the
+/// target is down for a sample of `down_ns`; `targets` empty means any.
+#[derive(Clone, Debug)]
+pub struct FaultRate {
+    pub mean_interval_ns: u64,
+    pub down_ns: Dist,
+    pub targets: Vec<usize>,
+}
+
+/// Bounds on a run. Hitting one ends the run with a named outcome.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_time_ns: u64,
+    pub max_events: u64,
+    /// Simulated time allowed, after the workload and faults end, for everything in
+    /// flight to settle (liveness bound).
+    pub settle_ns: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_time_ns: 60_000_000_000, max_events: 50_000_000, settle_ns: 10_000_000_000 }
+    }
+}

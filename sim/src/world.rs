@@ -1,0 +1,988 @@
+//! The event loop and the simulated world.
+
+use crate::config::{Action, BlockDist, Endpoint, FaultRate, SimConfig};
+use crate::rng::{Prng, Stream};
+use crate::trace::{DropReason, Trace, TraceKind};
+use engine::{ArrayConfig, ArrayEngine, EngineFactory, Input, IoId, MediaOp, MediaResult, Metadata, Output, ReqId, SpaceId, TimerId};
+use model::{ArrayId, Completion, History, HistoryOp, HostId, Op, OpResult, ProcessId, Value, VolumeId};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// The host id the harness uses for its audit reads (they bypass the links).
+pub const AUDITOR_HOST: u32 = u32::MAX;
+/// The process id of the auditor in the history.
+const AUDITOR_PROCESS: ProcessId = ProcessId(u32::MAX);
+/// Audit reads cover at most this many blocks each.
+const AUDIT_READ_LEN_MAX: u64 = 1024;
+/// After finding no path to an array, a host waits this long before its next try.
+const NO_PATH_BACKOFF_NS: u64 = 1_000_000;
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The workload ran, everything settled, and the audit read every written block.
+    Completed,
+    /// The event bound was hit.
+    MaxEvents,
+    /// The simulated-time bound was hit.
+    MaxTime,
+    /// After the faults stopped, the world did not settle within the bound (liveness).
+    SettleTimeout,
+}
+
+impl Ending {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ending::Completed => "completed",
+            Ending::MaxEvents => "max_events",
+            Ending::MaxTime => "max_time",
+            Ending::SettleTimeout => "settle_timeout",
+        }
+    }
+}
+
+/// Options of one run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    pub seed: u64,
+    /// Keep every trace event in memory (for `replay --trace` and diagnostics).
+    pub record_trace: bool,
+}
+
+/// Counters of one run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Host operations invoked (audit reads excluded).
+    pub ops: u64,
+    pub ops_ok: u64,
+    pub ops_failed: u64,
+    pub ops_unknown: u64,
+    pub audit_reads: u64,
+    pub messages: u64,
+    pub messages_dropped: u64,
+    pub media_ios: u64,
+    pub array_crashes: u64,
+    pub host_crashes: u64,
+    pub link_downs: u64,
+    /// When the workload phase ended and settling began.
+    pub settle_start_ns: u64,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    pub seed: u64,
+    pub ending: Ending,
+    pub history: History,
+    /// Index in `history.ops` where the audit reads begin.
+    pub audit_start: usize,
+    pub trace: Trace,
+    pub events: u64,
+    pub sim_ns: u64,
+    pub stats: RunStats,
+}
+
+#[derive(Clone, Debug)]
+enum Msg {
+    Request { req: ReqId, op: Op },
+    Response { req: ReqId, result: OpResult },
+}
+
+impl Msg {
+    fn req(&self) -> u64 {
+        match self {
+            Msg::Request { req, .. } | Msg::Response { req, .. } => req.seq,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    HostNext { host: u32, slot: u32, life: u32 },
+    HostTimeout { host: u32, slot: u32, req: u64 },
+    Deliver { link: u32, epoch: u64, to: Endpoint, msg: Msg },
+    MediaDone { array: u32, incarnation: u32, io: IoId },
+    EngineTimer { array: u32, incarnation: u32, timer: TimerId },
+    Action { action: Action, timeline: bool },
+    RandomFault { kind: FaultKind },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FaultKind {
+    LinkFlap,
+    ArrayCrash,
+    HostCrash,
+}
+
+struct Queued {
+    time: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    /// Reversed: the heap pops the earliest (time, seq) first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.time, o.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OpenOp {
+    req: u64,
+    hist: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    process: ProcessId,
+    open: Option<OpenOp>,
+}
+
+struct HostState {
+    up: bool,
+    life: u32,
+    restart_pending: bool,
+    slots: Vec<Slot>,
+    issued: u64,
+    req_next: u64,
+    write_seq: u32,
+    writer: u16,
+    rng: Prng,
+    done: bool,
+}
+
+#[derive(Default)]
+struct Media {
+    spaces: BTreeMap<SpaceId, BTreeMap<u64, Value>>,
+    meta: Metadata,
+}
+
+impl Media {
+    fn read(&self, space: SpaceId, block: u64, len: u32) -> Vec<Value> {
+        let data = self.spaces.get(&space);
+        (0..u64::from(len))
+            .map(|i| data.and_then(|d| d.get(&(block + i)).copied()).unwrap_or(Value::ZERO))
+            .collect()
+    }
+
+    fn write(&mut self, space: SpaceId, block: u64, values: &[Value], mask: impl Fn(usize) -> bool) {
+        let data = self.spaces.entry(space).or_default();
+        for (i, v) in values.iter().enumerate() {
+            if mask(i) {
+                data.insert(block + i as u64, *v);
+            }
+        }
+    }
+}
+
+struct ArrayState {
+    config: ArrayConfig,
+    engine: Option<Box<dyn ArrayEngine>>,
+    incarnation: u32,
+    restart_pending: bool,
+    media: Media,
+    inflight: BTreeMap<IoId, MediaOp>,
+    rng: Prng,
+}
+
+struct LinkState {
+    up: bool,
+    epoch: u64,
+    rng: Prng,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Workload,
+    Settling,
+    Audit,
+}
+
+struct World<'a> {
+    cfg: &'a SimConfig,
+    factory: &'a dyn EngineFactory,
+    now: u64,
+    seq: u64,
+    events: u64,
+    queue: BinaryHeap<Queued>,
+    hosts: Vec<HostState>,
+    arrays: Vec<ArrayState>,
+    links: Vec<LinkState>,
+    /// routes[host][array]: the links joining them, in configuration order.
+    routes: Vec<Vec<Vec<u32>>>,
+    vol_array: BTreeMap<VolumeId, ArrayId>,
+    history: History,
+    trace: Trace,
+    stats: RunStats,
+    fault_rng: Prng,
+    phase: Phase,
+    timeline_pending: usize,
+    deliveries_pending: u64,
+    media_pending: u64,
+    open_ops: u64,
+    process_next: u32,
+    out: Vec<Output>,
+    audit: AuditState,
+}
+
+#[derive(Default)]
+struct AuditState {
+    reads: Vec<(ArrayId, Op)>,
+    next: usize,
+    open: Option<usize>,
+    start: usize,
+}
+
+/// Runs one simulation to its end.
+pub fn run(cfg: &SimConfig, factory: &dyn EngineFactory, opts: &RunOptions) -> RunResult {
+    let mut w = World::new(cfg, factory, opts);
+    let ending = w.run_loop();
+    RunResult {
+        seed: opts.seed,
+        ending,
+        audit_start: if w.phase == Phase::Audit { w.audit.start } else { w.history.ops.len() },
+        history: w.history,
+        trace: w.trace,
+        events: w.events,
+        sim_ns: w.now,
+        stats: w.stats,
+    }
+}
+
+impl<'a> World<'a> {
+    fn new(cfg: &'a SimConfig, factory: &'a dyn EngineFactory, opts: &RunOptions) -> World<'a> {
+        let seed = opts.seed;
+        let arrays: Vec<ArrayState> = cfg
+            .arrays
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let config = ArrayConfig {
+                    name: a.name.clone(),
+                    volumes: cfg.volumes.iter().filter(|v| v.array.0 as usize == i).map(|v| (v.id, v.blocks)).collect(),
+                };
+                let media = Media::default();
+                let engine = Some(factory.boot(&config, &media.meta));
+                ArrayState {
+                    config,
+                    engine,
+                    incarnation: 0,
+                    restart_pending: false,
+                    media,
+                    inflight: BTreeMap::new(),
+                    rng: Prng::new(seed, Stream::Media(i as u32)),
+                }
+            })
+            .collect();
+        let mut routes = vec![vec![Vec::new(); cfg.arrays.len()]; cfg.hosts.len()];
+        for (l, link) in cfg.links.iter().enumerate() {
+            if let [Endpoint::Host(h), Endpoint::Array(a)] | [Endpoint::Array(a), Endpoint::Host(h)] = link.ends {
+                routes[h.0 as usize][a.0 as usize].push(l as u32);
+            }
+        }
+        let mut w = World {
+            cfg,
+            factory,
+            now: 0,
+            seq: 0,
+            events: 0,
+            queue: BinaryHeap::new(),
+            hosts: Vec::new(),
+            arrays,
+            links: (0..cfg.links.len())
+                .map(|i| LinkState { up: true, epoch: 0, rng: Prng::new(seed, Stream::Link(i as u32)) })
+                .collect(),
+            routes,
+            vol_array: cfg.volumes.iter().map(|v| (v.id, v.array)).collect(),
+            history: History::default(),
+            trace: Trace::new(opts.record_trace),
+            stats: RunStats::default(),
+            fault_rng: Prng::new(seed, Stream::Faults),
+            phase: Phase::Workload,
+            timeline_pending: cfg.timeline.len(),
+            deliveries_pending: 0,
+            media_pending: 0,
+            open_ops: 0,
+            process_next: 0,
+            out: Vec::new(),
+            audit: AuditState::default(),
+        };
+        for (i, h) in cfg.hosts.iter().enumerate() {
+            let concurrency = h.workload.as_ref().map_or(0, |wl| wl.concurrency);
+            let slots = (0..concurrency).map(|_| Slot { process: w.new_process(), open: None }).collect();
+            w.hosts.push(HostState {
+                up: true,
+                life: 0,
+                restart_pending: false,
+                slots,
+                issued: 0,
+                req_next: 0,
+                write_seq: 0,
+                writer: u16::try_from(i + 1).expect("at most 65535 hosts"),
+                rng: Prng::new(seed, Stream::Host(i as u32)),
+                done: false,
+            });
+            for slot in 0..concurrency {
+                w.schedule(0, Ev::HostNext { host: i as u32, slot, life: 0 });
+            }
+        }
+        for t in &cfg.timeline {
+            w.schedule(t.at_ns, Ev::Action { action: t.action.clone(), timeline: true });
+        }
+        let rf = &cfg.random_faults;
+        for (rate, kind) in [(&rf.link_flap, FaultKind::LinkFlap), (&rf.array_crash, FaultKind::ArrayCrash), (&rf.host_crash, FaultKind::HostCrash)] {
+            if let Some(rate) = rate {
+                let gap = w.fault_rng.between(0, rate.mean_interval_ns.saturating_mul(2));
+                w.schedule(gap, Ev::RandomFault { kind });
+            }
+        }
+        for h in 0..w.hosts.len() {
+            w.refresh_host_done(h);
+        }
+        w
+    }
+
+    fn new_process(&mut self) -> ProcessId {
+        let p = ProcessId(self.process_next);
+        self.process_next += 1;
+        p
+    }
+
+    fn schedule(&mut self, time: u64, ev: Ev) {
+        if matches!(ev, Ev::Deliver { .. }) {
+            self.deliveries_pending += 1;
+        }
+        self.queue.push(Queued { time, seq: self.seq, ev });
+        self.seq += 1;
+    }
+
+    fn trace(&mut self, kind: TraceKind) {
+        self.trace.push(self.events, self.now, kind);
+    }
+
+    fn run_loop(&mut self) -> Ending {
+        let limits = self.cfg.limits;
+        loop {
+            if self.phase == Phase::Workload && self.workload_over() {
+                self.begin_settling();
+            }
+            if self.phase == Phase::Settling && self.settled() {
+                self.begin_audit();
+            }
+            if self.phase == Phase::Audit && self.audit.open.is_none() {
+                if self.audit.next == self.audit.reads.len() {
+                    return Ending::Completed;
+                }
+                self.issue_audit_read();
+            }
+            let Some(q) = self.queue.pop() else {
+                // Nothing left to happen: whatever is still open can never finish.
+                return if self.phase == Phase::Workload { Ending::SettleTimeout } else { Ending::SettleTimeout };
+            };
+            if q.time > limits.max_time_ns {
+                self.now = limits.max_time_ns;
+                return Ending::MaxTime;
+            }
+            if self.phase == Phase::Settling && q.time > self.stats.settle_start_ns.saturating_add(limits.settle_ns) {
+                self.now = self.stats.settle_start_ns + limits.settle_ns;
+                return Ending::SettleTimeout;
+            }
+            if self.events >= limits.max_events {
+                return Ending::MaxEvents;
+            }
+            debug_assert!(q.time >= self.now, "time never goes backwards");
+            self.now = q.time;
+            self.dispatch(q.ev);
+            self.events += 1;
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::HostNext { host, slot, life } => self.host_next(host as usize, slot as usize, life),
+            Ev::HostTimeout { host, slot, req } => self.host_timeout(host as usize, slot as usize, req),
+            Ev::Deliver { link, epoch, to, msg } => {
+                self.deliveries_pending -= 1;
+                self.deliver(link as usize, epoch, to, msg);
+            }
+            Ev::MediaDone { array, incarnation, io } => self.media_done(array as usize, incarnation, io),
+            Ev::EngineTimer { array, incarnation, timer } => {
+                let a = &self.arrays[array as usize];
+                if a.incarnation == incarnation && a.engine.is_some() {
+                    self.trace(TraceKind::EngineTimer { array, timer: timer.0 });
+                    self.engine_input(array as usize, Input::Timer { timer });
+                }
+            }
+            Ev::Action { action, timeline } => {
+                if timeline {
+                    self.timeline_pending -= 1;
+                }
+                self.act(action);
+            }
+            Ev::RandomFault { kind } => self.random_fault(kind),
+        }
+    }
+
+    // ---- phases -------------------------------------------------------------------
+
+    fn workload_over(&self) -> bool {
+        self.timeline_pending == 0 && self.hosts.iter().all(|h| h.done)
+    }
+
+    fn refresh_host_done(&mut self, h: usize) {
+        let host = &self.hosts[h];
+        let budget = self.cfg.hosts[h].workload.as_ref().map_or(0, |w| w.ops);
+        let idle = host.slots.iter().all(|s| s.open.is_none());
+        let finished = host.up && host.issued >= budget && idle;
+        let dead = !host.up && !host.restart_pending;
+        self.hosts[h].done = finished || dead;
+    }
+
+    fn begin_settling(&mut self) {
+        self.phase = Phase::Settling;
+        self.stats.settle_start_ns = self.now;
+        self.trace(TraceKind::Settle);
+        for l in 0..self.links.len() {
+            if !self.links[l].up {
+                self.link_up(l);
+            }
+        }
+        for a in 0..self.arrays.len() {
+            if self.arrays[a].engine.is_none() {
+                self.restart_array(a);
+            }
+        }
+        // Hosts stay as they are: a crashed host issues nothing more.
+    }
+
+    fn settled(&self) -> bool {
+        self.deliveries_pending == 0
+            && self.media_pending == 0
+            && self.open_ops == 0
+            && self.arrays.iter().all(|a| a.engine.as_ref().is_some_and(|e| !e.busy()))
+    }
+
+    fn begin_audit(&mut self) {
+        self.phase = Phase::Audit;
+        self.audit.start = self.history.ops.len();
+        // Every block any write touched, whatever its outcome, merged into ranges.
+        let mut written: BTreeMap<VolumeId, Vec<(u64, u64)>> = BTreeMap::new();
+        for h in &self.history.ops {
+            if let Op::Write { vol, block, values } = &h.op {
+                written.entry(*vol).or_default().push((*block, values.len() as u64));
+            }
+        }
+        for (vol, mut extents) in written {
+            extents.sort_unstable();
+            let mut ranges: Vec<(u64, u64)> = Vec::new();
+            for (start, len) in extents {
+                let end = start + len;
+                match ranges.last_mut() {
+                    Some((s, e)) if start <= *e && end - *s <= AUDIT_READ_LEN_MAX => *e = (*e).max(end),
+                    Some((_, e)) if start < *e => {
+                        // Overlaps but the merged range would be too long: start after it.
+                        let from = *e;
+                        if end > from {
+                            ranges.push((from, end));
+                        }
+                    }
+                    _ => ranges.push((start, end)),
+                }
+            }
+            let array = self.vol_array[&vol];
+            for (s, e) in ranges {
+                let mut b = s;
+                while b < e {
+                    let len = (e - b).min(AUDIT_READ_LEN_MAX);
+                    self.audit.reads.push((array, Op::Read { vol, block: b, len: len as u32 }));
+                    b += len;
+                }
+            }
+        }
+    }
+
+    fn issue_audit_read(&mut self) {
+        let i = self.audit.next;
+        self.audit.next += 1;
+        let (array, op) = self.audit.reads[i].clone();
+        let (vol, block, len) = match op {
+            Op::Read { vol, block, len } => (vol, block, len),
+            Op::Write { .. } => unreachable!("audits only read"),
+        };
+        self.trace(TraceKind::Audit { array: array.0, vol: vol.0, block, len });
+        self.audit.open = Some(self.history.ops.len());
+        self.history.ops.push(HistoryOp {
+            process: AUDITOR_PROCESS,
+            op: op.clone(),
+            invoke_ns: self.now,
+            complete_ns: None,
+            completion: Completion::Unknown,
+            invoke_event: self.events,
+            complete_event: None,
+        });
+        self.stats.audit_reads += 1;
+        self.engine_input(array.0 as usize, Input::Host { req: ReqId { host: AUDITOR_HOST, seq: i as u64 }, op });
+    }
+
+    // ---- hosts --------------------------------------------------------------------
+
+    fn host_next(&mut self, h: usize, slot: usize, life: u32) {
+        let Some(wl) = self.cfg.hosts[h].workload.as_ref() else { return };
+        let host = &mut self.hosts[h];
+        if !host.up || host.life != life || self.phase != Phase::Workload || host.slots[slot].open.is_some() {
+            return;
+        }
+        if host.issued >= wl.ops {
+            self.refresh_host_done(h);
+            return;
+        }
+        host.issued += 1;
+        let rng = &mut host.rng;
+        let vol = wl.volumes[rng.below(wl.volumes.len() as u64) as usize];
+        let vinfo = &self.cfg.volumes[vol.0 as usize];
+        let len = wl.len.sample(rng).clamp(1, vinfo.blocks.min(u64::from(Value::WRITE_LEN_MAX)));
+        let span = vinfo.blocks - len + 1;
+        let block = match wl.blocks {
+            BlockDist::Uniform => rng.below(span),
+            BlockDist::HotSet { hot_blocks, hot } => {
+                if rng.chance(hot) {
+                    rng.below(hot_blocks.clamp(1, span))
+                } else {
+                    rng.below(span)
+                }
+            }
+        };
+        let read = rng.chance(wl.read);
+        let op = if read {
+            Op::Read { vol, block, len: len as u32 }
+        } else {
+            host.write_seq += 1;
+            let (writer, seq) = (host.writer, host.write_seq);
+            Op::Write { vol, block, values: (0..len).map(|i| Value::pack(writer, seq, i as u16)).collect() }
+        };
+        let req = host.req_next;
+        host.req_next += 1;
+        let process = host.slots[slot].process;
+        let hist = self.history.ops.len();
+        self.history.ops.push(HistoryOp {
+            process,
+            op: op.clone(),
+            invoke_ns: self.now,
+            complete_ns: None,
+            completion: Completion::Unknown,
+            invoke_event: self.events,
+            complete_event: None,
+        });
+        self.stats.ops += 1;
+        self.trace(TraceKind::Invoke { host: h as u32, process: process.0, req, write: !read, vol: vol.0, block, len: len as u32 });
+        let array = vinfo.array;
+        let Some(link) = self.route(h, array.0 as usize) else {
+            self.trace(TraceKind::NoPath { host: h as u32, req });
+            self.complete(hist, Completion::Failed("no path to the array".into()));
+            self.stats.ops_failed += 1;
+            let think = wl.think_ns.sample(&mut self.hosts[h].rng);
+            self.schedule(self.now + think + NO_PATH_BACKOFF_NS, Ev::HostNext { host: h as u32, slot: slot as u32, life });
+            return;
+        };
+        self.hosts[h].slots[slot].open = Some(OpenOp { req, hist });
+        self.open_ops += 1;
+        let timeout = self.cfg.hosts[h].op_timeout_ns;
+        self.schedule(self.now + timeout, Ev::HostTimeout { host: h as u32, slot: slot as u32, req });
+        let req = ReqId { host: h as u32, seq: req };
+        self.send(link, Endpoint::Array(array), Msg::Request { req, op });
+    }
+
+    fn route(&self, h: usize, a: usize) -> Option<usize> {
+        self.routes[h][a].iter().map(|&l| l as usize).find(|&l| self.links[l].up)
+    }
+
+    fn complete(&mut self, hist: usize, completion: Completion) {
+        let op = &mut self.history.ops[hist];
+        if completion != Completion::Unknown {
+            op.complete_ns = Some(self.now);
+            op.complete_event = Some(self.events);
+        }
+        op.completion = completion;
+    }
+
+    fn host_response(&mut self, h: usize, req: u64, result: OpResult) {
+        let host = &self.hosts[h];
+        let Some(slot) = host.slots.iter().position(|s| s.open.is_some_and(|o| o.req == req)) else {
+            return; // Timed out already, or a duplicate answer.
+        };
+        let open = self.hosts[h].slots[slot].open.take().expect("found above");
+        self.open_ops -= 1;
+        let process = self.hosts[h].slots[slot].process;
+        self.trace(TraceKind::Complete { host: h as u32, process: process.0, req, ok: result.is_ok() });
+        self.complete(open.hist, Completion::Returned(result));
+        self.stats.ops_ok += 1;
+        self.after_op(h, slot);
+    }
+
+    fn after_op(&mut self, h: usize, slot: usize) {
+        let wl = self.cfg.hosts[h].workload.as_ref().expect("a host with open ops has a workload");
+        let think = wl.think_ns.sample(&mut self.hosts[h].rng);
+        let life = self.hosts[h].life;
+        self.schedule(self.now + think, Ev::HostNext { host: h as u32, slot: slot as u32, life });
+        self.refresh_host_done(h);
+    }
+
+    fn host_timeout(&mut self, h: usize, slot: usize, req: u64) {
+        let s = &self.hosts[h].slots[slot];
+        if !s.open.is_some_and(|o| o.req == req) {
+            return;
+        }
+        let process = s.process;
+        self.hosts[h].slots[slot].open = None;
+        self.open_ops -= 1;
+        self.stats.ops_unknown += 1;
+        self.trace(TraceKind::Timeout { host: h as u32, process: process.0, req });
+        // The operation may still take effect: this client continues as a new process.
+        let p = self.new_process();
+        self.hosts[h].slots[slot].process = p;
+        self.after_op(h, slot);
+    }
+
+    fn crash_host(&mut self, h: usize, restart_after_ns: Option<u64>) {
+        if !self.hosts[h].up {
+            return;
+        }
+        let mut open = 0;
+        for s in 0..self.hosts[h].slots.len() {
+            if self.hosts[h].slots[s].open.take().is_some() {
+                open += 1;
+            }
+            let p = self.new_process();
+            self.hosts[h].slots[s].process = p;
+        }
+        self.open_ops -= open;
+        self.stats.ops_unknown += open;
+        self.stats.host_crashes += 1;
+        let host = &mut self.hosts[h];
+        host.up = false;
+        host.life += 1;
+        host.restart_pending = restart_after_ns.is_some();
+        self.trace(TraceKind::HostCrash { host: h as u32, open: open as u32 });
+        self.reset_links_of(Endpoint::Host(HostId(h as u32)));
+        if let Some(after) = restart_after_ns {
+            self.schedule(self.now + after, Ev::Action { action: Action::RestartHost { host: HostId(h as u32) }, timeline: false });
+        }
+        self.refresh_host_done(h);
+    }
+
+    fn restart_host(&mut self, h: usize) {
+        let host = &mut self.hosts[h];
+        host.restart_pending = false;
+        if host.up {
+            return;
+        }
+        host.up = true;
+        let life = host.life;
+        self.trace(TraceKind::HostRestart { host: h as u32 });
+        for slot in 0..self.hosts[h].slots.len() {
+            self.schedule(self.now, Ev::HostNext { host: h as u32, slot: slot as u32, life });
+        }
+        self.refresh_host_done(h);
+    }
+
+    // ---- links --------------------------------------------------------------------
+
+    fn send(&mut self, l: usize, to: Endpoint, msg: Msg) {
+        let spec = &self.cfg.links[l];
+        let to_array = matches!(to, Endpoint::Array(_));
+        let req = msg.req();
+        self.stats.messages += 1;
+        let link = &mut self.links[l];
+        if !link.up {
+            self.stats.messages_dropped += 1;
+            self.trace(TraceKind::Drop { link: l as u32, req, reason: DropReason::LinkDown });
+            return;
+        }
+        if link.rng.chance(spec.drop) {
+            self.stats.messages_dropped += 1;
+            self.trace(TraceKind::Drop { link: l as u32, req, reason: DropReason::Random });
+            return;
+        }
+        let copies = if link.rng.chance(spec.duplicate) { 2 } else { 1 };
+        let epoch = link.epoch;
+        self.trace(TraceKind::Send { link: l as u32, to_array, req, copies });
+        for c in 0..copies {
+            let link = &mut self.links[l];
+            let mut delay = spec.latency_ns.sample(&mut link.rng);
+            if link.rng.chance(spec.reorder) {
+                delay += spec.reorder_delay_ns.sample(&mut link.rng);
+            }
+            let msg = if c + 1 == copies { msg.clone() } else { msg.clone() };
+            self.schedule(self.now + delay, Ev::Deliver { link: l as u32, epoch, to, msg });
+        }
+    }
+
+    fn deliver(&mut self, l: usize, epoch: u64, to: Endpoint, msg: Msg) {
+        let req = msg.req();
+        let reason = if !self.links[l].up {
+            Some(DropReason::LinkDown)
+        } else if self.links[l].epoch != epoch {
+            Some(DropReason::StaleEpoch)
+        } else {
+            match to {
+                Endpoint::Array(a) if self.arrays[a.0 as usize].engine.is_none() => Some(DropReason::EndpointDown),
+                Endpoint::Host(h) if !self.hosts[h.0 as usize].up => Some(DropReason::EndpointDown),
+                _ => None,
+            }
+        };
+        if let Some(reason) = reason {
+            self.stats.messages_dropped += 1;
+            self.trace(TraceKind::Drop { link: l as u32, req, reason });
+            return;
+        }
+        self.trace(TraceKind::Deliver { link: l as u32, to_array: matches!(to, Endpoint::Array(_)), req });
+        match (to, msg) {
+            (Endpoint::Array(a), Msg::Request { req, op }) => self.engine_input(a.0 as usize, Input::Host { req, op }),
+            (Endpoint::Host(h), Msg::Response { req, result }) => self.host_response(h.0 as usize, req.seq, result),
+            (to, msg) => unreachable!("{msg:?} delivered to {to:?}"),
+        }
+    }
+
+    fn reset_links_of(&mut self, end: Endpoint) {
+        for (l, spec) in self.cfg.links.iter().enumerate() {
+            if spec.ends.contains(&end) {
+                self.links[l].epoch += 1;
+            }
+        }
+    }
+
+    fn link_down(&mut self, l: usize) {
+        if !self.links[l].up {
+            return;
+        }
+        self.links[l].up = false;
+        self.links[l].epoch += 1;
+        self.stats.link_downs += 1;
+        self.trace(TraceKind::LinkDown { link: l as u32 });
+    }
+
+    fn link_up(&mut self, l: usize) {
+        if self.links[l].up {
+            return;
+        }
+        self.links[l].up = true;
+        self.trace(TraceKind::LinkUp { link: l as u32 });
+    }
+
+    // ---- arrays -------------------------------------------------------------------
+
+    fn engine_input(&mut self, a: usize, input: Input) {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        self.arrays[a].engine.as_mut().expect("input to a running engine").handle(input, &mut out);
+        for o in out.drain(..) {
+            self.engine_output(a, o);
+        }
+        self.out = out;
+    }
+
+    fn engine_output(&mut self, a: usize, o: Output) {
+        match o {
+            Output::Media { io, op } => {
+                let media = self.cfg.arrays[a].media;
+                let arr = &mut self.arrays[a];
+                let (kind, space, block, len, dist) = match &op {
+                    MediaOp::Read { space, block, len } => (0u8, space.0, *block, *len, media.read_ns),
+                    MediaOp::Write { space, block, values } => (1, space.0, *block, values.len() as u32, media.write_ns),
+                    MediaOp::MetaPut { .. } => (2, 0, 0, 0, media.meta_ns),
+                    MediaOp::MetaDelete { .. } => (3, 0, 0, 0, media.meta_ns),
+                };
+                let latency = dist.sample(&mut arr.rng);
+                let prev = arr.inflight.insert(io, op);
+                assert!(prev.is_none(), "engine reused media I/O id {io:?} while it was in flight");
+                let incarnation = arr.incarnation;
+                self.media_pending += 1;
+                self.stats.media_ios += 1;
+                self.trace(TraceKind::MediaSubmit { array: a as u32, io: io.0, kind, space, block, len });
+                self.schedule(self.now + latency, Ev::MediaDone { array: a as u32, incarnation, io });
+            }
+            Output::Reply { req, result } => {
+                if req.host == AUDITOR_HOST {
+                    let hist = self.audit.open.take().expect("an audit read is open");
+                    self.complete(hist, Completion::Returned(result));
+                    return;
+                }
+                let h = req.host as usize;
+                let Some(l) = self.route(h, a) else {
+                    self.stats.messages_dropped += 1;
+                    self.trace(TraceKind::Drop { link: u32::MAX, req: req.seq, reason: DropReason::LinkDown });
+                    return;
+                };
+                self.send(l, Endpoint::Host(HostId(req.host)), Msg::Response { req, result });
+            }
+            Output::Timer { timer, after_ns } => {
+                let incarnation = self.arrays[a].incarnation;
+                self.schedule(self.now + after_ns, Ev::EngineTimer { array: a as u32, incarnation, timer });
+            }
+        }
+    }
+
+    fn media_done(&mut self, a: usize, incarnation: u32, io: IoId) {
+        let arr = &mut self.arrays[a];
+        if arr.incarnation != incarnation {
+            return; // Resolved at the crash.
+        }
+        let op = arr.inflight.remove(&io).expect("a completion for an in-flight I/O");
+        self.media_pending -= 1;
+        let result = match op {
+            MediaOp::Read { space, block, len } => MediaResult::Read(arr.media.read(space, block, len)),
+            MediaOp::Write { space, block, values } => {
+                arr.media.write(space, block, &values, |_| true);
+                MediaResult::Written
+            }
+            MediaOp::MetaPut { key, value } => {
+                arr.media.meta.insert(key, value);
+                MediaResult::Written
+            }
+            MediaOp::MetaDelete { key } => {
+                arr.media.meta.remove(&key);
+                MediaResult::Written
+            }
+        };
+        let kind = match &result {
+            MediaResult::Read(_) => 0,
+            MediaResult::Written => 1,
+            MediaResult::ReadError { .. } => 4,
+        };
+        self.trace(TraceKind::MediaDone { array: a as u32, io: io.0, kind });
+        self.engine_input(a, Input::MediaDone { io, result });
+    }
+
+    fn crash_array(&mut self, a: usize, restart_after_ns: Option<u64>) {
+        if self.arrays[a].engine.is_none() {
+            return;
+        }
+        let torn_allowed = self.cfg.arrays[a].media.torn_writes;
+        let arr = &mut self.arrays[a];
+        arr.engine = None;
+        arr.incarnation += 1;
+        arr.restart_pending = restart_after_ns.is_some();
+        // Media I/O in flight: each write landed wholly, not at all, or (with torn
+        // writes on) block by block.
+        let (mut torn, mut landed, mut lost) = (0u32, 0u32, 0u32);
+        let inflight = std::mem::take(&mut arr.inflight);
+        self.media_pending -= inflight.len() as u64;
+        for (_, op) in inflight {
+            let fate = arr.rng.below(if torn_allowed { 3 } else { 2 });
+            match op {
+                MediaOp::Read { .. } => continue,
+                MediaOp::Write { space, block, values } => match fate {
+                    0 => lost += 1,
+                    1 => {
+                        landed += 1;
+                        arr.media.write(space, block, &values, |_| true);
+                    }
+                    _ => {
+                        torn += 1;
+                        let mask: Vec<bool> = (0..values.len()).map(|_| arr.rng.below(2) == 1).collect();
+                        arr.media.write(space, block, &values, |i| mask[i]);
+                    }
+                },
+                MediaOp::MetaPut { key, value } => {
+                    if fate == 0 {
+                        lost += 1;
+                    } else {
+                        landed += 1;
+                        arr.media.meta.insert(key, value);
+                    }
+                }
+                MediaOp::MetaDelete { key } => {
+                    if fate == 0 {
+                        lost += 1;
+                    } else {
+                        landed += 1;
+                        arr.media.meta.remove(&key);
+                    }
+                }
+            }
+        }
+        self.stats.array_crashes += 1;
+        self.trace(TraceKind::ArrayCrash { array: a as u32, torn, landed, lost });
+        self.reset_links_of(Endpoint::Array(ArrayId(a as u32)));
+        if let Some(after) = restart_after_ns {
+            self.schedule(self.now + after, Ev::Action { action: Action::RestartArray { array: ArrayId(a as u32) }, timeline: false });
+        }
+    }
+
+    fn restart_array(&mut self, a: usize) {
+        let arr = &mut self.arrays[a];
+        arr.restart_pending = false;
+        if arr.engine.is_some() {
+            return;
+        }
+        arr.engine = Some(self.factory.boot(&arr.config, &arr.media.meta));
+        self.trace(TraceKind::ArrayRestart { array: a as u32 });
+    }
+
+    // ---- faults -------------------------------------------------------------------
+
+    fn act(&mut self, action: Action) {
+        let faulting = self.phase == Phase::Workload;
+        match action {
+            Action::LinkDown { link } if faulting => self.link_down(link),
+            Action::LinkUp { link } => self.link_up(link),
+            Action::LinkFlap { link, down_ns, up_ns, times } if faulting => {
+                let mut t = self.now;
+                for _ in 0..times {
+                    self.schedule(t, Ev::Action { action: Action::LinkDown { link }, timeline: false });
+                    t += down_ns;
+                    self.schedule(t, Ev::Action { action: Action::LinkUp { link }, timeline: false });
+                    t += up_ns;
+                }
+            }
+            Action::CrashArray { array, restart_after_ns } if faulting => self.crash_array(array.0 as usize, restart_after_ns),
+            Action::RestartArray { array } => self.restart_array(array.0 as usize),
+            Action::CrashHost { host, restart_after_ns } if faulting => self.crash_host(host.0 as usize, restart_after_ns),
+            Action::RestartHost { host } => self.restart_host(host.0 as usize),
+            _ => {} // A fault after the workload phase: faults have stopped.
+        }
+    }
+
+    fn random_fault(&mut self, kind: FaultKind) {
+        if self.phase != Phase::Workload {
+            return;
+        }
+        let rf = &self.cfg.random_faults;
+        let (rate, count): (&FaultRate, usize) = match kind {
+            FaultKind::LinkFlap => (rf.link_flap.as_ref().expect("scheduled"), self.links.len()),
+            FaultKind::ArrayCrash => (rf.array_crash.as_ref().expect("scheduled"), self.arrays.len()),
+            FaultKind::HostCrash => (rf.host_crash.as_ref().expect("scheduled"), self.hosts.len()),
+        };
+        let rng = &mut self.fault_rng;
+        let target = if rate.targets.is_empty() {
+            rng.below(count as u64) as usize
+        } else {
+            rate.targets[rng.below(rate.targets.len() as u64) as usize]
+        };
+        let down = rate.down_ns.sample(rng);
+        let gap = rng.between(1, rate.mean_interval_ns.saturating_mul(2).max(1));
+        match kind {
+            FaultKind::LinkFlap => {
+                if self.links[target].up {
+                    self.link_down(target);
+                    self.schedule(self.now + down, Ev::Action { action: Action::LinkUp { link: target }, timeline: false });
+                }
+            }
+            FaultKind::ArrayCrash => self.crash_array(target, Some(down)),
+            FaultKind::HostCrash => self.crash_host(target, Some(down)),
+        }
+        self.schedule(self.now + gap, Ev::RandomFault { kind });
+    }
+}

@@ -1,0 +1,52 @@
+//! The command line's shared pieces: finding scenario files, formatting.
+
+use crate::scenario::{self, Scenario, ScenarioError};
+use std::path::{Path, PathBuf};
+
+/// Expands files and directories (recursively, `*.json` only, sorted; `schema.json`
+/// skipped) into scenario paths.
+pub fn scenario_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            collect_dir(p, &mut out).map_err(|e| format!("{}: cannot read the directory: {e}", p.display()))?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    if out.is_empty() {
+        return Err("no scenario files found (looked for *.json)".into());
+    }
+    Ok(out)
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            collect_dir(&e, out)?;
+        } else if e.extension().is_some_and(|x| x == "json") && e.file_name().is_some_and(|n| n != "schema.json") {
+            out.push(e);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every scenario; all errors are returned together.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
+    let (ok, errs): (Vec<_>, Vec<_>) = paths.iter().map(|p| scenario::load(p)).partition(Result::is_ok);
+    if errs.is_empty() { Ok(ok.into_iter().map(Result::unwrap).collect()) } else { Err(errs.into_iter().map(|e| e.unwrap_err()).collect()) }
+}
+
+/// Simulated nanoseconds, human-readable.
+pub fn fmt_ns(ns: u64) -> String {
+    match ns {
+        n if n >= 1_000_000_000 => format!("{:.3}s", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.3}ms", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1}us", n as f64 / 1e3),
+        n => format!("{n}ns"),
+    }
+}
