@@ -9,7 +9,8 @@ pub fn scenario_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            collect_dir(p, &mut out).map_err(|e| format!("{}: cannot read the directory: {e}", p.display()))?;
+            collect_dir(p, &mut out)
+                .map_err(|e| format!("{}: cannot read the directory: {e}", p.display()))?;
         } else if p.exists() {
             out.push(p.clone());
         } else {
@@ -23,12 +24,15 @@ pub fn scenario_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for e in entries {
         if e.is_dir() {
             collect_dir(&e, out)?;
-        } else if e.extension().is_some_and(|x| x == "json") && e.file_name().is_some_and(|n| n != "schema.json") {
+        } else if e.extension().is_some_and(|x| x == "json")
+            && e.file_name().is_some_and(|n| n != "schema.json")
+        {
             out.push(e);
         }
     }
@@ -38,7 +42,11 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Loads every scenario; all errors are returned together.
 pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
     let (ok, errs): (Vec<_>, Vec<_>) = paths.iter().map(|p| scenario::load(p)).partition(Result::is_ok);
-    if errs.is_empty() { Ok(ok.into_iter().map(Result::unwrap).collect()) } else { Err(errs.into_iter().map(|e| e.unwrap_err()).collect()) }
+    if errs.is_empty() {
+        Ok(ok.into_iter().map(Result::unwrap).collect())
+    } else {
+        Err(errs.into_iter().map(|e| e.unwrap_err()).collect())
+    }
 }
 
 /// Simulated nanoseconds, human-readable.

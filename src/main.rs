@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "mirrorsim", version, about = "Deterministic simulation and verification harness for storage replication")]
+#[command(
+    name = "mirrorsim",
+    version,
+    about = "Deterministic simulation and verification harness for storage replication"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -93,17 +97,30 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
     };
     let mut failed = Vec::new();
     if format == Format::Text {
-        println!("{:<36} {:>20} {:>8} {:>12} {:>10} {:<26} {:>9}", "scenario", "seed", "ops", "sim time", "events", "verdict", "wall");
+        println!(
+            "{:<36} {:>20} {:>8} {:>12} {:>10} {:<26} {:>9}",
+            "scenario", "seed", "ops", "sim time", "events", "verdict", "wall"
+        );
     }
     for sc in &scenarios {
         let seed = seed.unwrap_or(sc.file.seed);
         let (r, wall_ms) = timed(|| runner::run(sc, seed, &ControllerFactory, false));
         match format {
             Format::Text => {
-                let verdict = if r.expected_met { r.verdict.code() } else { format!("{} UNEXPECTED", r.verdict.code()) };
+                let verdict = if r.expected_met {
+                    r.verdict.code()
+                } else {
+                    format!("{} UNEXPECTED", r.verdict.code())
+                };
                 println!(
                     "{:<36} {:>20} {:>8} {:>12} {:>10} {:<26} {:>7.0}ms",
-                    r.scenario, r.seed, r.stats.ops, fmt_ns(r.sim_ns), r.events, verdict, wall_ms
+                    r.scenario,
+                    r.seed,
+                    r.stats.ops,
+                    fmt_ns(r.sim_ns),
+                    r.events,
+                    verdict,
+                    wall_ms
                 );
             }
             Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect)),
@@ -114,13 +131,24 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
     }
     if format == Format::Text {
         for r in &failed {
-            println!("\n--- {} (seed {}): expected {:?}, got {}", r.scenario, r.seed, scenarios.iter().find(|s| s.name() == r.scenario).map(|s| &s.file.expect), r.verdict);
+            println!(
+                "\n--- {} (seed {}): expected {:?}, got {}",
+                r.scenario,
+                r.seed,
+                scenarios.iter().find(|s| s.name() == r.scenario).map(|s| &s.file.expect),
+                r.verdict
+            );
             match &r.details {
                 Some(d) => println!("{d}"),
                 None => println!("reproduce: {}", r.replay_command()),
             }
         }
-        println!("\n{} runs: {} met their expected outcome, {} did not", scenarios.len(), scenarios.len() - failed.len(), failed.len());
+        println!(
+            "\n{} runs: {} met their expected outcome, {} did not",
+            scenarios.len(),
+            scenarios.len() - failed.len(),
+            failed.len()
+        );
     }
     u8::from(!failed.is_empty())
 }

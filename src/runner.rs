@@ -80,7 +80,11 @@ impl RunReport {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Runs `scenario` with `seed` on the engine `factory` boots, and judges it.
@@ -122,10 +126,13 @@ fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
             CheckName::Differential => match checker::differential::check(&r.history, &volumes) {
                 Ok(Ok(())) => {}
                 Ok(Err(m)) => {
-                    let around = neighbourhood(&r.history, m.index, m.op.volume(), m.block.map(|b| b.1), scenario);
+                    let around =
+                        neighbourhood(&r.history, m.index, m.op.volume(), m.block.map(|b| b.1), scenario);
                     return violation(check, m.to_string(), around);
                 }
-                Err(e) => return violation(check, format!("the history is not sequential: {e:?}"), String::new()),
+                Err(e) => {
+                    return violation(check, format!("the history is not sequential: {e:?}"), String::new());
+                }
             },
             CheckName::Durability if completed => {
                 if let Err(v) = checker::durability::check(&r.history, r.audit_start) {
@@ -149,7 +156,10 @@ fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
         return (Verdict::Ending(r.ending), Some(format!("the run ended on its bound: {}", r.ending.name())));
     }
     match unknown {
-        Some((check, reason)) => (Verdict::Unknown { check, reason: reason.clone() }, Some(format!("{} check gave up: {reason}", check.name()))),
+        Some((check, reason)) => (
+            Verdict::Unknown { check, reason: reason.clone() },
+            Some(format!("{} check gave up: {reason}", check.name())),
+        ),
         None => (Verdict::Pass, None),
     }
 }
@@ -161,7 +171,13 @@ fn violation(check: CheckName, summary: String, around: String) -> (Verdict, Opt
 
 /// The operations of the history around a failure: those touching `block` of `vol`
 /// (the last 12 up to and including `index`), one line each.
-pub fn neighbourhood(h: &History, index: usize, vol: VolumeId, block: Option<u64>, scenario: &Scenario) -> String {
+pub fn neighbourhood(
+    h: &History,
+    index: usize,
+    vol: VolumeId,
+    block: Option<u64>,
+    scenario: &Scenario,
+) -> String {
     let touches = |o: &HistoryOp| {
         o.op.volume() == vol
             && block.is_none_or(|b| {
@@ -177,7 +193,10 @@ pub fn neighbourhood(h: &History, index: usize, vol: VolumeId, block: Option<u64
         .collect();
     let skip = picked.len().saturating_sub(12);
     let vol_name = scenario.config.volumes.get(vol.0 as usize).map_or("?", |v| v.name.as_str());
-    let mut s = format!("operations on volume {vol_name:?}{} (history index, process, invoke..complete ns, op, outcome):\n", block.map(|b| format!(" block {b}")).unwrap_or_default());
+    let mut s = format!(
+        "operations on volume {vol_name:?}{} (history index, process, invoke..complete ns, op, outcome):\n",
+        block.map(|b| format!(" block {b}")).unwrap_or_default()
+    );
     if skip > 0 {
         s += &format!("  ... {skip} earlier operations\n");
     }

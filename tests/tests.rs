@@ -1,1 +1,17 @@
+//! The one integration-test binary. Table of contents:
+//!
+//! - `determinism`: same seed, same trace hash (naming the first diverging event);
+//!   different seeds, different hashes.
+//! - `library`: every library scenario meets its expected outcome; insta snapshots of
+//!   each run's summary.
+//! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
+//!   `.err` sibling.
+//! - `judging`: deliberately broken engines are caught (the checks can fail).
+//! - `cli`: exit codes and output formats of the binary.
 
+mod broken;
+mod cli;
+mod determinism;
+mod judging;
+mod library;
+mod support;

@@ -46,10 +46,10 @@ pub fn check(history: &History, volumes: &[VolumeSpec]) -> Result<Result<(), Mis
     let mut model = StorageModel::new(volumes);
     let mut last_end: Option<(usize, u64)> = None;
     for (index, h) in history.ops.iter().enumerate() {
-        if let Some((earlier, end)) = last_end {
-            if h.invoke_ns < end {
-                return Err(NotSequential::Overlap { earlier, later: index });
-            }
+        if let Some((earlier, end)) = last_end
+            && h.invoke_ns < end
+        {
+            return Err(NotSequential::Overlap { earlier, later: index });
         }
         last_end = Some((index, h.complete_ns.unwrap_or(u64::MAX)));
         if matches!(h.completion, Completion::Failed(_)) {
@@ -112,7 +112,11 @@ mod tests {
         let mut h = History {
             ops: vec![
                 op(Op::Write { vol: V, block: 3, values: vec![w] }, 0, Completion::Returned(Ok(Reply::Done))),
-                op(Op::Read { vol: V, block: 2, len: 2 }, 10, Completion::Returned(Ok(Reply::Values(vec![Value::ZERO, w])))),
+                op(
+                    Op::Read { vol: V, block: 2, len: 2 },
+                    10,
+                    Completion::Returned(Ok(Reply::Values(vec![Value::ZERO, w]))),
+                ),
             ],
         };
         assert_eq!(check(&h, &vols()), Ok(Ok(())));
@@ -126,7 +130,11 @@ mod tests {
     #[test]
     fn wrong_error_and_overlap_are_reported() {
         let h = History {
-            ops: vec![op(Op::Read { vol: V, block: 16, len: 1 }, 0, Completion::Returned(Ok(Reply::Values(vec![Value::ZERO]))))],
+            ops: vec![op(
+                Op::Read { vol: V, block: 16, len: 1 },
+                0,
+                Completion::Returned(Ok(Reply::Values(vec![Value::ZERO]))),
+            )],
         };
         let m = check(&h, &vols()).unwrap().unwrap_err();
         assert_eq!(m.expected, Err(model::ErrorKind::OutOfRange));

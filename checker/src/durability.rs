@@ -114,7 +114,14 @@ pub fn check(history: &History, audit_start: usize) -> Result<(), Violation> {
             } else {
                 match recs.iter().find(|r| r.value == actual) {
                     Some(r) if r.failed => {
-                        return Err(violation(actual, None, format!("the block holds the value of write #{} which was reported failed", r.index)));
+                        return Err(violation(
+                            actual,
+                            None,
+                            format!(
+                                "the block holds the value of write #{} which was reported failed",
+                                r.index
+                            ),
+                        ));
                     }
                     Some(r) => Some(*r),
                     None => {
@@ -130,7 +137,9 @@ pub fn check(history: &History, audit_start: usize) -> Result<(), Violation> {
                 None => true,
                 Some(w) => w.complete_ns.is_some_and(|c| a.invoke_ns > c),
             };
-            if let Some(lost) = recs.iter().find(|a| a.acked_ns.is_some() && a.index != shown.map_or(usize::MAX, |w| w.index) && must_follow(a)) {
+            if let Some(lost) = recs.iter().find(|a| {
+                a.acked_ns.is_some() && a.index != shown.map_or(usize::MAX, |w| w.index) && must_follow(a)
+            }) {
                 let why = match shown {
                     None => format!("acknowledged write #{} is lost: the block reads 0", lost.index),
                     Some(w) => format!(
@@ -185,13 +194,17 @@ mod tests {
 
     #[test]
     fn last_acknowledged_write_survives() {
-        let h = History { ops: vec![write(1, 0, Some(10), ok()), write(2, 20, Some(30), ok()), audit(Value::pack(1, 2, 0))] };
+        let h = History {
+            ops: vec![write(1, 0, Some(10), ok()), write(2, 20, Some(30), ok()), audit(Value::pack(1, 2, 0))],
+        };
         assert_eq!(check(&h, 2), Ok(()));
     }
 
     #[test]
     fn overwritten_by_an_older_write_is_a_lost_write() {
-        let h = History { ops: vec![write(1, 0, Some(10), ok()), write(2, 20, Some(30), ok()), audit(Value::pack(1, 1, 0))] };
+        let h = History {
+            ops: vec![write(1, 0, Some(10), ok()), write(2, 20, Some(30), ok()), audit(Value::pack(1, 1, 0))],
+        };
         let v = check(&h, 2).unwrap_err();
         assert_eq!(v.lost_write, Some(1));
         assert_eq!(v.expected, Value::pack(1, 2, 0));
@@ -200,10 +213,18 @@ mod tests {
     #[test]
     fn concurrent_and_unknown_writes_may_win() {
         // Overlapping writes: either may be last.
-        let h = History { ops: vec![write(1, 0, Some(30), ok()), write(2, 10, Some(20), ok()), audit(Value::pack(1, 1, 0))] };
+        let h = History {
+            ops: vec![write(1, 0, Some(30), ok()), write(2, 10, Some(20), ok()), audit(Value::pack(1, 1, 0))],
+        };
         assert_eq!(check(&h, 2), Ok(()));
         // An unknown-outcome write may land after an acknowledged one.
-        let h = History { ops: vec![write(1, 0, None, Completion::Unknown), write(2, 20, Some(30), ok()), audit(Value::pack(1, 1, 0))] };
+        let h = History {
+            ops: vec![
+                write(1, 0, None, Completion::Unknown),
+                write(2, 20, Some(30), ok()),
+                audit(Value::pack(1, 1, 0)),
+            ],
+        };
         assert_eq!(check(&h, 2), Ok(()));
     }
 
@@ -213,7 +234,12 @@ mod tests {
         assert!(check(&h, 1).unwrap_err().why.contains("reads 0"));
         let h = History { ops: vec![write(1, 0, Some(10), ok()), audit(Value::pack(9, 9, 0))] };
         assert!(check(&h, 1).unwrap_err().why.contains("no write wrote"));
-        let h = History { ops: vec![write(1, 0, Some(10), Completion::Failed("no path".into())), audit(Value::pack(1, 1, 0))] };
+        let h = History {
+            ops: vec![
+                write(1, 0, Some(10), Completion::Failed("no path".into())),
+                audit(Value::pack(1, 1, 0)),
+            ],
+        };
         assert!(check(&h, 1).unwrap_err().why.contains("reported failed"));
     }
 }

@@ -7,8 +7,8 @@
 //! check): a duplicate is dropped, the original answers.
 
 use crate::iface::{
-    ArrayConfig, ArrayEngine, EngineFactory, Input, IoId, MediaOp, MediaResult, Metadata, Output,
-    ReqId, SpaceId,
+    ArrayConfig, ArrayEngine, EngineFactory, Input, IoId, MediaOp, MediaResult, Metadata, Output, ReqId,
+    SpaceId,
 };
 use model::{ErrorKind, Op, Reply, VolumeId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,8 +169,14 @@ mod tests {
         let mut out = Vec::new();
         let req = ReqId { host: 1, seq: 1 };
         let values = vec![Value::pack(1, 1, 0)];
-        c.handle(Input::Host { req, op: Op::Write { vol: VolumeId(0), block: 5, values: values.clone() } }, &mut out);
-        assert_eq!(out, vec![Output::Media { io: IoId(0), op: MediaOp::Write { space: SpaceId(0), block: 5, values } }]);
+        c.handle(
+            Input::Host { req, op: Op::Write { vol: VolumeId(0), block: 5, values: values.clone() } },
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            vec![Output::Media { io: IoId(0), op: MediaOp::Write { space: SpaceId(0), block: 5, values } }]
+        );
         out.clear();
         c.handle(Input::MediaDone { io: IoId(0), result: MediaResult::Written }, &mut out);
         assert_eq!(out, vec![Output::Reply { req, result: Ok(Reply::Done) }]);

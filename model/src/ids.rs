@@ -57,11 +57,7 @@ impl Value {
         if self.0 == 0 {
             return None;
         }
-        Some(WriteTag {
-            writer: (self.0 >> 48) as u16,
-            seq: (self.0 >> 16) as u32,
-            offset: self.0 as u16,
-        })
+        Some(WriteTag { writer: (self.0 >> 48) as u16, seq: (self.0 >> 16) as u32, offset: self.0 as u16 })
     }
 
     pub fn is_zero(self) -> bool {

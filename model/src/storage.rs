@@ -31,10 +31,8 @@ pub struct StorageModel {
 impl StorageModel {
     /// A model holding the given volumes, all blocks 0.
     pub fn new(volumes: &[VolumeSpec]) -> StorageModel {
-        let volumes = volumes
-            .iter()
-            .map(|v| (v.id, Volume { blocks: v.blocks, data: BTreeMap::new() }))
-            .collect();
+        let volumes =
+            volumes.iter().map(|v| (v.id, Volume { blocks: v.blocks, data: BTreeMap::new() })).collect();
         StorageModel { volumes }
     }
 
@@ -96,19 +94,37 @@ mod tests {
         let v = VolumeId(0);
         let w = Value::pack(1, 1, 0);
         let big = (1u64 << 40) - 2;
-        assert_eq!(m.apply(&Op::Read { vol: v, block: big, len: 2 }), Ok(Reply::Values(vec![Value::ZERO; 2])));
-        assert_eq!(m.apply(&Op::Write { vol: v, block: big, values: vec![w, Value::pack(1, 1, 1)] }), Ok(Reply::Done));
+        assert_eq!(
+            m.apply(&Op::Read { vol: v, block: big, len: 2 }),
+            Ok(Reply::Values(vec![Value::ZERO; 2]))
+        );
+        assert_eq!(
+            m.apply(&Op::Write { vol: v, block: big, values: vec![w, Value::pack(1, 1, 1)] }),
+            Ok(Reply::Done)
+        );
         assert_eq!(m.block(v, big), Some(w));
-        assert_eq!(m.apply(&Op::Read { vol: v, block: big + 1, len: 1 }), Ok(Reply::Values(vec![Value::pack(1, 1, 1)])));
+        assert_eq!(
+            m.apply(&Op::Read { vol: v, block: big + 1, len: 1 }),
+            Ok(Reply::Values(vec![Value::pack(1, 1, 1)]))
+        );
     }
 
     #[test]
     fn rejections() {
         let mut m = model();
         assert_eq!(m.apply(&Op::Read { vol: VolumeId(9), block: 0, len: 1 }), Err(ErrorKind::NoSuchVolume));
-        assert_eq!(m.apply(&Op::Read { vol: VolumeId(0), block: 1 << 40, len: 1 }), Err(ErrorKind::OutOfRange));
-        assert_eq!(m.apply(&Op::Read { vol: VolumeId(0), block: u64::MAX, len: 2 }), Err(ErrorKind::OutOfRange));
+        assert_eq!(
+            m.apply(&Op::Read { vol: VolumeId(0), block: 1 << 40, len: 1 }),
+            Err(ErrorKind::OutOfRange)
+        );
+        assert_eq!(
+            m.apply(&Op::Read { vol: VolumeId(0), block: u64::MAX, len: 2 }),
+            Err(ErrorKind::OutOfRange)
+        );
         assert_eq!(m.apply(&Op::Read { vol: VolumeId(0), block: 0, len: 0 }), Err(ErrorKind::OutOfRange));
-        assert_eq!(m.apply(&Op::Write { vol: VolumeId(0), block: 0, values: vec![] }), Err(ErrorKind::OutOfRange));
+        assert_eq!(
+            m.apply(&Op::Write { vol: VolumeId(0), block: 0, values: vec![] }),
+            Err(ErrorKind::OutOfRange)
+        );
     }
 }

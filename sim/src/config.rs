@@ -79,7 +79,10 @@ pub struct Workload {
 pub enum BlockDist {
     Uniform,
     /// With probability `hot`, a block among the first `hot_blocks`.
-    HotSet { hot_blocks: u64, hot: Ratio },
+    HotSet {
+        hot_blocks: u64,
+        hot: Ratio,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -109,17 +112,36 @@ pub struct TimedAction {
 /// A scheduled fault or repair.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    LinkDown { link: usize },
-    LinkUp { link: usize },
+    LinkDown {
+        link: usize,
+    },
+    LinkUp {
+        link: usize,
+    },
     /// Down for `down_ns`, up for `up_ns`, `times` times.
-    LinkFlap { link: usize, down_ns: u64, up_ns: u64, times: u32 },
+    LinkFlap {
+        link: usize,
+        down_ns: u64,
+        up_ns: u64,
+        times: u32,
+    },
     /// The controller loses its memory; media and metadata stay. Restarts after
     /// `restart_after_ns` if given.
-    CrashArray { array: ArrayId, restart_after_ns: Option<u64> },
-    RestartArray { array: ArrayId },
+    CrashArray {
+        array: ArrayId,
+        restart_after_ns: Option<u64>,
+    },
+    RestartArray {
+        array: ArrayId,
+    },
     /// The host loses its cache; its open operations end with no response.
-    CrashHost { host: HostId, restart_after_ns: Option<u64> },
-    RestartHost { host: HostId },
+    CrashHost {
+        host: HostId,
+        restart_after_ns: Option<u64>,
+    },
+    RestartHost {
+        host: HostId,
+    },
 }
 
 /// Faults drawn at random while the workload runs. Each kind is off when `None`.

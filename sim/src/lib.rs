@@ -20,4 +20,4 @@ pub use config::*;
 pub use dist::Dist;
 pub use rng::{Prng, Ratio, Stream};
 pub use trace::{Trace, TraceEvent, TraceKind};
-pub use world::{run, Ending, RunOptions, RunResult, RunStats, AUDITOR_HOST};
+pub use world::{AUDITOR_HOST, Ending, RunOptions, RunResult, RunStats, run};

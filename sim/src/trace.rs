@@ -20,29 +20,97 @@ pub enum DropReason {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TraceKind {
     /// A host slot invoked an operation.
-    Invoke { host: u32, process: u32, req: u64, write: bool, vol: u32, block: u64, len: u32 },
+    Invoke {
+        host: u32,
+        process: u32,
+        req: u64,
+        write: bool,
+        vol: u32,
+        block: u64,
+        len: u32,
+    },
     /// A host got an answer (`ok` false for a model error).
-    Complete { host: u32, process: u32, req: u64, ok: bool },
+    Complete {
+        host: u32,
+        process: u32,
+        req: u64,
+        ok: bool,
+    },
     /// A host gave up waiting (outcome unknown).
-    Timeout { host: u32, process: u32, req: u64 },
+    Timeout {
+        host: u32,
+        process: u32,
+        req: u64,
+    },
     /// A host found no path to the array: the operation failed without being sent.
-    NoPath { host: u32, req: u64 },
-    Send { link: u32, to_array: bool, req: u64, copies: u8 },
-    Deliver { link: u32, to_array: bool, req: u64 },
-    Drop { link: u32, req: u64, reason: DropReason },
-    MediaSubmit { array: u32, io: u64, kind: u8, space: u32, block: u64, len: u32 },
-    MediaDone { array: u32, io: u64, kind: u8 },
-    EngineTimer { array: u32, timer: u64 },
-    ArrayCrash { array: u32, torn: u32, landed: u32, lost: u32 },
-    ArrayRestart { array: u32 },
-    HostCrash { host: u32, open: u32 },
-    HostRestart { host: u32 },
-    LinkDown { link: u32 },
-    LinkUp { link: u32 },
+    NoPath {
+        host: u32,
+        req: u64,
+    },
+    Send {
+        link: u32,
+        to_array: bool,
+        req: u64,
+        copies: u8,
+    },
+    Deliver {
+        link: u32,
+        to_array: bool,
+        req: u64,
+    },
+    Drop {
+        link: u32,
+        req: u64,
+        reason: DropReason,
+    },
+    MediaSubmit {
+        array: u32,
+        io: u64,
+        kind: u8,
+        space: u32,
+        block: u64,
+        len: u32,
+    },
+    MediaDone {
+        array: u32,
+        io: u64,
+        kind: u8,
+    },
+    EngineTimer {
+        array: u32,
+        timer: u64,
+    },
+    ArrayCrash {
+        array: u32,
+        torn: u32,
+        landed: u32,
+        lost: u32,
+    },
+    ArrayRestart {
+        array: u32,
+    },
+    HostCrash {
+        host: u32,
+        open: u32,
+    },
+    HostRestart {
+        host: u32,
+    },
+    LinkDown {
+        link: u32,
+    },
+    LinkUp {
+        link: u32,
+    },
     /// The workload and faults are over; everything is repaired and left to settle.
     Settle,
     /// The harness read a block range directly from an engine to audit it.
-    Audit { array: u32, vol: u32, block: u64, len: u32 },
+    Audit {
+        array: u32,
+        vol: u32,
+        block: u64,
+        len: u32,
+    },
 }
 
 /// A recorded event.

@@ -3,7 +3,10 @@
 use crate::config::{Action, BlockDist, Endpoint, FaultRate, SimConfig};
 use crate::rng::{Prng, Stream};
 use crate::trace::{DropReason, Trace, TraceKind};
-use engine::{ArrayConfig, ArrayEngine, EngineFactory, Input, IoId, MediaOp, MediaResult, Metadata, Output, ReqId, SpaceId, TimerId};
+use engine::{
+    ArrayConfig, ArrayEngine, EngineFactory, Input, IoId, MediaOp, MediaResult, Metadata, Output, ReqId,
+    SpaceId, TimerId,
+};
 use model::{ArrayId, Completion, History, HistoryOp, HostId, Op, OpResult, ProcessId, Value, VolumeId};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -271,7 +274,12 @@ impl<'a> World<'a> {
             .map(|(i, a)| {
                 let config = ArrayConfig {
                     name: a.name.clone(),
-                    volumes: cfg.volumes.iter().filter(|v| v.array.0 as usize == i).map(|v| (v.id, v.blocks)).collect(),
+                    volumes: cfg
+                        .volumes
+                        .iter()
+                        .filter(|v| v.array.0 as usize == i)
+                        .map(|v| (v.id, v.blocks))
+                        .collect(),
                 };
                 let media = Media::default();
                 let engine = Some(factory.boot(&config, &media.meta));
@@ -288,7 +296,9 @@ impl<'a> World<'a> {
             .collect();
         let mut routes = vec![vec![Vec::new(); cfg.arrays.len()]; cfg.hosts.len()];
         for (l, link) in cfg.links.iter().enumerate() {
-            if let [Endpoint::Host(h), Endpoint::Array(a)] | [Endpoint::Array(a), Endpoint::Host(h)] = link.ends {
+            if let [Endpoint::Host(h), Endpoint::Array(a)] | [Endpoint::Array(a), Endpoint::Host(h)] =
+                link.ends
+            {
                 routes[h.0 as usize][a.0 as usize].push(l as u32);
             }
         }
@@ -342,7 +352,11 @@ impl<'a> World<'a> {
             w.schedule(t.at_ns, Ev::Action { action: t.action.clone(), timeline: true });
         }
         let rf = &cfg.random_faults;
-        for (rate, kind) in [(&rf.link_flap, FaultKind::LinkFlap), (&rf.array_crash, FaultKind::ArrayCrash), (&rf.host_crash, FaultKind::HostCrash)] {
+        for (rate, kind) in [
+            (&rf.link_flap, FaultKind::LinkFlap),
+            (&rf.array_crash, FaultKind::ArrayCrash),
+            (&rf.host_crash, FaultKind::HostCrash),
+        ] {
             if let Some(rate) = rate {
                 let gap = w.fault_rng.between(0, rate.mean_interval_ns.saturating_mul(2));
                 w.schedule(gap, Ev::RandomFault { kind });
@@ -389,13 +403,15 @@ impl<'a> World<'a> {
             }
             let Some(q) = self.queue.pop() else {
                 // Nothing left to happen: whatever is still open can never finish.
-                return if self.phase == Phase::Workload { Ending::SettleTimeout } else { Ending::SettleTimeout };
+                return Ending::SettleTimeout;
             };
             if q.time > limits.max_time_ns {
                 self.now = limits.max_time_ns;
                 return Ending::MaxTime;
             }
-            if self.phase == Phase::Settling && q.time > self.stats.settle_start_ns.saturating_add(limits.settle_ns) {
+            if self.phase == Phase::Settling
+                && q.time > self.stats.settle_start_ns.saturating_add(limits.settle_ns)
+            {
                 self.now = self.stats.settle_start_ns + limits.settle_ns;
                 return Ending::SettleTimeout;
             }
@@ -533,7 +549,10 @@ impl<'a> World<'a> {
             complete_event: None,
         });
         self.stats.audit_reads += 1;
-        self.engine_input(array.0 as usize, Input::Host { req: ReqId { host: AUDITOR_HOST, seq: i as u64 }, op });
+        self.engine_input(
+            array.0 as usize,
+            Input::Host { req: ReqId { host: AUDITOR_HOST, seq: i as u64 }, op },
+        );
     }
 
     // ---- hosts --------------------------------------------------------------------
@@ -586,14 +605,25 @@ impl<'a> World<'a> {
             complete_event: None,
         });
         self.stats.ops += 1;
-        self.trace(TraceKind::Invoke { host: h as u32, process: process.0, req, write: !read, vol: vol.0, block, len: len as u32 });
+        self.trace(TraceKind::Invoke {
+            host: h as u32,
+            process: process.0,
+            req,
+            write: !read,
+            vol: vol.0,
+            block,
+            len: len as u32,
+        });
         let array = vinfo.array;
         let Some(link) = self.route(h, array.0 as usize) else {
             self.trace(TraceKind::NoPath { host: h as u32, req });
             self.complete(hist, Completion::Failed("no path to the array".into()));
             self.stats.ops_failed += 1;
             let think = wl.think_ns.sample(&mut self.hosts[h].rng);
-            self.schedule(self.now + think + NO_PATH_BACKOFF_NS, Ev::HostNext { host: h as u32, slot: slot as u32, life });
+            self.schedule(
+                self.now + think + NO_PATH_BACKOFF_NS,
+                Ev::HostNext { host: h as u32, slot: slot as u32, life },
+            );
             return;
         };
         self.hosts[h].slots[slot].open = Some(OpenOp { req, hist });
@@ -641,7 +671,7 @@ impl<'a> World<'a> {
 
     fn host_timeout(&mut self, h: usize, slot: usize, req: u64) {
         let s = &self.hosts[h].slots[slot];
-        if !s.open.is_some_and(|o| o.req == req) {
+        if s.open.is_none_or(|o| o.req != req) {
             return;
         }
         let process = s.process;
@@ -677,7 +707,10 @@ impl<'a> World<'a> {
         self.trace(TraceKind::HostCrash { host: h as u32, open: open as u32 });
         self.reset_links_of(Endpoint::Host(HostId(h as u32)));
         if let Some(after) = restart_after_ns {
-            self.schedule(self.now + after, Ev::Action { action: Action::RestartHost { host: HostId(h as u32) }, timeline: false });
+            self.schedule(
+                self.now + after,
+                Ev::Action { action: Action::RestartHost { host: HostId(h as u32) }, timeline: false },
+            );
         }
         self.refresh_host_done(h);
     }
@@ -718,13 +751,14 @@ impl<'a> World<'a> {
         let copies = if link.rng.chance(spec.duplicate) { 2 } else { 1 };
         let epoch = link.epoch;
         self.trace(TraceKind::Send { link: l as u32, to_array, req, copies });
+        let mut msg = Some(msg);
         for c in 0..copies {
             let link = &mut self.links[l];
             let mut delay = spec.latency_ns.sample(&mut link.rng);
             if link.rng.chance(spec.reorder) {
                 delay += spec.reorder_delay_ns.sample(&mut link.rng);
             }
-            let msg = if c + 1 == copies { msg.clone() } else { msg.clone() };
+            let msg = if c + 1 == copies { msg.take() } else { msg.clone() }.expect("sent once");
             self.schedule(self.now + delay, Ev::Deliver { link: l as u32, epoch, to, msg });
         }
     }
@@ -737,7 +771,9 @@ impl<'a> World<'a> {
             Some(DropReason::StaleEpoch)
         } else {
             match to {
-                Endpoint::Array(a) if self.arrays[a.0 as usize].engine.is_none() => Some(DropReason::EndpointDown),
+                Endpoint::Array(a) if self.arrays[a.0 as usize].engine.is_none() => {
+                    Some(DropReason::EndpointDown)
+                }
                 Endpoint::Host(h) if !self.hosts[h.0 as usize].up => Some(DropReason::EndpointDown),
                 _ => None,
             }
@@ -749,8 +785,12 @@ impl<'a> World<'a> {
         }
         self.trace(TraceKind::Deliver { link: l as u32, to_array: matches!(to, Endpoint::Array(_)), req });
         match (to, msg) {
-            (Endpoint::Array(a), Msg::Request { req, op }) => self.engine_input(a.0 as usize, Input::Host { req, op }),
-            (Endpoint::Host(h), Msg::Response { req, result }) => self.host_response(h.0 as usize, req.seq, result),
+            (Endpoint::Array(a), Msg::Request { req, op }) => {
+                self.engine_input(a.0 as usize, Input::Host { req, op })
+            }
+            (Endpoint::Host(h), Msg::Response { req, result }) => {
+                self.host_response(h.0 as usize, req.seq, result)
+            }
             (to, msg) => unreachable!("{msg:?} delivered to {to:?}"),
         }
     }
@@ -800,7 +840,9 @@ impl<'a> World<'a> {
                 let arr = &mut self.arrays[a];
                 let (kind, space, block, len, dist) = match &op {
                     MediaOp::Read { space, block, len } => (0u8, space.0, *block, *len, media.read_ns),
-                    MediaOp::Write { space, block, values } => (1, space.0, *block, values.len() as u32, media.write_ns),
+                    MediaOp::Write { space, block, values } => {
+                        (1, space.0, *block, values.len() as u32, media.write_ns)
+                    }
                     MediaOp::MetaPut { .. } => (2, 0, 0, 0, media.meta_ns),
                     MediaOp::MetaDelete { .. } => (3, 0, 0, 0, media.meta_ns),
                 };
@@ -822,7 +864,11 @@ impl<'a> World<'a> {
                 let h = req.host as usize;
                 let Some(l) = self.route(h, a) else {
                     self.stats.messages_dropped += 1;
-                    self.trace(TraceKind::Drop { link: u32::MAX, req: req.seq, reason: DropReason::LinkDown });
+                    self.trace(TraceKind::Drop {
+                        link: u32::MAX,
+                        req: req.seq,
+                        reason: DropReason::LinkDown,
+                    });
                     return;
                 };
                 self.send(l, Endpoint::Host(HostId(req.host)), Msg::Response { req, result });
@@ -917,7 +963,10 @@ impl<'a> World<'a> {
         self.trace(TraceKind::ArrayCrash { array: a as u32, torn, landed, lost });
         self.reset_links_of(Endpoint::Array(ArrayId(a as u32)));
         if let Some(after) = restart_after_ns {
-            self.schedule(self.now + after, Ev::Action { action: Action::RestartArray { array: ArrayId(a as u32) }, timeline: false });
+            self.schedule(
+                self.now + after,
+                Ev::Action { action: Action::RestartArray { array: ArrayId(a as u32) }, timeline: false },
+            );
         }
     }
 
@@ -947,9 +996,13 @@ impl<'a> World<'a> {
                     t += up_ns;
                 }
             }
-            Action::CrashArray { array, restart_after_ns } if faulting => self.crash_array(array.0 as usize, restart_after_ns),
+            Action::CrashArray { array, restart_after_ns } if faulting => {
+                self.crash_array(array.0 as usize, restart_after_ns)
+            }
             Action::RestartArray { array } => self.restart_array(array.0 as usize),
-            Action::CrashHost { host, restart_after_ns } if faulting => self.crash_host(host.0 as usize, restart_after_ns),
+            Action::CrashHost { host, restart_after_ns } if faulting => {
+                self.crash_host(host.0 as usize, restart_after_ns)
+            }
             Action::RestartHost { host } => self.restart_host(host.0 as usize),
             _ => {} // A fault after the workload phase: faults have stopped.
         }
@@ -977,7 +1030,10 @@ impl<'a> World<'a> {
             FaultKind::LinkFlap => {
                 if self.links[target].up {
                     self.link_down(target);
-                    self.schedule(self.now + down, Ev::Action { action: Action::LinkUp { link: target }, timeline: false });
+                    self.schedule(
+                        self.now + down,
+                        Ev::Action { action: Action::LinkUp { link: target }, timeline: false },
+                    );
                 }
             }
             FaultKind::ArrayCrash => self.crash_array(target, Some(down)),

@@ -186,21 +186,34 @@ pub struct TimelineEntry {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionDef {
-    LinkDown { link: String },
-    LinkUp { link: String },
-    LinkFlap { link: String, down: Duration, up: Duration, times: u32 },
+    LinkDown {
+        link: String,
+    },
+    LinkUp {
+        link: String,
+    },
+    LinkFlap {
+        link: String,
+        down: Duration,
+        up: Duration,
+        times: u32,
+    },
     CrashArray {
         array: String,
         #[serde(default)]
         restart_after: Option<Duration>,
     },
-    RestartArray { array: String },
+    RestartArray {
+        array: String,
+    },
     CrashHost {
         host: String,
         #[serde(default)]
         restart_after: Option<Duration>,
     },
-    RestartHost { host: String },
+    RestartHost {
+        host: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -298,7 +311,11 @@ impl Duration {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected a whole number and a unit (ns, us, ms, s), e.g. \"5ms\""))?;
+        let n: u64 = num.parse().map_err(|_| {
+            format!(
+                "invalid duration {s:?}: expected a whole number and a unit (ns, us, ms, s), e.g. \"5ms\""
+            )
+        })?;
         let scale = match unit.trim() {
             "" | "ns" => 1,
             "us" | "µs" => 1_000,
@@ -335,7 +352,9 @@ impl<'de> Deserialize<'de> for Duration {
                 Ok(Duration(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-                u64::try_from(v).map(Duration).map_err(|_| E::custom(format!("a duration cannot be negative ({v})")))
+                u64::try_from(v)
+                    .map(Duration)
+                    .map_err(|_| E::custom(format!("a duration cannot be negative ({v})")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
                 Duration::parse(v).map_err(E::custom)
@@ -357,7 +376,8 @@ pub struct RatioDef(pub u64, pub u64);
 
 impl RatioDef {
     pub fn parse(s: &str) -> Result<RatioDef, String> {
-        let bad = || format!("invalid probability {s:?}: expected \"num/den\" with num <= den, e.g. \"1/100\"");
+        let bad =
+            || format!("invalid probability {s:?}: expected \"num/den\" with num <= den, e.g. \"1/100\"");
         let (n, d) = s.split_once('/').ok_or_else(bad)?;
         let n: u64 = n.trim().parse().map_err(|_| bad())?;
         let d: u64 = d.trim().parse().map_err(|_| bad())?;
@@ -405,7 +425,11 @@ pub enum DistDef<T> {
     /// `[min, max]`, inclusive.
     Uniform([T; 2]),
     /// Mostly `fast`, with probability `slow_ratio` `slow`.
-    Bimodal { fast: [T; 2], slow: [T; 2], slow_ratio: RatioDef },
+    Bimodal {
+        fast: [T; 2],
+        slow: [T; 2],
+        slow_ratio: RatioDef,
+    },
 }
 
 #[cfg(test)]

@@ -5,4 +5,4 @@ pub mod format;
 mod validate;
 
 pub use format::{CheckName, Expect, ScenarioFile};
-pub use validate::{load, parse, Scenario, ScenarioError};
+pub use validate::{Scenario, ScenarioError, load, parse};

@@ -72,6 +72,19 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Validates scenario text (`path` is used in messages only).
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    // serde would read a JSON array as a struct's fields in order: say what we want.
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| !c.is_whitespace()) {
+        if c != '{' {
+            let line = text[..i].matches('\n').count() + 1;
+            let col = i - text[..i].rfind('\n').map_or(0, |n| n + 1) + 1;
+            return Err(ScenarioError {
+                file: path.to_path_buf(),
+                position: Some((line, col)),
+                path: None,
+                message: "a scenario file holds one JSON object ({ ... })".into(),
+            });
+        }
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     let file: ScenarioFile = match serde_path_to_error::deserialize(de) {
         Ok(f) => f,
@@ -83,7 +96,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             return Err(ScenarioError {
                 file: path.to_path_buf(),
                 position,
-                path: (json_path != "." && !json_path.is_empty()).then_some(json_path),
+                path: (!matches!(json_path.as_str(), "." | "" | "?")).then_some(json_path),
                 message,
             });
         }
@@ -94,10 +107,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 
 /// serde_json appends " at line L column C"; we print the position ourselves.
 fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    msg.replace("struct ScenarioFile", "a scenario object")
 }
 
 struct Validator<'a> {
@@ -108,7 +122,12 @@ type R<T> = Result<T, ScenarioError>;
 
 impl Validator<'_> {
     fn err<T>(&self, path: impl Into<String>, message: impl Into<String>) -> R<T> {
-        Err(ScenarioError { file: self.file.to_path_buf(), position: None, path: Some(path.into()), message: message.into() })
+        Err(ScenarioError {
+            file: self.file.to_path_buf(),
+            position: None,
+            path: Some(path.into()),
+            message: message.into(),
+        })
     }
 
     fn ratio(&self, r: RatioDef) -> Ratio {
@@ -117,7 +136,11 @@ impl Validator<'_> {
 
     fn dist<T: Copy>(&self, path: &str, d: &DistDef<T>, get: impl Fn(T) -> u64) -> R<Dist> {
         let check = |lo: u64, hi: u64, what: &str| {
-            if lo > hi { self.err(format!("{path}{what}"), format!("the minimum {lo} is above the maximum {hi}")) } else { Ok(()) }
+            if lo > hi {
+                self.err(format!("{path}{what}"), format!("the minimum {lo} is above the maximum {hi}"))
+            } else {
+                Ok(())
+            }
         };
         Ok(match d {
             DistDef::Constant(v) => Dist::Constant(get(*v)),
@@ -157,22 +180,37 @@ impl Validator<'_> {
         if f.arrays.is_empty() {
             return self.err("arrays", "a scenario needs at least one array");
         }
-        self.unique("array", f.arrays.iter().enumerate().map(|(i, a)| (format!("arrays[{i}].name"), a.name.as_str())))?;
+        self.unique(
+            "array",
+            f.arrays.iter().enumerate().map(|(i, a)| (format!("arrays[{i}].name"), a.name.as_str())),
+        )?;
         self.unique(
             "volume",
             f.arrays.iter().enumerate().flat_map(|(i, a)| {
-                a.volumes.iter().enumerate().map(move |(j, v)| (format!("arrays[{i}].volumes[{j}].name"), v.name.as_str()))
+                a.volumes
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, v)| (format!("arrays[{i}].volumes[{j}].name"), v.name.as_str()))
             }),
         )?;
-        self.unique("host", f.hosts.iter().enumerate().map(|(i, h)| (format!("hosts[{i}].name"), h.name.as_str())))?;
-        self.unique("link", f.links.iter().enumerate().map(|(i, l)| (format!("links[{i}].name"), l.name.as_str())))?;
+        self.unique(
+            "host",
+            f.hosts.iter().enumerate().map(|(i, h)| (format!("hosts[{i}].name"), h.name.as_str())),
+        )?;
+        self.unique(
+            "link",
+            f.links.iter().enumerate().map(|(i, l)| (format!("links[{i}].name"), l.name.as_str())),
+        )?;
         if f.hosts.len() > usize::from(u16::MAX) - 1 {
             return self.err("hosts", "at most 65534 hosts");
         }
 
-        let array_ix: BTreeMap<&str, usize> = f.arrays.iter().enumerate().map(|(i, a)| (a.name.as_str(), i)).collect();
-        let host_ix: BTreeMap<&str, usize> = f.hosts.iter().enumerate().map(|(i, h)| (h.name.as_str(), i)).collect();
-        let link_ix: BTreeMap<&str, usize> = f.links.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
+        let array_ix: BTreeMap<&str, usize> =
+            f.arrays.iter().enumerate().map(|(i, a)| (a.name.as_str(), i)).collect();
+        let host_ix: BTreeMap<&str, usize> =
+            f.hosts.iter().enumerate().map(|(i, h)| (h.name.as_str(), i)).collect();
+        let link_ix: BTreeMap<&str, usize> =
+            f.links.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
 
         let mut arrays = Vec::new();
         let mut volumes = Vec::new();
@@ -193,10 +231,21 @@ impl Validator<'_> {
                     return self.err(vp, format!("volume {:?} has zero blocks", v.name));
                 }
                 if v.blocks > VOLUME_BLOCKS_MAX {
-                    return self.err(vp, format!("volume {:?} has {} blocks; volumes hold at most 2^40 ({VOLUME_BLOCKS_MAX})", v.name, v.blocks));
+                    return self.err(
+                        vp,
+                        format!(
+                            "volume {:?} has {} blocks; volumes hold at most 2^40 ({VOLUME_BLOCKS_MAX})",
+                            v.name, v.blocks
+                        ),
+                    );
                 }
                 vol_ix.insert(v.name.as_str(), volumes.len());
-                volumes.push(VolumeInfo { name: v.name.clone(), id: VolumeId(volumes.len() as u32), array: ArrayId(i as u32), blocks: v.blocks });
+                volumes.push(VolumeInfo {
+                    name: v.name.clone(),
+                    id: VolumeId(volumes.len() as u32),
+                    array: ArrayId(i as u32),
+                    blocks: v.blocks,
+                });
             }
         }
 
@@ -208,8 +257,16 @@ impl Validator<'_> {
                 let end = match (host_ix.get(name.as_str()), array_ix.get(name.as_str())) {
                     (Some(h), None) => Endpoint::Host(HostId(*h as u32)),
                     (None, Some(a)) => Endpoint::Array(ArrayId(*a as u32)),
-                    (Some(_), Some(_)) => return self.err(format!("{p}.between[{k}]"), format!("{name:?} names both a host and an array; give them different names")),
-                    (None, None) => return self.err(format!("{p}.between[{k}]"), format!("unknown host or array {name:?}")),
+                    (Some(_), Some(_)) => {
+                        return self.err(
+                            format!("{p}.between[{k}]"),
+                            format!("{name:?} names both a host and an array; give them different names"),
+                        );
+                    }
+                    (None, None) => {
+                        return self
+                            .err(format!("{p}.between[{k}]"), format!("unknown host or array {name:?}"));
+                    }
                 };
                 ends.push(end);
             }
@@ -248,32 +305,52 @@ impl Validator<'_> {
             let p = format!("timeline[{i}]");
             if let Some((j, prev)) = last {
                 if t.at < prev {
-                    return self.err(format!("{p}.at"), format!("time goes backwards: {} is before timeline[{j}] at {}", t.at, prev));
+                    return self.err(
+                        format!("{p}.at"),
+                        format!("time goes backwards: {} is before timeline[{j}] at {}", t.at, prev),
+                    );
                 }
             }
             last = Some((i, t.at));
             let find = |ix: &BTreeMap<&str, usize>, what: &str, field: &str, name: &str| -> R<usize> {
-                ix.get(name).copied().map_or_else(|| self.err(format!("{p}.do.{field}"), format!("unknown {what} {name:?}")), Ok)
+                ix.get(name).copied().map_or_else(
+                    || self.err(format!("{p}.do.{field}"), format!("unknown {what} {name:?}")),
+                    Ok,
+                )
             };
             let action = match &t.action {
-                ActionDef::LinkDown { link } => Action::LinkDown { link: find(&link_ix, "link", "link_down.link", link)? },
-                ActionDef::LinkUp { link } => Action::LinkUp { link: find(&link_ix, "link", "link_up.link", link)? },
+                ActionDef::LinkDown { link } => {
+                    Action::LinkDown { link: find(&link_ix, "link", "link_down.link", link)? }
+                }
+                ActionDef::LinkUp { link } => {
+                    Action::LinkUp { link: find(&link_ix, "link", "link_up.link", link)? }
+                }
                 ActionDef::LinkFlap { link, down, up, times } => {
                     if down.0 == 0 || up.0 == 0 || *times == 0 {
-                        return self.err(format!("{p}.do.link_flap"), "down, up and times must all be positive");
+                        return self
+                            .err(format!("{p}.do.link_flap"), "down, up and times must all be positive");
                     }
-                    Action::LinkFlap { link: find(&link_ix, "link", "link_flap.link", link)?, down_ns: down.0, up_ns: up.0, times: *times }
+                    Action::LinkFlap {
+                        link: find(&link_ix, "link", "link_flap.link", link)?,
+                        down_ns: down.0,
+                        up_ns: up.0,
+                        times: *times,
+                    }
                 }
                 ActionDef::CrashArray { array, restart_after } => Action::CrashArray {
                     array: ArrayId(find(&array_ix, "array", "crash_array.array", array)? as u32),
                     restart_after_ns: restart_after.map(|d| d.0),
                 },
-                ActionDef::RestartArray { array } => Action::RestartArray { array: ArrayId(find(&array_ix, "array", "restart_array.array", array)? as u32) },
+                ActionDef::RestartArray { array } => Action::RestartArray {
+                    array: ArrayId(find(&array_ix, "array", "restart_array.array", array)? as u32),
+                },
                 ActionDef::CrashHost { host, restart_after } => Action::CrashHost {
                     host: HostId(find(&host_ix, "host", "crash_host.host", host)? as u32),
                     restart_after_ns: restart_after.map(|d| d.0),
                 },
-                ActionDef::RestartHost { host } => Action::RestartHost { host: HostId(find(&host_ix, "host", "restart_host.host", host)? as u32) },
+                ActionDef::RestartHost { host } => Action::RestartHost {
+                    host: HostId(find(&host_ix, "host", "restart_host.host", host)? as u32),
+                },
             };
             timeline.push(TimedAction { at_ns: t.at.0, action });
         }
@@ -281,7 +358,12 @@ impl Validator<'_> {
         let rf = &f.random_faults;
         let random_faults = RandomFaults {
             link_flap: self.rate("random_faults.link_flap", rf.link_flap.as_ref(), &link_ix, "link")?,
-            array_crash: self.rate("random_faults.array_crash", rf.array_crash.as_ref(), &array_ix, "array")?,
+            array_crash: self.rate(
+                "random_faults.array_crash",
+                rf.array_crash.as_ref(),
+                &array_ix,
+                "array",
+            )?,
             host_crash: self.rate("random_faults.host_crash", rf.host_crash.as_ref(), &host_ix, "host")?,
         };
         let l = &f.limits;
@@ -291,7 +373,14 @@ impl Validator<'_> {
         let limits = Limits { max_time_ns: l.max_time.0, max_events: l.max_events, settle_ns: l.settle.0 };
         if let Some(last) = timeline.last() {
             if last.at_ns >= limits.max_time_ns {
-                return self.err(format!("timeline[{}].at", timeline.len() - 1), format!("the action at {} is past limits.max_time ({})", Duration(last.at_ns), l.max_time));
+                return self.err(
+                    format!("timeline[{}].at", timeline.len() - 1),
+                    format!(
+                        "the action at {} is past limits.max_time ({})",
+                        Duration(last.at_ns),
+                        l.max_time
+                    ),
+                );
             }
         }
 
@@ -300,29 +389,55 @@ impl Validator<'_> {
         Ok((config, checks))
     }
 
-    fn workload(&self, p: &str, host: usize, w: &WorkloadDef, vol_ix: &BTreeMap<&str, usize>, volumes: &[VolumeInfo], links: &[LinkSpec]) -> R<Workload> {
+    fn workload(
+        &self,
+        p: &str,
+        host: usize,
+        w: &WorkloadDef,
+        vol_ix: &BTreeMap<&str, usize>,
+        volumes: &[VolumeInfo],
+        links: &[LinkSpec],
+    ) -> R<Workload> {
         if w.volumes.is_empty() {
             return self.err(format!("{p}.volumes"), "a workload needs at least one volume");
         }
         if w.concurrency == 0 || w.concurrency > 4096 {
-            return self.err(format!("{p}.concurrency"), format!("concurrency must be between 1 and 4096, not {}", w.concurrency));
+            return self.err(
+                format!("{p}.concurrency"),
+                format!("concurrency must be between 1 and 4096, not {}", w.concurrency),
+            );
         }
         let len = self.dist(&format!("{p}.len"), &w.len, |n| n)?;
         if len.min() == 0 {
             return self.err(format!("{p}.len"), "an operation covers at least one block");
         }
         if len.max() > u64::from(Value::WRITE_LEN_MAX) {
-            return self.err(format!("{p}.len"), format!("an operation covers at most {} blocks", Value::WRITE_LEN_MAX));
+            return self.err(
+                format!("{p}.len"),
+                format!("an operation covers at most {} blocks", Value::WRITE_LEN_MAX),
+            );
         }
         let mut ids = Vec::new();
         for (k, name) in w.volumes.iter().enumerate() {
             let vp = format!("{p}.volumes[{k}]");
-            let Some(&v) = vol_ix.get(name.as_str()) else { return self.err(vp, format!("unknown volume {name:?}")) };
+            let Some(&v) = vol_ix.get(name.as_str()) else {
+                return self.err(vp, format!("unknown volume {name:?}"));
+            };
             let vol = &volumes[v];
             if len.max() > vol.blocks {
-                return self.err(format!("{p}.len"), format!("operations of up to {} blocks fall outside volume {name:?} of {} blocks", len.max(), vol.blocks));
+                return self.err(
+                    format!("{p}.len"),
+                    format!(
+                        "operations of up to {} blocks fall outside volume {name:?} of {} blocks",
+                        len.max(),
+                        vol.blocks
+                    ),
+                );
             }
-            let reachable = links.iter().any(|l| l.ends.contains(&Endpoint::Host(HostId(host as u32))) && l.ends.contains(&Endpoint::Array(vol.array)));
+            let reachable = links.iter().any(|l| {
+                l.ends.contains(&Endpoint::Host(HostId(host as u32)))
+                    && l.ends.contains(&Endpoint::Array(vol.array))
+            });
             if !reachable {
                 return self.err(vp, format!("no link joins this host to the array holding volume {name:?}"));
             }
@@ -349,7 +464,13 @@ impl Validator<'_> {
         })
     }
 
-    fn rate(&self, p: &str, r: Option<&FaultRateDef>, ix: &BTreeMap<&str, usize>, what: &str) -> R<Option<FaultRate>> {
+    fn rate(
+        &self,
+        p: &str,
+        r: Option<&FaultRateDef>,
+        ix: &BTreeMap<&str, usize>,
+        what: &str,
+    ) -> R<Option<FaultRate>> {
         let Some(r) = r else { return Ok(None) };
         if r.every.0 == 0 {
             return self.err(format!("{p}.every"), "the mean interval must be positive");
@@ -364,7 +485,11 @@ impl Validator<'_> {
                 None => return self.err(format!("{p}.targets[{k}]"), format!("unknown {what} {name:?}")),
             }
         }
-        Ok(Some(FaultRate { mean_interval_ns: r.every.0, down_ns: self.dist(&format!("{p}.down"), &r.down, |d| d.0)?, targets }))
+        Ok(Some(FaultRate {
+            mean_interval_ns: r.every.0,
+            down_ns: self.dist(&format!("{p}.down"), &r.down, |d| d.0)?,
+            targets,
+        }))
     }
 
     fn checks(&self, f: &ScenarioFile, c: &SimConfig) -> R<Vec<CheckName>> {
@@ -381,7 +506,11 @@ impl Validator<'_> {
                 list.sort();
                 list.dedup();
                 if list.contains(&CheckName::Differential) && !(one_client && faultless) {
-                    let i = f.checks.as_ref().and_then(|l| l.iter().position(|c| *c == CheckName::Differential)).unwrap_or(0);
+                    let i = f
+                        .checks
+                        .as_ref()
+                        .and_then(|l| l.iter().position(|c| *c == CheckName::Differential))
+                        .unwrap_or(0);
                     return self.err(
                         format!("checks[{i}]"),
                         "the differential check needs exactly one client (one host with a workload, concurrency 1) and no faults (no timeline, no random faults, no message drops)",
@@ -399,10 +528,16 @@ impl Validator<'_> {
         };
         match &f.expect {
             Expect::Violation(check) if !checks.contains(check) => {
-                return self.err("expect.violation", format!("expects a {} violation, but that check does not run", check.name()));
+                return self.err(
+                    "expect.violation",
+                    format!("expects a {} violation, but that check does not run", check.name()),
+                );
             }
             Expect::Ending(e) if !["max_events", "max_time", "settle_timeout"].contains(&e.as_str()) => {
-                return self.err("expect.ending", format!("unknown ending {e:?}: use max_events, max_time or settle_timeout"));
+                return self.err(
+                    "expect.ending",
+                    format!("unknown ending {e:?}: use max_events, max_time or settle_timeout"),
+                );
             }
             _ => {}
         }

@@ -1,0 +1,76 @@
+use std::process::Command;
+
+fn mirrorsim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mirrorsim")).args(args).output().expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn run_json_has_the_documented_fields() {
+    let (code, out, err) = mirrorsim(&["run", "scenarios/steady-state.json", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    for k in
+        ["scenario", "seed", "verdict", "expected_met", "trace_hash", "ops", "events", "sim_ns", "wall_ms"]
+    {
+        assert!(v.get(k).is_some(), "missing {k} in {v}");
+    }
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["expected_met"], true);
+}
+
+#[test]
+fn seed_override_changes_the_run_and_replay_prints_the_trace() {
+    let (_, a, _) = mirrorsim(&["run", "scenarios/steady-state.json", "--format", "json", "--seed", "77"]);
+    let v: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
+    assert_eq!(v["seed"], 77);
+    let (code, out, _) = mirrorsim(&["replay", "scenarios/steady-state.json", "--seed", "77", "--trace"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("# columns:"), "{}", &out[..200.min(out.len())]);
+    assert!(out.contains(" Invoke "), "the trace names event kinds");
+    assert!(
+        out.contains(&format!("trace hash {}", v["trace_hash"].as_str().unwrap())),
+        "replay reproduces the run's trace hash"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_the_place_and_the_problem() {
+    let (code, _, err) = mirrorsim(&["run", "tests/broken/unknown-volume.json"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "tests/broken/unknown-volume.json: at hosts[0].workload.volumes[0]: unknown volume \"w\""
+        ),
+        "{err}"
+    );
+    let (code, _, err) = mirrorsim(&["run", "no/such/file.json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no such file"), "{err}");
+    let (code, _, _) = mirrorsim(&["run", "scenarios", "--seed", "not-a-number"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn an_unmet_expectation_exits_1() {
+    let dir = std::env::temp_dir().join(format!("mirrorsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("expects-violation.json");
+    std::fs::write(
+        &f,
+        r#"{ "name": "expects-violation",
+             "arrays": [{ "name": "A", "volumes": [{ "name": "v", "blocks": 64 }] }],
+             "hosts": [{ "name": "h", "workload": { "volumes": ["v"], "ops": 50 } }],
+             "links": [{ "name": "l", "between": ["h", "A"] }],
+             "expect": { "violation": "durability" } }"#,
+    )
+    .unwrap();
+    let (code, out, _) = mirrorsim(&["run", f.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("pass UNEXPECTED"), "{out}");
+}

@@ -1,0 +1,125 @@
+//! The checks can fail: deliberately broken engines, plugged in through the engine
+//! interface, are caught with the right violation.
+
+use crate::support::scenario;
+use engine::{ArrayConfig, ArrayEngine, Controller, EngineFactory, Input, MediaOp, Metadata, Output};
+use mirrorsim::runner;
+use mirrorsim::runner::Verdict;
+use mirrorsim::scenario::CheckName;
+use model::{Op, Reply};
+
+/// Acknowledges writes as soon as they arrive, before the media has them.
+struct AckEarly(Controller);
+
+impl ArrayEngine for AckEarly {
+    fn handle(&mut self, input: Input, out: &mut Vec<Output>) {
+        let early = match &input {
+            Input::Host { req, op: Op::Write { .. } } => Some(*req),
+            _ => None,
+        };
+        let start = out.len();
+        self.0.handle(input, out);
+        if let Some(req) = early {
+            if out[start..].iter().any(|o| matches!(o, Output::Media { op: MediaOp::Write { .. }, .. })) {
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+            }
+        }
+        // Swallow the late acknowledgement the real controller sends.
+        out.retain(|o| !matches!(o, Output::Reply { result: Ok(Reply::Done), req } if Some(*req) != early));
+    }
+}
+
+/// Reads return the block after the one asked for.
+struct OffByOne(Controller);
+
+impl ArrayEngine for OffByOne {
+    fn handle(&mut self, mut input: Input, out: &mut Vec<Output>) {
+        if let Input::Host { op: Op::Read { block, vol, len }, .. } = &mut input {
+            if *block + u64::from(*len) < 4096 && *vol == model::VolumeId(0) {
+                *block += 1;
+            }
+        }
+        self.0.handle(input, out)
+    }
+}
+
+struct Factory(fn(Controller) -> Box<dyn ArrayEngine>);
+
+impl EngineFactory for Factory {
+    fn name(&self) -> &str {
+        "broken"
+    }
+    fn boot(&self, config: &ArrayConfig, _: &Metadata) -> Box<dyn ArrayEngine> {
+        (self.0)(Controller::new(config))
+    }
+}
+
+const CRASHING: &str = r#"{
+  "name": "ack-early-crash",
+  "arrays": [{ "name": "A", "volumes": [{ "name": "v", "blocks": 256 }] }],
+  "hosts": [{ "name": "h", "workload": { "volumes": ["v"], "concurrency": 8, "ops": 2000, "read": "1/4" } }],
+  "links": [{ "name": "l", "between": ["h", "A"] }],
+  "timeline": [
+    { "at": "3ms", "do": { "crash_array": { "array": "A", "restart_after": "1ms" } } },
+    { "at": "9ms", "do": { "crash_array": { "array": "A", "restart_after": "1ms" } } }
+  ],
+  "checks": ["durability"]
+}"#;
+
+#[test]
+fn acknowledging_before_the_media_is_caught_as_lost_writes() {
+    let sc = scenario(CRASHING);
+    let good = runner::run(&sc, 1, &engine::ControllerFactory, false);
+    assert_eq!(good.verdict, Verdict::Pass, "{:?}", good.details);
+    let r = runner::run(&sc, 1, &Factory(|c| Box::new(AckEarly(c))), false);
+    let Verdict::Violation { check, summary } = &r.verdict else {
+        panic!("expected a violation, got {}", r.verdict)
+    };
+    assert_eq!(*check, CheckName::Durability);
+    assert!(summary.contains("is lost"), "{summary}");
+    let details = r.details.unwrap();
+    assert!(details.starts_with("SEED=1 scenario \"ack-early-crash\""), "{details}");
+    assert!(details.contains("reproduce: mirrorsim replay inline.json --seed 1"), "{details}");
+    assert!(details.contains("-> ok"), "the neighbourhood lists the operations on the block: {details}");
+}
+
+#[test]
+fn a_wrong_read_is_caught_by_the_differential_check_at_its_step() {
+    let sc = scenario(
+        r#"{
+      "name": "off-by-one",
+      "arrays": [{ "name": "A", "volumes": [{ "name": "v", "blocks": 4096 }] }],
+      "hosts": [{ "name": "h", "workload": { "volumes": ["v"], "ops": 500, "blocks": { "hot_set": { "hot_blocks": 8, "hot": "1/1" } } } }],
+      "links": [{ "name": "l", "between": ["h", "A"] }]
+    }"#,
+    );
+    assert!(
+        sc.checks.contains(&CheckName::Differential),
+        "one client and no faults enables the differential check"
+    );
+    let r = runner::run(&sc, 3, &Factory(|c| Box::new(OffByOne(c))), false);
+    let Verdict::Violation { check, summary } = &r.verdict else {
+        panic!("expected a violation, got {}", r.verdict)
+    };
+    assert_eq!(*check, CheckName::Differential);
+    assert!(summary.contains("the model reads"), "{summary}");
+    assert!(summary.contains("at event"), "{summary}");
+}
+
+#[test]
+fn a_bound_ends_the_run_with_a_named_outcome() {
+    let sc = scenario(
+        r#"{
+      "name": "bounded",
+      "arrays": [{ "name": "A", "volumes": [{ "name": "v", "blocks": 64 }] }],
+      "hosts": [{ "name": "h", "workload": { "volumes": ["v"], "concurrency": 4, "ops": 100000 } }],
+      "links": [{ "name": "l", "between": ["h", "A"] }],
+      "limits": { "max_events": 5000 },
+      "expect": { "ending": "max_events" }
+    }"#,
+    );
+    let r = runner::run(&sc, 1, &engine::ControllerFactory, false);
+    assert_eq!(r.verdict, Verdict::Ending(sim::Ending::MaxEvents));
+    assert!(r.expected_met);
+    assert_eq!(r.events, 5000);
+}
