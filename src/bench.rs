@@ -1,4 +1,109 @@
-//! `mirrorsim bench` (filled below).
-pub fn run(_quick: bool) -> u8 {
+//! `mirrorsim bench`: the simulator's speed on reference scenarios.
+//!
+//! Reports simulated events per wall-second, host operations per wall-second and
+//! simulated time per wall time; shows that cost is flat in volume size (2^20 vs 2^40
+//! blocks) and linear in the number of hosts. Only the simulation is timed (the
+//! checks are judged separately by their own benchmarks). Wall time is measured here,
+//! outside the simulator, and never feeds a run.
+
+use crate::scenario::{self, Scenario};
+use engine::ControllerFactory;
+use sim::RunOptions;
+use std::path::Path;
+
+/// The reference scenario: `hosts` hosts with 8 operations in flight each, a mixed
+/// workload of 1-8 block reads and writes over one volume of `blocks` blocks.
+pub fn reference(hosts: usize, blocks: u64, ops_per_host: u64) -> Scenario {
+    let host_defs: Vec<String> = (0..hosts)
+        .map(|i| format!(r#"{{ "name": "h{i}", "workload": {{ "volumes": ["v"], "concurrency": 8, "ops": {ops_per_host}, "read": "1/2", "len": {{ "uniform": [1, 8] }} }} }}"#))
+        .collect();
+    let links: Vec<String> = (0..hosts).map(|i| format!(r#"{{ "name": "l{i}", "between": ["h{i}", "A"] }}"#)).collect();
+    let text = format!(
+        r#"{{ "name": "bench-{hosts}h-{blocks}", "arrays": [{{ "name": "A", "volumes": [{{ "name": "v", "blocks": {blocks} }}] }}],
+             "hosts": [{}], "links": [{}], "limits": {{ "max_events": 1000000000, "max_time": "1000s" }} }}"#,
+        host_defs.join(","),
+        links.join(",")
+    );
+    scenario::parse(Path::new("<bench>"), &text).expect("the reference scenario is valid")
+}
+
+/// One measured run.
+#[derive(Clone, Copy, Debug)]
+pub struct Measure {
+    pub events: u64,
+    pub ops: u64,
+    pub sim_ns: u64,
+    pub wall_s: f64,
+}
+
+impl Measure {
+    pub fn events_per_s(&self) -> f64 {
+        self.events as f64 / self.wall_s
+    }
+    pub fn ops_per_s(&self) -> f64 {
+        self.ops as f64 / self.wall_s
+    }
+    pub fn ns_per_event(&self) -> f64 {
+        self.wall_s * 1e9 / self.events as f64
+    }
+}
+
+/// Runs the simulation of `sc` (best of `reps`) and measures it.
+#[allow(clippy::disallowed_methods)] // Wall time is what a benchmark measures.
+pub fn measure(sc: &Scenario, reps: usize) -> Measure {
+    let mut best: Option<Measure> = None;
+    for rep in 0..reps {
+        let start = std::time::Instant::now();
+        let r = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 1 + rep as u64, record_trace: false });
+        let wall_s = start.elapsed().as_secs_f64();
+        assert_eq!(r.ending, sim::Ending::Completed, "benchmark run did not complete");
+        let m = Measure { events: r.events, ops: r.stats.ops, sim_ns: r.sim_ns, wall_s };
+        if best.is_none_or(|b| m.ns_per_event() < b.ns_per_event()) {
+            best = Some(m);
+        }
+    }
+    best.expect("at least one repetition")
+}
+
+/// Prints the benchmark; returns the exit code.
+pub fn run(quick: bool) -> u8 {
+    let ops = if quick { 2_000 } else { 25_000 };
+    let reps = if quick { 1 } else { 3 };
+    if cfg!(debug_assertions) {
+        println!("warning: a debug build; run `cargo run --release -- bench` for real numbers");
+    }
+    println!("reference: 8 hosts x 8 in flight, 1-8 block ops, half reads, volume 2^20 blocks, {ops} ops per host (best of {reps})");
+    let m = measure(&reference(8, 1 << 20, ops), reps);
+    println!(
+        "  {:>12.0} simulated events/s   {:>10.0} host ops/s   {:>8.1} ns/event   sim/wall {:.2}   ({} events, {} ops, {:.3}s)",
+        m.events_per_s(),
+        m.ops_per_s(),
+        m.ns_per_event(),
+        m.sim_ns as f64 / 1e9 / m.wall_s,
+        m.events,
+        m.ops,
+        m.wall_s
+    );
+    println!("volume size: the same workload on 2^20 and 2^40 blocks");
+    let small = measure(&reference(4, 1 << 20, ops), reps);
+    let large = measure(&reference(4, 1 << 40, ops), reps);
+    println!(
+        "  2^20: {:.1} ns/event   2^40: {:.1} ns/event   ratio 2^40/2^20 = {:.2} (flat is 1.00)",
+        small.ns_per_event(),
+        large.ns_per_event(),
+        large.ns_per_event() / small.ns_per_event()
+    );
+    println!("hosts: {ops} ops per host, 1 to 16 hosts");
+    let base = measure(&reference(1, 1 << 20, ops), reps);
+    for hosts in [1usize, 2, 4, 8, 16] {
+        let m = if hosts == 1 { base } else { measure(&reference(hosts, 1 << 20, ops), reps) };
+        println!(
+            "  {hosts:>2} hosts: {:>9} events  wall {:>7.3}s  wall per host {:>7.4}s  x{:.2} of 1 host per host (linear is 1.00)",
+            m.events,
+            m.wall_s,
+            m.wall_s / hosts as f64,
+            (m.wall_s / hosts as f64) / base.wall_s
+        );
+    }
     0
 }
