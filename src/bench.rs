@@ -17,7 +17,8 @@ pub fn reference(hosts: usize, blocks: u64, ops_per_host: u64) -> Scenario {
     let host_defs: Vec<String> = (0..hosts)
         .map(|i| format!(r#"{{ "name": "h{i}", "workload": {{ "volumes": ["v"], "concurrency": 8, "ops": {ops_per_host}, "read": "1/2", "len": {{ "uniform": [1, 8] }} }} }}"#))
         .collect();
-    let links: Vec<String> = (0..hosts).map(|i| format!(r#"{{ "name": "l{i}", "between": ["h{i}", "A"] }}"#)).collect();
+    let links: Vec<String> =
+        (0..hosts).map(|i| format!(r#"{{ "name": "l{i}", "between": ["h{i}", "A"] }}"#)).collect();
     let text = format!(
         r#"{{ "name": "bench-{hosts}h-{blocks}", "arrays": [{{ "name": "A", "volumes": [{{ "name": "v", "blocks": {blocks} }}] }}],
              "hosts": [{}], "links": [{}], "limits": {{ "max_events": 1000000000, "max_time": "1000s" }} }}"#,
@@ -54,7 +55,11 @@ pub fn measure(sc: &Scenario, reps: usize) -> Measure {
     let mut best: Option<Measure> = None;
     for rep in 0..reps {
         let start = std::time::Instant::now();
-        let r = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 1 + rep as u64, record_trace: false });
+        let r = sim::run(
+            &sc.config,
+            &ControllerFactory,
+            &RunOptions { seed: 1 + rep as u64, record_trace: false },
+        );
         let wall_s = start.elapsed().as_secs_f64();
         assert_eq!(r.ending, sim::Ending::Completed, "benchmark run did not complete");
         let m = Measure { events: r.events, ops: r.stats.ops, sim_ns: r.sim_ns, wall_s };
@@ -72,7 +77,9 @@ pub fn run(quick: bool) -> u8 {
     if cfg!(debug_assertions) {
         println!("warning: a debug build; run `cargo run --release -- bench` for real numbers");
     }
-    println!("reference: 8 hosts x 8 in flight, 1-8 block ops, half reads, volume 2^20 blocks, {ops} ops per host (best of {reps})");
+    println!(
+        "reference: 8 hosts x 8 in flight, 1-8 block ops, half reads, volume 2^20 blocks, {ops} ops per host (best of {reps})"
+    );
     let m = measure(&reference(8, 1 << 20, ops), reps);
     println!(
         "  {:>12.0} simulated events/s   {:>10.0} host ops/s   {:>8.1} ns/event   sim/wall {:.2}   ({} events, {} ops, {:.3}s)",

@@ -123,3 +123,73 @@ fn a_bound_ends_the_run_with_a_named_outcome() {
     assert!(r.expected_met);
     assert_eq!(r.events, 5000);
 }
+
+/// Array-to-array links carry peer messages, with the link's faults; every controller
+/// incarnation starts with `Input::Started`.
+#[test]
+fn peer_messages_cross_array_links_and_restarts_are_announced() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[derive(Default)]
+    struct Log {
+        started: Vec<u32>,
+        pings: u32,
+        pongs: u32,
+    }
+    struct Pinger {
+        me: model::ArrayId,
+        inner: Controller,
+        log: Rc<RefCell<Log>>,
+    }
+    impl ArrayEngine for Pinger {
+        fn handle(&mut self, input: Input, out: &mut Vec<Output>) {
+            match &input {
+                Input::Started => {
+                    self.log.borrow_mut().started.push(self.me.0);
+                    if self.me.0 == 0 {
+                        for _ in 0..50 {
+                            out.push(Output::Send { to: model::ArrayId(1), msg: b"ping".to_vec() });
+                        }
+                    }
+                }
+                Input::Peer { from, msg } if msg == b"ping" => {
+                    self.log.borrow_mut().pings += 1;
+                    out.push(Output::Send { to: *from, msg: b"pong".to_vec() });
+                }
+                Input::Peer { msg, .. } if msg == b"pong" => self.log.borrow_mut().pongs += 1,
+                _ => {}
+            }
+            self.inner.handle(input, out)
+        }
+    }
+    struct PingFactory(Rc<RefCell<Log>>);
+    impl EngineFactory for PingFactory {
+        fn name(&self) -> &str {
+            "pinger"
+        }
+        fn boot(&self, config: &ArrayConfig, _: &Metadata) -> Box<dyn ArrayEngine> {
+            Box::new(Pinger { me: config.id, inner: Controller::new(config), log: self.0.clone() })
+        }
+    }
+    let sc = scenario(
+        r#"{
+      "name": "peers",
+      "arrays": [{ "name": "A", "volumes": [{ "name": "p", "blocks": 64 }] }, { "name": "B", "volumes": [{ "name": "r", "blocks": 64 }] }],
+      "hosts": [{ "name": "h", "workload": { "volumes": ["p"], "ops": 200, "think": "100us" } }],
+      "links": [
+        { "name": "san", "between": ["h", "A"] },
+        { "name": "remote", "between": ["A", "B"], "latency": "1ms", "drop": "1/5" }
+      ],
+      "timeline": [{ "at": "5ms", "do": { "crash_array": { "array": "B", "restart_after": "1ms" } } }]
+    }"#,
+    );
+    let log = Rc::new(RefCell::new(Log::default()));
+    let r = runner::run(&sc, 4, &PingFactory(log.clone()), true);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.details);
+    let log = log.borrow();
+    assert_eq!(log.started, vec![0, 1, 1], "A and B start; B restarts once");
+    // A sent 50 pings at time 0 over a link dropping one in five; B answered each.
+    assert!(log.pings > 25 && log.pings < 50, "pings delivered: {}", log.pings);
+    assert!(log.pongs > 15 && log.pongs <= log.pings, "pongs delivered: {}", log.pongs);
+}

@@ -131,7 +131,8 @@ impl ArrayEngine for Controller {
         match input {
             Input::Host { req, op } => self.host(req, op, out),
             Input::MediaDone { io, result } => self.media_done(io, result, out),
-            Input::Timer { .. } => {}
+            // Nothing to resume, no timers set, no peers spoken to (yet).
+            Input::Started | Input::Timer { .. } | Input::Peer { .. } => {}
         }
     }
 
@@ -160,7 +161,7 @@ mod tests {
     use model::Value;
 
     fn config() -> ArrayConfig {
-        ArrayConfig { name: "A".into(), volumes: vec![(VolumeId(0), 1 << 40)] }
+        ArrayConfig { id: model::ArrayId(0), name: "A".into(), volumes: vec![(VolumeId(0), 1 << 40)] }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! - Timers: [`Output::Timer`] asks for [`Input::Timer`] after a delay. The engine
 //!   never reads a clock.
 
-use model::{Op, OpResult, Value, VolumeId};
+use model::{ArrayId, Op, OpResult, Value, VolumeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -49,12 +49,17 @@ pub type Metadata = BTreeMap<String, Vec<u8>>;
 /// What the engine is told.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
+    /// The controller has just booted (first start or a restart). Always the first
+    /// input of an incarnation: the place to resume background work.
+    Started,
     /// A host request arrived.
     Host { req: ReqId, op: Op },
     /// A media I/O the engine submitted has completed.
     MediaDone { io: IoId, result: MediaResult },
     /// A timer the engine set has fired.
     Timer { timer: TimerId },
+    /// A message from another array arrived over an array-to-array link.
+    Peer { from: ArrayId, msg: Vec<u8> },
 }
 
 /// What the engine asks for.
@@ -66,6 +71,9 @@ pub enum Output {
     Reply { req: ReqId, result: OpResult },
     /// Ask for [`Input::Timer`] after `after_ns` simulated nanoseconds.
     Timer { timer: TimerId, after_ns: u64 },
+    /// Send a message to another array. Links may drop, delay, duplicate or reorder
+    /// it, and a link that is down loses it: the engine must tolerate all of these.
+    Send { to: ArrayId, msg: Vec<u8> },
 }
 
 /// A media I/O.
@@ -95,6 +103,8 @@ pub enum MediaResult {
 /// The static configuration of one array: its volumes. Given at every boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArrayConfig {
+    /// This array's id (the peers' ids are those of [`Input::Peer`] and [`Output::Send`]).
+    pub id: ArrayId,
     pub name: String,
     pub volumes: Vec<(VolumeId, u64)>,
 }

@@ -87,14 +87,27 @@ pub struct RunResult {
 
 #[derive(Clone, Debug)]
 enum Msg {
-    Request { req: ReqId, op: Op },
-    Response { req: ReqId, result: OpResult },
+    Request {
+        req: ReqId,
+        op: Op,
+    },
+    Response {
+        req: ReqId,
+        result: OpResult,
+    },
+    /// Array to array; `seq` numbers the sender's peer messages (for the trace).
+    Peer {
+        from: ArrayId,
+        seq: u64,
+        msg: Vec<u8>,
+    },
 }
 
 impl Msg {
     fn req(&self) -> u64 {
         match self {
             Msg::Request { req, .. } | Msg::Response { req, .. } => req.seq,
+            Msg::Peer { seq, .. } => *seq,
         }
     }
 }
@@ -225,6 +238,9 @@ struct World<'a> {
     links: Vec<LinkState>,
     /// routes[host][array]: the links joining them, in configuration order.
     routes: Vec<Vec<Vec<u32>>>,
+    /// peer_routes[array][array]: the array-to-array links joining them.
+    peer_routes: Vec<Vec<Vec<u32>>>,
+    peer_seq: u64,
     vol_array: BTreeMap<VolumeId, ArrayId>,
     history: History,
     trace: Trace,
@@ -273,6 +289,7 @@ impl<'a> World<'a> {
             .enumerate()
             .map(|(i, a)| {
                 let config = ArrayConfig {
+                    id: ArrayId(i as u32),
                     name: a.name.clone(),
                     volumes: cfg
                         .volumes
@@ -295,11 +312,17 @@ impl<'a> World<'a> {
             })
             .collect();
         let mut routes = vec![vec![Vec::new(); cfg.arrays.len()]; cfg.hosts.len()];
+        let mut peer_routes = vec![vec![Vec::new(); cfg.arrays.len()]; cfg.arrays.len()];
         for (l, link) in cfg.links.iter().enumerate() {
-            if let [Endpoint::Host(h), Endpoint::Array(a)] | [Endpoint::Array(a), Endpoint::Host(h)] =
-                link.ends
-            {
-                routes[h.0 as usize][a.0 as usize].push(l as u32);
+            match link.ends {
+                [Endpoint::Host(h), Endpoint::Array(a)] | [Endpoint::Array(a), Endpoint::Host(h)] => {
+                    routes[h.0 as usize][a.0 as usize].push(l as u32)
+                }
+                [Endpoint::Array(a), Endpoint::Array(b)] => {
+                    peer_routes[a.0 as usize][b.0 as usize].push(l as u32);
+                    peer_routes[b.0 as usize][a.0 as usize].push(l as u32);
+                }
+                [Endpoint::Host(_), Endpoint::Host(_)] => {}
             }
         }
         let mut w = World {
@@ -315,6 +338,8 @@ impl<'a> World<'a> {
                 .map(|i| LinkState { up: true, epoch: 0, rng: Prng::new(seed, Stream::Link(i as u32)) })
                 .collect(),
             routes,
+            peer_routes,
+            peer_seq: 0,
             vol_array: cfg.volumes.iter().map(|v| (v.id, v.array)).collect(),
             history: History::default(),
             trace: Trace::new(opts.record_trace),
@@ -364,6 +389,9 @@ impl<'a> World<'a> {
         }
         for h in 0..w.hosts.len() {
             w.refresh_host_done(h);
+        }
+        for a in 0..w.arrays.len() {
+            w.engine_input(a, Input::Started);
         }
         w
     }
@@ -791,6 +819,9 @@ impl<'a> World<'a> {
             (Endpoint::Host(h), Msg::Response { req, result }) => {
                 self.host_response(h.0 as usize, req.seq, result)
             }
+            (Endpoint::Array(a), Msg::Peer { from, msg, .. }) => {
+                self.engine_input(a.0 as usize, Input::Peer { from, msg })
+            }
             (to, msg) => unreachable!("{msg:?} delivered to {to:?}"),
         }
     }
@@ -872,6 +903,27 @@ impl<'a> World<'a> {
                     return;
                 };
                 self.send(l, Endpoint::Host(HostId(req.host)), Msg::Response { req, result });
+            }
+            Output::Send { to, msg } => {
+                let seq = self.peer_seq;
+                self.peer_seq += 1;
+                let link = self.peer_routes[a]
+                    .get(to.0 as usize)
+                    .and_then(|ls| ls.iter().map(|&l| l as usize).find(|&l| self.links[l].up));
+                match link {
+                    Some(l) => {
+                        self.send(l, Endpoint::Array(to), Msg::Peer { from: ArrayId(a as u32), seq, msg })
+                    }
+                    None => {
+                        self.stats.messages += 1;
+                        self.stats.messages_dropped += 1;
+                        self.trace(TraceKind::Drop {
+                            link: u32::MAX,
+                            req: seq,
+                            reason: DropReason::LinkDown,
+                        });
+                    }
+                }
             }
             Output::Timer { timer, after_ns } => {
                 let incarnation = self.arrays[a].incarnation;
@@ -978,6 +1030,7 @@ impl<'a> World<'a> {
         }
         arr.engine = Some(self.factory.boot(&arr.config, &arr.media.meta));
         self.trace(TraceKind::ArrayRestart { array: a as u32 });
+        self.engine_input(a, Input::Started);
     }
 
     // ---- faults -------------------------------------------------------------------

@@ -417,9 +417,10 @@ impl Serialize for RatioDef {
     }
 }
 
-/// A distribution. `T` is [`Duration`] for times and `u64` for block counts.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// A distribution. `T` is [`Duration`] for times and `u64` for block counts. In a
+/// file, a bare value (`"1ms"`, `4`) is shorthand for `{ "constant": ... }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DistDef<T> {
     Constant(T),
     /// `[min, max]`, inclusive.
@@ -430,6 +431,50 @@ pub enum DistDef<T> {
         slow: [T; 2],
         slow_ratio: RatioDef,
     },
+}
+
+/// The tagged form, as serde derives it (externally tagged: exact error positions).
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum DistTagged<T> {
+    Constant(T),
+    Uniform([T; 2]),
+    Bimodal { fast: [T; 2], slow: [T; 2], slow_ratio: RatioDef },
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for DistDef<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::IntoDeserializer;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for V<T> {
+            type Value = DistDef<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a value, or one of {\"constant\": v}, {\"uniform\": [min, max]}, {\"bimodal\": {...}}",
+                )
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DistDef<T>, E> {
+                T::deserialize(v.into_deserializer()).map(DistDef::Constant)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DistDef<T>, E> {
+                T::deserialize(v.into_deserializer()).map(DistDef::Constant)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DistDef<T>, E> {
+                T::deserialize(v.into_deserializer()).map(DistDef::Constant)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<DistDef<T>, A::Error> {
+                let tagged = DistTagged::<T>::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(match tagged {
+                    DistTagged::Constant(v) => DistDef::Constant(v),
+                    DistTagged::Uniform(r) => DistDef::Uniform(r),
+                    DistTagged::Bimodal { fast, slow, slow_ratio } => {
+                        DistDef::Bimodal { fast, slow, slow_ratio }
+                    }
+                })
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 #[cfg(test)]

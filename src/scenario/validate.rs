@@ -273,7 +273,11 @@ impl Validator<'_> {
             let ends = [ends[0], ends[1]];
             match ends {
                 [Endpoint::Host(_), Endpoint::Array(_)] | [Endpoint::Array(_), Endpoint::Host(_)] => {}
-                _ => return self.err(format!("{p}.between"), "a link joins a host and an array (array-to-array and host-to-host links are not simulated yet)"),
+                [Endpoint::Array(a), Endpoint::Array(b)] if a != b => {}
+                [Endpoint::Array(_), Endpoint::Array(_)] => {
+                    return self.err(format!("{p}.between"), "a link joins two different arrays, not an array to itself");
+                }
+                _ => return self.err(format!("{p}.between"), "a link joins a host and an array, or two arrays (host-to-host links are not simulated yet)"),
             }
             links.push(LinkSpec {
                 name: l.name.clone(),
