@@ -2,6 +2,7 @@
 //!
 //! - `determinism`: same seed, same trace hash (naming the first diverging event);
 //!   different seeds, different hashes.
+//! - `differential`: generated single-client workloads agree with the model.
 //! - `library`: every library scenario meets its expected outcome; insta snapshots of
 //!   each run's summary.
 //! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
@@ -12,6 +13,7 @@
 mod broken;
 mod cli;
 mod determinism;
+mod differential;
 mod judging;
 mod library;
 mod support;
