@@ -3,6 +3,7 @@
 //! scenario, and the command line.
 
 pub mod bench;
+pub mod check_cmd;
 pub mod cli;
 pub mod linearizability;
 pub mod runner;

@@ -52,6 +52,8 @@ enum Command {
         #[arg(long)]
         history: bool,
     },
+    /// Judge history files (from mirrorsim or any system) for linearizability.
+    Check(mirrorsim::check_cmd::CheckArgs),
     /// Measure the simulator's speed on reference scenarios.
     Bench {
         /// Smaller runs (a quick smoke of the benchmark).
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Run { paths, seed, format } => cmd_run(&paths, seed, format),
         Command::Replay { file, seed, trace, history } => cmd_replay(&file, seed, trace, history),
         Command::Bench { quick } => mirrorsim::bench::run(quick),
+        Command::Check(args) => u8::try_from(mirrorsim::check_cmd::run(&args)).unwrap_or(2),
     };
     ExitCode::from(code)
 }

@@ -6,6 +6,7 @@
 //! check, the event, the block, expected versus actual, the operations around it, and
 //! the one command that replays it.
 
+use crate::linearizability::Outcome;
 use crate::scenario::{CheckName, Expect, Scenario};
 use engine::EngineFactory;
 use model::{Completion, History, HistoryOp, Op, VolumeId};
@@ -141,15 +142,11 @@ fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
                 }
             }
             CheckName::Durability => {} // No audit without settling; the ending is the verdict.
-            CheckName::Linearizability => {
-                if let Some(outcome) = crate::linearizability::check(&r.history, &volumes) {
-                    match outcome {
-                        Err(Some(explanation)) => return violation(check, explanation, String::new()),
-                        Err(None) => {}
-                        Ok(reason) => unknown = unknown.or(Some((check, reason))),
-                    }
-                }
-            }
+            CheckName::Linearizability => match crate::linearizability::check(&r.history, &volumes) {
+                Outcome::Linearizable => {}
+                Outcome::Violation(explanation) => return violation(check, explanation, String::new()),
+                Outcome::Unknown(reason) => unknown = unknown.or(Some((check, reason))),
+            },
         }
     }
     if !completed {

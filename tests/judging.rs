@@ -193,3 +193,61 @@ fn peer_messages_cross_array_links_and_restarts_are_announced() {
     assert!(log.pings > 25 && log.pings < 50, "pings delivered: {}", log.pings);
     assert!(log.pongs > 15 && log.pongs <= log.pings, "pongs delivered: {}", log.pongs);
 }
+
+/// Serves reads of a block from the first answer it ever gave for that block.
+struct StaleCache {
+    inner: Controller,
+    cache: std::collections::BTreeMap<(model::VolumeId, u64), model::Value>,
+    reads: std::collections::BTreeMap<engine::ReqId, (model::VolumeId, u64)>,
+}
+
+impl ArrayEngine for StaleCache {
+    fn handle(&mut self, input: Input, out: &mut Vec<Output>) {
+        if let Input::Host { req, op: Op::Read { vol, block, len: 1 } } = &input {
+            if let Some(v) = self.cache.get(&(*vol, *block)) {
+                out.push(Output::Reply { req: *req, result: Ok(Reply::Values(vec![*v])) });
+                return;
+            }
+            self.reads.insert(*req, (*vol, *block));
+        }
+        let start = out.len();
+        self.inner.handle(input, out);
+        for o in &out[start..] {
+            if let Output::Reply { req, result: Ok(Reply::Values(v)) } = o {
+                if let Some(key) = self.reads.remove(req) {
+                    self.cache.insert(key, v[0]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stale_read_under_concurrency_is_caught_by_linearizability() {
+    let sc = scenario(
+        r#"{
+      "name": "stale-cache",
+      "arrays": [{ "name": "A", "volumes": [{ "name": "v", "blocks": 16 }] }],
+      "hosts": [
+        { "name": "h1", "workload": { "volumes": ["v"], "concurrency": 4, "ops": 400 } },
+        { "name": "h2", "workload": { "volumes": ["v"], "concurrency": 4, "ops": 400 } }
+      ],
+      "links": [{ "name": "l1", "between": ["h1", "A"] }, { "name": "l2", "between": ["h2", "A"] }],
+      "checks": ["linearizability"]
+    }"#,
+    );
+    assert_eq!(runner::run(&sc, 2, &engine::ControllerFactory, false).verdict, Verdict::Pass);
+    struct F;
+    impl EngineFactory for F {
+        fn name(&self) -> &str {
+            "stale-cache"
+        }
+        fn boot(&self, config: &ArrayConfig, _: &Metadata) -> Box<dyn ArrayEngine> {
+            Box::new(StaleCache { inner: Controller::new(config), cache: Default::default(), reads: Default::default() })
+        }
+    }
+    let r = runner::run(&sc, 2, &F, false);
+    let Verdict::Violation { check, summary } = &r.verdict else { panic!("expected a violation, got {}", r.verdict) };
+    assert_eq!(*check, CheckName::Linearizability);
+    assert!(r.details.as_deref().unwrap().contains("reproduce: mirrorsim replay"), "{summary}");
+}

@@ -25,7 +25,7 @@ pub mod report;
 pub mod table;
 
 pub use linearizability::{Budget, Model, Operation, Outcome};
-pub use models::storage::{check_storage, storage_operations};
+pub use models::storage::{check_storage, check_storage_ops, storage_operations};
 pub use partition::{
     Partitioned, Projection, check, check_partitioned, check_partitioned_with_cancel, check_with_cancel,
 };

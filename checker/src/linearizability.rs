@@ -21,9 +21,12 @@
 //! placed. One is only ever placed where it changes the state (placing it where it
 //! does not is indistinguishable from placing it nowhere).
 //!
-//! A known operation that matches and leaves the state unchanged (a read) is placed
-//! greedily and never reconsidered: any linearization from the current
-//! configuration can be reordered to put it first. This makes reads nearly free.
+//! A known operation whose result shows it changes no state ([`Model::read_only`]:
+//! a read) and that matches now is placed greedily and never reconsidered: any
+//! linearization from the current configuration can be reordered to put it first,
+//! since wherever it sat it returned the same result and changed nothing. This
+//! makes reads nearly free. (Being a no-op *now* is not enough: a write of the
+//! current value may not be a no-op later.)
 //!
 //! # Data structures
 //!
@@ -64,6 +67,15 @@ pub trait Model {
     /// `expected`. Equality by default.
     fn matches(&self, expected: &Self::Ret, seen: &Self::Ret) -> bool {
         expected == seen
+    }
+
+    /// Whether `op`, returning `ret`, leaves every state unchanged (a read; a
+    /// compare-and-set that did not swap; a rejection). Such an operation is placed
+    /// greedily and never reconsidered, which makes reads nearly free. `false` (the
+    /// default) is always correct; `true` must hold for *every* state in which `op`
+    /// returns `ret`, not only the current one.
+    fn read_only(&self, _op: &Self::Op, _ret: &Self::Ret) -> bool {
+        false
     }
 
     /// A deterministic hash of a state; equal states must hash equal.
@@ -298,8 +310,9 @@ pub(crate) fn check_part<M: Model>(
         // Budgets.
         iterations += 1;
         if iterations & 1023 == 0 {
-            let bytes = (memo.bytes() + states.bytes() + fixed_bytes + stack.capacity() * 16 + best.capacity() * 4)
-                as u64;
+            let bytes =
+                (memo.bytes() + states.bytes() + fixed_bytes + stack.capacity() * 16 + best.capacity() * 4)
+                    as u64;
             meter.stats.peak_bytes = meter.stats.peak_bytes.max(bytes);
             if let Some(max) = meter.budget.memory_bytes_max
                 && bytes > max
@@ -338,7 +351,7 @@ pub(crate) fn check_part<M: Model>(
                         }
                     };
                     let fp2 = fp ^ zobrist(op);
-                    let forced = next_id == state;
+                    let forced = next_id == state && model.read_only(&o.op, seen);
                     if memo.insert(fp2, next_id) {
                         pushed = Some(Frame { at: cursor, op, prev_state: state, forced });
                         // Lift the call and its return.
@@ -506,7 +519,14 @@ impl Default for Counterexample {
             prefix: Vec::new(),
             prefix_tail: Vec::new(),
             state: String::new(),
-            culprit: OpSummary { id: 0, process: 0, op: String::new(), outcome: String::new(), call: 0, ret: None },
+            culprit: OpSummary {
+                id: 0,
+                process: 0,
+                op: String::new(),
+                outcome: String::new(),
+                call: 0,
+                ret: None,
+            },
             expected: String::new(),
             seen: String::new(),
             concurrent_linearized: Vec::new(),

@@ -67,7 +67,11 @@ pub fn check_with_cancel<M: Model>(
 }
 
 /// Checks a history part by part, or as one object if an operation touches every part.
-pub fn check_partitioned<M: Partitioned>(model: &M, history: &[Operation<M::Op, M::Ret>], budget: &Budget) -> Report {
+pub fn check_partitioned<M: Partitioned>(
+    model: &M,
+    history: &[Operation<M::Op, M::Ret>],
+    budget: &Budget,
+) -> Report {
     let mut meter = Meter::new(budget, None);
     partitioned(model, history, &mut meter)
 }
@@ -96,9 +100,14 @@ fn check_whole<M: Model>(model: &M, history: &[Operation<M::Op, M::Ret>], meter:
     Report { verdict, stats: std::mem::take(&mut meter.stats) }
 }
 
-type PartOps<M> = Vec<Operation<<<M as Partitioned>::Part as Model>::Op, <<M as Partitioned>::Part as Model>::Ret>>;
+type PartOps<M> =
+    Vec<Operation<<<M as Partitioned>::Part as Model>::Op, <<M as Partitioned>::Part as Model>::Ret>>;
 
-fn partitioned<M: Partitioned>(model: &M, history: &[Operation<M::Op, M::Ret>], meter: &mut Meter<'_>) -> Report {
+fn partitioned<M: Partitioned>(
+    model: &M,
+    history: &[Operation<M::Op, M::Ret>],
+    meter: &mut Meter<'_>,
+) -> Report {
     let mut parts: BTreeMap<M::Key, PartOps<M>> = BTreeMap::new();
     let mut impossible: Option<Counterexample> = None;
     for o in history {
@@ -124,7 +133,9 @@ fn partitioned<M: Partitioned>(model: &M, history: &[Operation<M::Op, M::Ret>], 
                 for (key, op, sub_ret) in subs {
                     assert_eq!(sub_ret.is_some(), ret.is_some(), "a projection keeps the outcome's kind");
                     let outcome = match (sub_ret, &o.outcome) {
-                        (Some(value), Outcome::Returned { time, .. }) => Outcome::Returned { value, time: *time },
+                        (Some(value), Outcome::Returned { time, .. }) => {
+                            Outcome::Returned { value, time: *time }
+                        }
                         _ => Outcome::Unknown,
                     };
                     let sub = Operation { id: o.id, process: o.process, op, call: o.call, outcome };
@@ -135,7 +146,10 @@ fn partitioned<M: Partitioned>(model: &M, history: &[Operation<M::Op, M::Ret>], 
     }
     count(history, meter);
     if let Some(c) = impossible {
-        return Report { verdict: Verdict::NotLinearizable(Box::new(c)), stats: std::mem::take(&mut meter.stats) };
+        return Report {
+            verdict: Verdict::NotLinearizable(Box::new(c)),
+            stats: std::mem::take(&mut meter.stats),
+        };
     }
     meter.stats.partitions = parts.len() as u64;
     let mut verdict = Verdict::Linearizable;

@@ -18,7 +18,9 @@ pub enum Verdict {
     Linearizable,
     NotLinearizable(Box<Counterexample>),
     /// A budget ran out before the search finished.
-    Unknown { reason: UnknownReason },
+    Unknown {
+        reason: UnknownReason,
+    },
 }
 
 /// Why a check gave up.

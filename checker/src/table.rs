@@ -99,7 +99,13 @@ pub struct StateTable<S> {
 impl<S: Eq> StateTable<S> {
     pub fn new() -> Self {
         let cap = 64;
-        StateTable { states: Vec::new(), hashes: Vec::new(), slots: vec![EMPTY; cap], mask: cap - 1, heap_bytes: 0 }
+        StateTable {
+            states: Vec::new(),
+            hashes: Vec::new(),
+            slots: vec![EMPTY; cap],
+            mask: cap - 1,
+            heap_bytes: 0,
+        }
     }
 
     pub fn get(&self, id: u32) -> &S {

@@ -18,7 +18,10 @@ pub enum RegOp {
     Read,
     Write(u64),
     /// Sets `new` if the register holds `expected`.
-    Cas { expected: u64, new: u64 },
+    Cas {
+        expected: u64,
+        new: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +58,10 @@ impl Model for CasRegister {
             RegOp::Cas { expected, new } if expected == *state => (RegRet::Cas(true), Some(new)),
             RegOp::Cas { .. } => (RegRet::Cas(false), None),
         }
+    }
+
+    fn read_only(&self, op: &RegOp, ret: &RegRet) -> bool {
+        matches!((op, ret), (RegOp::Read, _) | (RegOp::Cas { .. }, RegRet::Cas(false)))
     }
 
     fn describe_op(&self, op: &RegOp) -> String {

@@ -66,6 +66,10 @@ impl Model for Kv {
         }
     }
 
+    fn read_only(&self, op: &KvOp, _ret: &KvRet) -> bool {
+        matches!(op, KvOp::Get(_))
+    }
+
     fn state_heap_bytes(&self, state: &Self::State) -> usize {
         state.iter().map(|(k, v)| k.capacity() + v.capacity() + 48).sum()
     }
@@ -116,8 +120,8 @@ impl Model for KvKey {
         }
     }
 
-    fn matches(&self, expected: &KvRet, seen: &KvRet) -> bool {
-        expected == seen
+    fn read_only(&self, op: &KeyOp, _ret: &KvRet) -> bool {
+        matches!(op, KeyOp::Get)
     }
 
     fn state_heap_bytes(&self, state: &String) -> usize {

@@ -9,6 +9,10 @@
 //! [`Projection::Whole`], and a history containing one is checked as one object
 //! against [`StorageSpec`]'s own [`Model`] impl.
 //!
+//! [`StorageSpec`]'s own [`Model`] impl applies a multi-block operation at one
+//! instant; [`check_storage`] therefore first splits them per block
+//! ([`split_per_block`]) so that the whole-object check has per-block semantics too.
+//!
 //! Block values are unique per write (SPEC §1), so each block's search is nearly
 //! linear; the checker does not rely on it.
 
@@ -36,11 +40,20 @@ impl StorageSpec {
     }
 }
 
+/// A block value as counterexamples print it: `w<writer>#<seq>+<offset>` for values
+/// packed per SPEC §1, the plain number otherwise (histories from other systems).
+pub fn describe_value(v: Value) -> String {
+    match v.unpack() {
+        Some(t) if t.writer != 0 => v.to_string(),
+        _ => v.0.to_string(),
+    }
+}
+
 /// Describes a storage result the way counterexamples print it.
 pub fn describe_result(r: &OpResult) -> String {
     match r {
         Ok(Reply::Values(vs)) => {
-            let inner: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
+            let inner: Vec<String> = vs.iter().map(|v| describe_value(*v)).collect();
             format!("[{}]", inner.join(" "))
         }
         Ok(Reply::Done) => "done".to_string(),
@@ -63,9 +76,8 @@ impl Model for StorageSpec {
         }
         match op {
             Op::Read { vol, block, len } => {
-                let values = (0..u64::from(*len))
-                    .map(|i| state.block(*vol, block + i).expect("validated"))
-                    .collect();
+                let values =
+                    (0..u64::from(*len)).map(|i| state.block(*vol, block + i).expect("validated")).collect();
                 (Ok(Reply::Values(values)), None)
             }
             Op::Write { .. } => {
@@ -76,8 +88,19 @@ impl Model for StorageSpec {
         }
     }
 
+    fn read_only(&self, op: &Op, ret: &OpResult) -> bool {
+        // A rejection has no effect (the model validates before it mutates).
+        !op.is_write() || ret.is_err()
+    }
+
     fn describe_op(&self, op: &Op) -> String {
-        op.to_string()
+        match op {
+            Op::Read { .. } => op.to_string(),
+            Op::Write { vol, block, values } => {
+                let vs: Vec<String> = values.iter().map(|v| describe_value(*v)).collect();
+                format!("write({vol}, {block}, [{}])", vs.join(" "))
+            }
+        }
     }
 
     fn describe_ret(&self, ret: &OpResult) -> String {
@@ -134,22 +157,26 @@ impl Model for BlockRegister {
         }
     }
 
+    fn read_only(&self, op: &BlockOp, _ret: &BlockRet) -> bool {
+        matches!(op, BlockOp::Read)
+    }
+
     fn describe_op(&self, op: &BlockOp) -> String {
         match op {
             BlockOp::Read => "read".to_string(),
-            BlockOp::Write(v) => format!("write {v}"),
+            BlockOp::Write(v) => format!("write {}", describe_value(*v)),
         }
     }
 
     fn describe_ret(&self, ret: &BlockRet) -> String {
         match ret {
-            BlockRet::Read(v) => v.to_string(),
+            BlockRet::Read(v) => describe_value(*v),
             BlockRet::Done => "done".to_string(),
         }
     }
 
     fn describe_state(&self, state: &Value) -> String {
-        state.to_string()
+        describe_value(*state)
     }
 }
 
@@ -181,7 +208,11 @@ impl Partitioned for StorageSpec {
                     vs.iter()
                         .enumerate()
                         .map(|(i, v)| {
-                            (BlockKey { vol: *vol, block: block + i as u64 }, BlockOp::Read, Some(BlockRet::Read(*v)))
+                            (
+                                BlockKey { vol: *vol, block: block + i as u64 },
+                                BlockOp::Read,
+                                Some(BlockRet::Read(*v)),
+                            )
                         })
                         .collect(),
                 ),
@@ -197,12 +228,62 @@ impl Partitioned for StorageSpec {
                     values
                         .iter()
                         .enumerate()
-                        .map(|(i, v)| (BlockKey { vol: *vol, block: block + i as u64 }, BlockOp::Write(*v), sub_ret))
+                        .map(|(i, v)| {
+                            (BlockKey { vol: *vol, block: block + i as u64 }, BlockOp::Write(*v), sub_ret)
+                        })
                         .collect(),
                 )
             }
         }
     }
+}
+
+/// Splits every valid multi-block read and write into single-block operations with
+/// the same process, interval and outcome (a read's values sliced per block).
+///
+/// Multi-block operations are atomic per block only, so this is their meaning; it
+/// makes a whole-object check (whose model would otherwise apply a write to all its
+/// blocks at one instant) judge by the same rule as the per-block check. Rejected
+/// requests and results of the wrong shape are kept whole for [`Partitioned::project`]
+/// to judge.
+pub fn split_per_block(volumes: &[VolumeSpec], ops: Vec<Operation<Op, OpResult>>) -> Vec<Operation<Op, OpResult>> {
+    let empty = StorageModel::new(volumes);
+    let mut out = Vec::with_capacity(ops.len());
+    for o in ops {
+        let splittable = empty.validate(&o.op).is_ok()
+            && o.op.extent().1 > 1
+            && match (&o.op, &o.outcome) {
+                (_, Outcome::Failed | Outcome::Unknown) => true,
+                (Op::Read { len, .. }, Outcome::Returned { value: Ok(Reply::Values(vs)), .. }) => vs.len() == *len as usize,
+                (Op::Write { .. }, Outcome::Returned { value: Ok(Reply::Done), .. }) => true,
+                _ => false,
+            };
+        if !splittable {
+            out.push(o);
+            continue;
+        }
+        match &o.op {
+            Op::Read { vol, block, len } => {
+                for i in 0..*len {
+                    let outcome = match &o.outcome {
+                        Outcome::Returned { value: Ok(Reply::Values(vs)), time } => {
+                            Outcome::Returned { value: Ok(Reply::Values(vec![vs[i as usize]])), time: *time }
+                        }
+                        other => other.clone(),
+                    };
+                    let op = Op::Read { vol: *vol, block: block + u64::from(i), len: 1 };
+                    out.push(Operation { id: o.id, process: o.process, op, call: o.call, outcome });
+                }
+            }
+            Op::Write { vol, block, values } => {
+                for (i, v) in values.iter().enumerate() {
+                    let op = Op::Write { vol: *vol, block: block + i as u64, values: vec![*v] };
+                    out.push(Operation { id: o.id, process: o.process, op, call: o.call, outcome: o.outcome.clone() });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Converts a simulator history to checker operations.
@@ -237,9 +318,19 @@ pub fn storage_operations(history: &History) -> Vec<Operation<Op, OpResult>> {
 }
 
 /// Judges a simulator history against the storage model: per block, or as one
-/// object when an operation touches a whole volume.
+/// object when an operation touches a whole volume. Multi-block operations are
+/// atomic per block (see [`split_per_block`]).
 pub fn check_storage(history: &History, volumes: &[VolumeSpec], budget: &Budget) -> Report {
-    check_partitioned(&StorageSpec::new(volumes), &storage_operations(history), budget)
+    check_storage_ops(volumes, storage_operations(history), budget)
+}
+
+/// [`check_storage`] for operations already converted (ids and times of your own).
+pub fn check_storage_ops(volumes: &[VolumeSpec], ops: Vec<Operation<Op, OpResult>>, budget: &Budget) -> Report {
+    let mut report = check_partitioned(&StorageSpec::new(volumes), &split_per_block(volumes, ops.clone()), budget);
+    // Report the caller's operation counts, not the split ones.
+    report.stats.ops = ops.len() as u64;
+    report.stats.unknown_ops = ops.iter().filter(|o| matches!(o.outcome, Outcome::Unknown)).count() as u64;
+    report
 }
 
 /// The error kinds by their snake_case names (the history file format's spelling).

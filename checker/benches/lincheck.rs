@@ -1,0 +1,349 @@
+//! Linearizability checker benchmarks: time and peak memory against history size,
+//! clients, keys, unknown outcomes and verdict, for each shipped model.
+//!
+//! `cargo bench -p mirrorsim-checker --bench lincheck [-- quick]`
+//!
+//! Peak memory is measured by a counting global allocator: the most bytes live at
+//! once during the check, above what was live before it (the history itself).
+//! Histories come from a simulated concurrent execution (linearizable by
+//! construction); "bad" ones have one read changed to a value never written, in the
+//! second half.
+
+#[path = "../tests/gen.rs"]
+#[allow(dead_code)]
+mod r#gen;
+
+use mirrorsim_checker::models::cas::{CasRegister, RegOp, RegRet};
+use mirrorsim_checker::models::kv::{Kv, KvOp, KvRet};
+use mirrorsim_checker::models::storage::StorageSpec;
+use mirrorsim_checker::{Budget, Operation, Outcome, Report, Verdict, check, check_partitioned, check_storage_ops};
+use model::{Op, OpResult, Reply, Value, VolumeId, VolumeSpec};
+use r#gen::{Rng, simulate};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, l, new) };
+        if !q.is_null() {
+            if new > l.size() {
+                let now = LIVE.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+            }
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f`, returning its result, seconds and peak bytes above the starting level.
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+fn measure<T>(f: impl FnOnce() -> T) -> (T, f64, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let t = std::time::Instant::now();
+    let r = f();
+    let secs = t.elapsed().as_secs_f64();
+    (r, secs, PEAK.load(Ordering::Relaxed) - base)
+}
+
+fn verdict(r: &Report) -> &'static str {
+    match r.verdict {
+        Verdict::Linearizable => "ok",
+        Verdict::NotLinearizable(_) => "VIOLATION",
+        Verdict::Unknown { .. } => "unknown",
+    }
+}
+
+struct Row {
+    model: &'static str,
+    ops: usize,
+    clients: usize,
+    keys: usize,
+    unknown_pct: u64,
+    bad: bool,
+}
+
+fn header() {
+    println!(
+        "{:<8} {:>9} {:>7} {:>6} {:>5} {:>4} {:>10} {:>11} {:>12} {:>10} {:>12} {:>10}",
+        "model", "ops", "clients", "keys", "unk%", "bad", "verdict", "time ms", "ops/s", "peak MB", "steps", "memo max"
+    );
+}
+
+fn print(row: &Row, r: &Report, secs: f64, peak: usize) {
+    println!(
+        "{:<8} {:>9} {:>7} {:>6} {:>5} {:>4} {:>10} {:>11.3} {:>12.0} {:>10.2} {:>12} {:>10}",
+        row.model,
+        row.ops,
+        row.clients,
+        row.keys,
+        row.unknown_pct,
+        if row.bad { "yes" } else { "no" },
+        verdict(r),
+        secs * 1e3,
+        row.ops as f64 / secs,
+        peak as f64 / (1 << 20) as f64,
+        r.stats.steps,
+        r.stats.memo_entries_max
+    );
+}
+
+/// Changes one ok read in the second half to a value nobody wrote.
+fn spoil<O, R>(ops: &mut [Operation<O, R>], rng: &mut Rng, is_read: impl Fn(&O) -> bool, never: impl Fn(&R) -> R) {
+    let n = ops.len();
+    for _ in 0..10_000 {
+        let i = n / 2 + rng.below((n - n / 2) as u64) as usize;
+        if is_read(&ops[i].op)
+            && let Outcome::Returned { value, .. } = &mut ops[i].outcome
+        {
+            *value = never(value);
+            return;
+        }
+    }
+    panic!("no read to spoil");
+}
+
+fn kv_ops(n: usize, clients: usize, keys: usize, unknown_pct: u64, bad: bool, seed: u64) -> Vec<Operation<KvOp, KvRet>> {
+    let mut rng = Rng(seed);
+    let mut next = 0u64;
+    let mut ops = simulate(&Kv, &mut rng, clients, n, unknown_pct, |r| {
+        let k = format!("k{}", r.below(keys as u64));
+        next += 1;
+        match r.below(20) {
+            0..10 => KvOp::Get(k),
+            10..17 => KvOp::Put(k, format!("{next}")),
+            _ => KvOp::Append(k, format!(",{next}")),
+        }
+    });
+    if bad {
+        spoil(&mut ops, &mut rng, |o| matches!(o, KvOp::Get(_)), |_| KvRet::Value("never-written".into()));
+    }
+    ops
+}
+
+fn run_kv(row: Row, budget: &Budget) -> (f64, usize) {
+    let ops = kv_ops(row.ops, row.clients, row.keys, row.unknown_pct, row.bad, 7);
+    let (r, secs, peak) = measure(|| check_partitioned(&Kv, &ops, budget));
+    print(&row, &r, secs, peak);
+    if row.bad {
+        assert!(r.counterexample().is_some(), "{r}");
+    }
+    (secs, peak)
+}
+
+fn cas_ops(n: usize, clients: usize, unknown: usize, values: u64, bad: bool, seed: u64) -> Vec<Operation<RegOp, RegRet>> {
+    let mut rng = Rng(seed);
+    let mut ops = simulate(&CasRegister::default(), &mut rng, clients, n, 0, |r| match r.below(10) {
+        0..4 => RegOp::Read,
+        4..7 => RegOp::Write(1 + r.below(values)),
+        _ => RegOp::Cas { expected: r.below(values + 1), new: 1 + r.below(values) },
+    });
+    // Turn `unknown` random operations into unknown outcomes (still linearizable).
+    let mut made = 0;
+    for _ in 0..100 * n {
+        if made == unknown {
+            break;
+        }
+        let i = rng.below(n as u64) as usize;
+        if !matches!(ops[i].outcome, Outcome::Unknown) {
+            ops[i].outcome = Outcome::Unknown;
+            made += 1;
+        }
+    }
+    if bad {
+        spoil(&mut ops, &mut rng, |o| matches!(o, RegOp::Read), |_| RegRet::Read(1_000_000));
+    }
+    ops
+}
+
+fn storage_ops(n: usize, clients: usize, blocks: u64, unknown_pct: u64, bad: bool) -> (Vec<VolumeSpec>, Vec<Operation<Op, OpResult>>) {
+    let vols = vec![VolumeSpec { id: VolumeId(0), blocks }];
+    let spec = StorageSpec::new(&vols);
+    let mut rng = Rng(11);
+    let mut seq = 0u32;
+    let mut ops = simulate(&spec, &mut rng, clients, n, unknown_pct, |r| {
+        let len = 1 + r.below(4.min(blocks)) as u32;
+        let block = r.below(blocks - u64::from(len) + 1);
+        if r.chance(1, 2) {
+            Op::Read { vol: VolumeId(0), block, len }
+        } else {
+            seq += 1;
+            let values = (0..len).map(|i| Value::pack(1 + (seq >> 24) as u16, seq, i as u16)).collect();
+            Op::Write { vol: VolumeId(0), block, values }
+        }
+    });
+    if bad {
+        spoil(&mut ops, &mut rng, |o| matches!(o, Op::Read { .. }), |v| match v {
+            Ok(Reply::Values(vs)) => Ok(Reply::Values(vs.iter().map(|_| Value::pack(9999, 0, 0)).collect())),
+            other => other.clone(),
+        });
+    }
+    (vols, ops)
+}
+
+fn growth(label: &str, points: &[(usize, f64, usize)]) {
+    let mut s = format!("  growth ({label}):");
+    for w in points.windows(2) {
+        let (n0, t0, m0) = w[0];
+        let (n1, t1, m1) = w[1];
+        s.push_str(&format!(
+            "  x{} ops -> x{:.1} time, x{:.1} memory;",
+            n1 / n0,
+            t1 / t0,
+            m1 as f64 / m0.max(1) as f64
+        ));
+    }
+    println!("{s}");
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let big = if quick { 100_000 } else { 1_000_000 };
+    let budget = Budget { steps_max: Some(2_000_000_000), memory_bytes_max: Some(8 << 30) };
+
+    println!("== kv: growth with history length (64 clients, 1000 keys) ==");
+    header();
+    for unknown in [0, 1] {
+        let mut pts = Vec::new();
+        let mut n = 1000;
+        while n <= big {
+            let (t, m) = run_kv(Row { model: "kv", ops: n, clients: 64, keys: 1000, unknown_pct: unknown, bad: false }, &budget);
+            pts.push((n, t, m));
+            n *= 10;
+        }
+        growth(&format!("{unknown}% unknown"), &pts);
+    }
+
+    println!("\n== kv: target: 10^6 ops over 10^3 keys (8 and 256 clients), good and bad ==");
+    header();
+    for clients in [8, 256] {
+        for bad in [false, true] {
+            run_kv(Row { model: "kv", ops: big, clients, keys: 1000, unknown_pct: 0, bad }, &budget);
+        }
+    }
+
+    println!("\n== kv: keys (10^5 ops, 64 clients) and clients (10^5 ops, 1000 keys) ==");
+    header();
+    for keys in [1, 10, 100, 10_000] {
+        run_kv(Row { model: "kv", ops: 100_000, clients: 64, keys, unknown_pct: 0, bad: false }, &budget);
+    }
+    for clients in [8, 256] {
+        run_kv(Row { model: "kv", ops: 100_000, clients, keys: 1000, unknown_pct: 1, bad: false }, &budget);
+    }
+
+    println!("\n== kv: one key, growth with length (8 clients) ==");
+    header();
+    let mut pts = Vec::new();
+    let mut n = 1000;
+    while n <= big {
+        let (t, m) = run_kv(Row { model: "kv", ops: n, clients: 8, keys: 1, unknown_pct: 0, bad: false }, &budget);
+        pts.push((n, t, m));
+        n *= 10;
+    }
+    growth("1 key", &pts);
+    run_kv(Row { model: "kv", ops: 100_000, clients: 256, keys: 1, unknown_pct: 0, bad: false }, &budget);
+    run_kv(Row { model: "kv", ops: 100_000, clients: 8, keys: 1, unknown_pct: 1, bad: false }, &budget);
+
+    println!("\n== kv: target: counterexample, 50 clients ==");
+    header();
+    for (n, keys) in [(10_000, 1), (100_000, 100), (big, 1000)] {
+        run_kv(Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 0, bad: true }, &budget);
+        run_kv(Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 1, bad: true }, &budget);
+    }
+
+    println!("\n== cas-register: target: small hard histories (100 ops, 20 processes, 20 unknown, values 1..5) ==");
+    let runs = if quick { 200 } else { 2000 };
+    for bad in [false, true] {
+        let mut times = Vec::new();
+        let mut peak_max = 0;
+        let mut unknown_verdicts = 0;
+        let mut violations = 0;
+        for seed in 0..runs {
+            let ops = cas_ops(100, 20, 20, 5, bad, seed);
+            let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
+            times.push(secs * 1e3);
+            peak_max = peak_max.max(peak);
+            unknown_verdicts += usize::from(matches!(r.verdict, Verdict::Unknown { .. }));
+            violations += usize::from(r.counterexample().is_some());
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  {} histories{}: median {:.3} ms, p99 {:.3} ms, max {:.3} ms; peak memory max {:.2} MB; {} violations, {} unknown",
+            runs,
+            if bad { " with a spoiled read" } else { " (linearizable)" },
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            times[times.len() - 1],
+            peak_max as f64 / (1 << 20) as f64,
+            violations,
+            unknown_verdicts
+        );
+    }
+
+    println!("\n== cas-register: one register, growth with length (8 clients, values 1..100) ==");
+    header();
+    let mut pts = Vec::new();
+    let mut n = 1000;
+    while n <= big {
+        let ops = cas_ops(n, 8, n / 100, 100, false, 3);
+        let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
+        print(&Row { model: "cas", ops: n, clients: 8, keys: 1, unknown_pct: 1, bad: false }, &r, secs, peak);
+        pts.push((n, secs, peak));
+        n *= 10;
+    }
+    growth("1% unknown", &pts);
+    for clients in [64, 256] {
+        let ops = cas_ops(10_000, clients, 0, 100, false, 3);
+        let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
+        print(&Row { model: "cas", ops: 10_000, clients, keys: 1, unknown_pct: 0, bad: false }, &r, secs, peak);
+        let ops = cas_ops(10_000, clients, 0, 100, true, 3);
+        let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
+        print(&Row { model: "cas", ops: 10_000, clients, keys: 1, unknown_pct: 0, bad: true }, &r, secs, peak);
+    }
+
+    println!("\n== storage: multi-block reads and writes (1..4 blocks), per-block check ==");
+    header();
+    for (blocks, clients) in [(16u64, 8usize), (1000, 64), (10_000, 256)] {
+        for unknown in [0, 1] {
+            let mut pts = Vec::new();
+            let mut n = 1000;
+            while n <= big {
+                let (vols, ops) = storage_ops(n, clients, blocks, unknown, false);
+                let (r, secs, peak) = measure(|| check_storage_ops(&vols, ops, &budget));
+                let row = Row { model: "storage", ops: n, clients, keys: blocks as usize, unknown_pct: unknown, bad: false };
+                print(&row, &r, secs, peak);
+                pts.push((n, secs, peak));
+                n *= 10;
+            }
+            growth(&format!("{blocks} blocks, {unknown}% unknown"), &pts);
+        }
+        let (vols, ops) = storage_ops(100_000, clients, blocks, 0, true);
+        let (r, secs, peak) = measure(|| check_storage_ops(&vols, ops, &budget));
+        print(&Row { model: "storage", ops: 100_000, clients, keys: blocks as usize, unknown_pct: 0, bad: true }, &r, secs, peak);
+    }
+}

@@ -1,0 +1,14 @@
+//! The checker's tests, one binary (table of contents):
+//!
+//! - `brute`: a brute-force checker (every order consistent with real time), the
+//!   reference the fast one is cross-checked against.
+//! - `gen`: small random histories for the cross-check.
+//! - `classic`: hand-written classic cases, each pinning a verdict and counterexample.
+//! - `crosscheck`: proptest: fast checker and brute force agree on every case.
+//! - `format`: the JSON-lines history format: parsing, errors, verdicts.
+
+mod brute;
+mod classic;
+mod crosscheck;
+mod format;
+mod r#gen;
