@@ -43,16 +43,4 @@ impl Dist {
             Dist::Bimodal { fast, slow, .. } => fast.0.min(slow.0),
         }
     }
-
-    /// Scales every bound by `factor` (a slow component).
-    pub fn scaled(&self, factor: u64) -> Dist {
-        let f = |x: u64| x.saturating_mul(factor);
-        match *self {
-            Dist::Constant(v) => Dist::Constant(f(v)),
-            Dist::Uniform { min, max } => Dist::Uniform { min: f(min), max: f(max) },
-            Dist::Bimodal { fast, slow, slow_ratio } => {
-                Dist::Bimodal { fast: (f(fast.0), f(fast.1)), slow: (f(slow.0), f(slow.1)), slow_ratio }
-            }
-        }
-    }
 }
