@@ -70,7 +70,8 @@ pub fn run(args: &CheckArgs) -> i32 {
     let (mut violation, mut bad, mut unknown) = (false, false, false);
     for file in &args.files {
         let name = file.display().to_string();
-        #[allow(clippy::disallowed_methods)] // the CLI's check time and wall-clock budget; never in a simulated run
+        #[allow(clippy::disallowed_methods)]
+        // the CLI's check time and wall-clock budget; never in a simulated run
         let start = std::time::Instant::now();
         let outcome = match std::fs::read_to_string(file) {
             Err(e) => FileOutcome::BadInput(FormatError { line: 0, message: format!("cannot read: {e}") }),

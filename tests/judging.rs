@@ -19,10 +19,10 @@ impl ArrayEngine for AckEarly {
         };
         let start = out.len();
         self.0.handle(input, out);
-        if let Some(req) = early {
-            if out[start..].iter().any(|o| matches!(o, Output::Media { op: MediaOp::Write { .. }, .. })) {
-                out.push(Output::Reply { req, result: Ok(Reply::Done) });
-            }
+        if let Some(req) = early
+            && out[start..].iter().any(|o| matches!(o, Output::Media { op: MediaOp::Write { .. }, .. }))
+        {
+            out.push(Output::Reply { req, result: Ok(Reply::Done) });
         }
         // Swallow the late acknowledgement the real controller sends.
         out.retain(|o| !matches!(o, Output::Reply { result: Ok(Reply::Done), req } if Some(*req) != early));
@@ -34,10 +34,11 @@ struct OffByOne(Controller);
 
 impl ArrayEngine for OffByOne {
     fn handle(&mut self, mut input: Input, out: &mut Vec<Output>) {
-        if let Input::Host { op: Op::Read { block, vol, len }, .. } = &mut input {
-            if *block + u64::from(*len) < 4096 && *vol == model::VolumeId(0) {
-                *block += 1;
-            }
+        if let Input::Host { op: Op::Read { block, vol, len }, .. } = &mut input
+            && *block + u64::from(*len) < 4096
+            && *vol == model::VolumeId(0)
+        {
+            *block += 1;
         }
         self.0.handle(input, out)
     }
@@ -213,10 +214,10 @@ impl ArrayEngine for StaleCache {
         let start = out.len();
         self.inner.handle(input, out);
         for o in &out[start..] {
-            if let Output::Reply { req, result: Ok(Reply::Values(v)) } = o {
-                if let Some(key) = self.reads.remove(req) {
-                    self.cache.insert(key, v[0]);
-                }
+            if let Output::Reply { req, result: Ok(Reply::Values(v)) } = o
+                && let Some(key) = self.reads.remove(req)
+            {
+                self.cache.insert(key, v[0]);
             }
         }
     }
@@ -243,11 +244,17 @@ fn a_stale_read_under_concurrency_is_caught_by_linearizability() {
             "stale-cache"
         }
         fn boot(&self, config: &ArrayConfig, _: &Metadata) -> Box<dyn ArrayEngine> {
-            Box::new(StaleCache { inner: Controller::new(config), cache: Default::default(), reads: Default::default() })
+            Box::new(StaleCache {
+                inner: Controller::new(config),
+                cache: Default::default(),
+                reads: Default::default(),
+            })
         }
     }
     let r = runner::run(&sc, 2, &F, false);
-    let Verdict::Violation { check, summary } = &r.verdict else { panic!("expected a violation, got {}", r.verdict) };
+    let Verdict::Violation { check, summary } = &r.verdict else {
+        panic!("expected a violation, got {}", r.verdict)
+    };
     assert_eq!(*check, CheckName::Linearizability);
     assert!(r.details.as_deref().unwrap().contains("reproduce: mirrorsim replay"), "{summary}");
 }

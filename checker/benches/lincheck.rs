@@ -13,12 +13,14 @@
 #[allow(dead_code)]
 mod r#gen;
 
+use r#gen::{Rng, simulate};
 use mirrorsim_checker::models::cas::{CasRegister, RegOp, RegRet};
 use mirrorsim_checker::models::kv::{Kv, KvOp, KvRet};
 use mirrorsim_checker::models::storage::StorageSpec;
-use mirrorsim_checker::{Budget, Operation, Outcome, Report, Verdict, check, check_partitioned, check_storage_ops};
+use mirrorsim_checker::{
+    Budget, Operation, Outcome, Report, Verdict, check, check_partitioned, check_storage_ops,
+};
 use model::{Op, OpResult, Reply, Value, VolumeId, VolumeSpec};
-use r#gen::{Rng, simulate};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -87,7 +89,18 @@ struct Row {
 fn header() {
     println!(
         "{:<8} {:>9} {:>7} {:>6} {:>5} {:>4} {:>10} {:>11} {:>12} {:>10} {:>12} {:>10}",
-        "model", "ops", "clients", "keys", "unk%", "bad", "verdict", "time ms", "ops/s", "peak MB", "steps", "memo max"
+        "model",
+        "ops",
+        "clients",
+        "keys",
+        "unk%",
+        "bad",
+        "verdict",
+        "time ms",
+        "ops/s",
+        "peak MB",
+        "steps",
+        "memo max"
     );
 }
 
@@ -110,7 +123,12 @@ fn print(row: &Row, r: &Report, secs: f64, peak: usize) {
 }
 
 /// Changes one ok read in the second half to a value nobody wrote.
-fn spoil<O, R>(ops: &mut [Operation<O, R>], rng: &mut Rng, is_read: impl Fn(&O) -> bool, never: impl Fn(&R) -> R) {
+fn spoil<O, R>(
+    ops: &mut [Operation<O, R>],
+    rng: &mut Rng,
+    is_read: impl Fn(&O) -> bool,
+    never: impl Fn(&R) -> R,
+) {
     let n = ops.len();
     for _ in 0..10_000 {
         let i = n / 2 + rng.below((n - n / 2) as u64) as usize;
@@ -124,7 +142,14 @@ fn spoil<O, R>(ops: &mut [Operation<O, R>], rng: &mut Rng, is_read: impl Fn(&O) 
     panic!("no read to spoil");
 }
 
-fn kv_ops(n: usize, clients: usize, keys: usize, unknown_pct: u64, bad: bool, seed: u64) -> Vec<Operation<KvOp, KvRet>> {
+fn kv_ops(
+    n: usize,
+    clients: usize,
+    keys: usize,
+    unknown_pct: u64,
+    bad: bool,
+    seed: u64,
+) -> Vec<Operation<KvOp, KvRet>> {
     let mut rng = Rng(seed);
     let mut next = 0u64;
     let mut ops = simulate(&Kv, &mut rng, clients, n, unknown_pct, |r| {
@@ -152,7 +177,14 @@ fn run_kv(row: Row, budget: &Budget) -> (f64, usize) {
     (secs, peak)
 }
 
-fn cas_ops(n: usize, clients: usize, unknown: usize, values: u64, bad: bool, seed: u64) -> Vec<Operation<RegOp, RegRet>> {
+fn cas_ops(
+    n: usize,
+    clients: usize,
+    unknown: usize,
+    values: u64,
+    bad: bool,
+    seed: u64,
+) -> Vec<Operation<RegOp, RegRet>> {
     let mut rng = Rng(seed);
     let mut ops = simulate(&CasRegister::default(), &mut rng, clients, n, 0, |r| match r.below(10) {
         0..4 => RegOp::Read,
@@ -177,7 +209,13 @@ fn cas_ops(n: usize, clients: usize, unknown: usize, values: u64, bad: bool, see
     ops
 }
 
-fn storage_ops(n: usize, clients: usize, blocks: u64, unknown_pct: u64, bad: bool) -> (Vec<VolumeSpec>, Vec<Operation<Op, OpResult>>) {
+fn storage_ops(
+    n: usize,
+    clients: usize,
+    blocks: u64,
+    unknown_pct: u64,
+    bad: bool,
+) -> (Vec<VolumeSpec>, Vec<Operation<Op, OpResult>>) {
     let vols = vec![VolumeSpec { id: VolumeId(0), blocks }];
     let spec = StorageSpec::new(&vols);
     let mut rng = Rng(11);
@@ -194,10 +232,17 @@ fn storage_ops(n: usize, clients: usize, blocks: u64, unknown_pct: u64, bad: boo
         }
     });
     if bad {
-        spoil(&mut ops, &mut rng, |o| matches!(o, Op::Read { .. }), |v| match v {
-            Ok(Reply::Values(vs)) => Ok(Reply::Values(vs.iter().map(|_| Value::pack(9999, 0, 0)).collect())),
-            other => other.clone(),
-        });
+        spoil(
+            &mut ops,
+            &mut rng,
+            |o| matches!(o, Op::Read { .. }),
+            |v| match v {
+                Ok(Reply::Values(vs)) => {
+                    Ok(Reply::Values(vs.iter().map(|_| Value::pack(9999, 0, 0)).collect()))
+                }
+                other => other.clone(),
+            },
+        );
     }
     (vols, ops)
 }
@@ -232,7 +277,10 @@ fn main() {
         let mut pts = Vec::new();
         let mut n = 1000;
         while n <= big {
-            let (t, m) = run_kv(Row { model: "kv", ops: n, clients: 64, keys: 1000, unknown_pct: unknown, bad: false }, &budget);
+            let (t, m) = run_kv(
+                Row { model: "kv", ops: n, clients: 64, keys: 1000, unknown_pct: unknown, bad: false },
+                &budget,
+            );
             pts.push((n, t, m));
             n *= 10;
         }
@@ -261,7 +309,8 @@ fn main() {
     let mut pts = Vec::new();
     let mut n = 1000;
     while n <= big {
-        let (t, m) = run_kv(Row { model: "kv", ops: n, clients: 8, keys: 1, unknown_pct: 0, bad: false }, &budget);
+        let (t, m) =
+            run_kv(Row { model: "kv", ops: n, clients: 8, keys: 1, unknown_pct: 0, bad: false }, &budget);
         pts.push((n, t, m));
         n *= 10;
     }
@@ -276,7 +325,9 @@ fn main() {
         run_kv(Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 1, bad: true }, &budget);
     }
 
-    println!("\n== cas-register: target: small hard histories (100 ops, 20 processes, 20 unknown, values 1..5) ==");
+    println!(
+        "\n== cas-register: target: small hard histories (100 ops, 20 processes, 20 unknown, values 1..5) =="
+    );
     let runs = if quick { 200 } else { 2000 };
     for bad in [false, true] {
         let mut times = Vec::new();
@@ -320,10 +371,20 @@ fn main() {
     for clients in [64, 256] {
         let ops = cas_ops(10_000, clients, 0, 100, false, 3);
         let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
-        print(&Row { model: "cas", ops: 10_000, clients, keys: 1, unknown_pct: 0, bad: false }, &r, secs, peak);
+        print(
+            &Row { model: "cas", ops: 10_000, clients, keys: 1, unknown_pct: 0, bad: false },
+            &r,
+            secs,
+            peak,
+        );
         let ops = cas_ops(10_000, clients, 0, 100, true, 3);
         let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
-        print(&Row { model: "cas", ops: 10_000, clients, keys: 1, unknown_pct: 0, bad: true }, &r, secs, peak);
+        print(
+            &Row { model: "cas", ops: 10_000, clients, keys: 1, unknown_pct: 0, bad: true },
+            &r,
+            secs,
+            peak,
+        );
     }
 
     println!("\n== storage: multi-block reads and writes (1..4 blocks), per-block check ==");
@@ -335,7 +396,14 @@ fn main() {
             while n <= big {
                 let (vols, ops) = storage_ops(n, clients, blocks, unknown, false);
                 let (r, secs, peak) = measure(|| check_storage_ops(&vols, ops, &budget));
-                let row = Row { model: "storage", ops: n, clients, keys: blocks as usize, unknown_pct: unknown, bad: false };
+                let row = Row {
+                    model: "storage",
+                    ops: n,
+                    clients,
+                    keys: blocks as usize,
+                    unknown_pct: unknown,
+                    bad: false,
+                };
                 print(&row, &r, secs, peak);
                 pts.push((n, secs, peak));
                 n *= 10;
@@ -344,6 +412,18 @@ fn main() {
         }
         let (vols, ops) = storage_ops(100_000, clients, blocks, 0, true);
         let (r, secs, peak) = measure(|| check_storage_ops(&vols, ops, &budget));
-        print(&Row { model: "storage", ops: 100_000, clients, keys: blocks as usize, unknown_pct: 0, bad: true }, &r, secs, peak);
+        print(
+            &Row {
+                model: "storage",
+                ops: 100_000,
+                clients,
+                keys: blocks as usize,
+                unknown_pct: 0,
+                bad: true,
+            },
+            &r,
+            secs,
+            peak,
+        );
     }
 }

@@ -102,9 +102,19 @@ trait Dialect {
     /// The request of an `invoke` line.
     fn request(&mut self, line: usize, f: &str, obj: &Map<String, Json>) -> Result<Self::Op, FormatError>;
     /// The result of an `ok` line completing `op`.
-    fn result(&mut self, line: usize, op: &Self::Op, obj: &Map<String, Json>) -> Result<Self::Ret, FormatError>;
+    fn result(
+        &mut self,
+        line: usize,
+        op: &Self::Op,
+        obj: &Map<String, Json>,
+    ) -> Result<Self::Ret, FormatError>;
     /// Handles a line that is not an operation (a declaration); `Ok(false)` if it is not one.
-    fn declaration(&mut self, _line: usize, _obj: &Map<String, Json>, _ops_seen: bool) -> Result<bool, FormatError> {
+    fn declaration(
+        &mut self,
+        _line: usize,
+        _obj: &Map<String, Json>,
+        _ops_seen: bool,
+    ) -> Result<bool, FormatError> {
         Ok(false)
     }
     fn has_keys(&self) -> bool {
@@ -112,7 +122,10 @@ trait Dialect {
     }
 }
 
-fn parse_lines<D: Dialect>(d: &mut D, text: &str) -> Result<Vec<Operation<D::Op, D::Ret>>, FormatError> {
+/// The operations of one history file, in the dialect's types.
+type Ops<D> = Vec<Operation<<D as Dialect>::Op, <D as Dialect>::Ret>>;
+
+fn parse_lines<D: Dialect>(d: &mut D, text: &str) -> Result<Ops<D>, FormatError> {
     let mut ops: Vec<Operation<D::Op, D::Ret>> = Vec::new();
     let mut open: BTreeMap<u64, Open> = BTreeMap::new();
     let mut last_time: Option<(u64, usize)> = None;
@@ -132,7 +145,12 @@ fn parse_lines<D: Dialect>(d: &mut D, text: &str) -> Result<Vec<Operation<D::Op,
         let process = match obj.get("process") {
             Some(Json::Number(n)) if n.as_u64().is_some() => n.as_u64().expect("checked"),
             Some(Json::String(s)) if s == "nemesis" => continue,
-            Some(p) => return err(line, format!("`process` must be a non-negative integer (or \"nemesis\"), got {p}")),
+            Some(p) => {
+                return err(
+                    line,
+                    format!("`process` must be a non-negative integer (or \"nemesis\"), got {p}"),
+                );
+            }
             None => return err(line, "missing `process`"),
         };
         let kind = match obj.get("type") {
@@ -154,7 +172,9 @@ fn parse_lines<D: Dialect>(d: &mut D, text: &str) -> Result<Vec<Operation<D::Op,
                 {
                     return err(
                         line,
-                        format!("`time` {t} is before {prev} on line {prev_line}: lines must be in real-time order"),
+                        format!(
+                            "`time` {t} is before {prev} on line {prev_line}: lines must be in real-time order"
+                        ),
                     );
                 }
                 last_time = Some((t, line));
@@ -186,19 +206,31 @@ fn parse_lines<D: Dialect>(d: &mut D, text: &str) -> Result<Vec<Operation<D::Op,
                 }
                 let op = d.request(line, &f, &obj)?;
                 open.insert(process, Open { op_index: ops.len(), line, f, key });
-                ops.push(Operation { id: line as u64, process, op, call: line as u64, outcome: Outcome::Unknown });
+                ops.push(Operation {
+                    id: line as u64,
+                    process,
+                    op,
+                    call: line as u64,
+                    outcome: Outcome::Unknown,
+                });
             }
             "ok" | "fail" | "info" => {
                 let Some(o) = open.remove(&process) else {
                     return err(line, format!("process {process} completes an operation it never invoked"));
                 };
                 if o.f != f {
-                    return err(line, format!("completion `f` is {f:?} but line {} invoked {:?}", o.line, o.f));
+                    return err(
+                        line,
+                        format!("completion `f` is {f:?} but line {} invoked {:?}", o.line, o.f),
+                    );
                 }
                 if let (Some(k), Some(ko)) = (&key, &o.key)
                     && k != ko
                 {
-                    return err(line, format!("completion `key` is {k:?} but line {} invoked {ko:?}", o.line));
+                    return err(
+                        line,
+                        format!("completion `key` is {k:?} but line {} invoked {ko:?}", o.line),
+                    );
                 }
                 let outcome = match kind {
                     "ok" => {
@@ -233,7 +265,9 @@ pub fn parse(kind: ModelKind, text: &str) -> Result<ParsedHistory, FormatError> 
             let volumes = match d.volumes {
                 Some(v) => v,
                 // No declaration: every volume mentioned exists and is as large as can be.
-                None => d.implicit.keys().map(|&id| VolumeSpec { id: VolumeId(id), blocks: u64::MAX }).collect(),
+                None => {
+                    d.implicit.keys().map(|&id| VolumeSpec { id: VolumeId(id), blocks: u64::MAX }).collect()
+                }
             };
             ParsedHistory::Storage { volumes, ops }
         }
@@ -273,10 +307,14 @@ impl Dialect for CasDialect {
                 None => return err(line, "a write needs a `value`"),
             },
             "cas" => match value {
-                Json::Array(a) if a.len() == 2 => RegOp::Cas { expected: self.intern(&a[0]), new: self.intern(&a[1]) },
+                Json::Array(a) if a.len() == 2 => {
+                    RegOp::Cas { expected: self.intern(&a[0]), new: self.intern(&a[1]) }
+                }
                 v => return err(line, format!("a cas's `value` must be [expected, new], got {v}")),
             },
-            other => return err(line, format!("`f` must be read, write or cas for cas-register, got {other:?}")),
+            other => {
+                return err(line, format!("`f` must be read, write or cas for cas-register, got {other:?}"));
+            }
         })
     }
 
@@ -327,7 +365,9 @@ impl Dialect for KvDialect {
             KvOp::Get(_) => match obj.get("value") {
                 None | Some(Json::Null) => KvRet::Value(String::new()),
                 Some(Json::String(s)) => KvRet::Value(s.clone()),
-                Some(v) => return err(line, format!("an ok get's `value` must be a string or null, got {v}")),
+                Some(v) => {
+                    return err(line, format!("an ok get's `value` must be a string or null, got {v}"));
+                }
             },
             KvOp::Put(..) | KvOp::Append(..) => KvRet::Done,
         })
@@ -366,15 +406,24 @@ impl Dialect for StorageDialect {
     type Op = Op;
     type Ret = OpResult;
 
-    fn declaration(&mut self, line: usize, obj: &Map<String, Json>, ops_seen: bool) -> Result<bool, FormatError> {
+    fn declaration(
+        &mut self,
+        line: usize,
+        obj: &Map<String, Json>,
+        ops_seen: bool,
+    ) -> Result<bool, FormatError> {
         let Some(v) = obj.get("volumes") else { return Ok(false) };
         if ops_seen || self.volumes.is_some() {
             return err(line, "`volumes` must be declared once, before the first operation");
         }
-        let Json::Array(a) = v else { return err(line, "`volumes` must be an array of {\"id\", \"blocks\"}") };
+        let Json::Array(a) = v else {
+            return err(line, "`volumes` must be an array of {\"id\", \"blocks\"}");
+        };
         let mut vols = Vec::new();
         for x in a {
-            let Json::Object(m) = x else { return err(line, "`volumes` must be an array of {\"id\", \"blocks\"}") };
+            let Json::Object(m) = x else {
+                return err(line, "`volumes` must be an array of {\"id\", \"blocks\"}");
+            };
             let id = field_u64(line, m, "id")?;
             let id = u32::try_from(id).or_else(|_| err(line, "volume ids are 32-bit"))?;
             vols.push(VolumeSpec { id: VolumeId(id), blocks: field_u64(line, m, "blocks")? });
@@ -394,7 +443,11 @@ impl Dialect for StorageDialect {
                 let len = u32::try_from(len).or_else(|_| err(line, "`len` is 32-bit"))?;
                 Op::Read { vol: VolumeId(vol), block, len }
             }
-            "write" => Op::Write { vol: VolumeId(vol), block, values: values(line, obj.get("value"), "a write's `value`")? },
+            "write" => Op::Write {
+                vol: VolumeId(vol),
+                block,
+                values: values(line, obj.get("value"), "a write's `value`")?,
+            },
             other => return err(line, format!("`f` must be read or write for storage, got {other:?}")),
         })
     }
@@ -404,7 +457,9 @@ impl Dialect for StorageDialect {
             let Some(kind) = e.as_str().and_then(error_kind_from_name) else {
                 return err(
                     line,
-                    format!("`error` must be no_such_volume, out_of_range, not_accessible or media_error, got {e}"),
+                    format!(
+                        "`error` must be no_such_volume, out_of_range, not_accessible or media_error, got {e}"
+                    ),
                 );
             };
             return Ok(Err(kind));
@@ -485,10 +540,8 @@ pub fn storage_history_to_jsonl(history: &model::History, volumes: &[VolumeSpec]
     }
     lines.sort_by_key(|&(event, order, op, _)| (event, order, op));
     let mut out = String::new();
-    let vols: Vec<Json> = volumes
-        .iter()
-        .map(|v| serde_json::json!({ "id": v.id.0, "blocks": v.blocks }))
-        .collect();
+    let vols: Vec<Json> =
+        volumes.iter().map(|v| serde_json::json!({ "id": v.id.0, "blocks": v.blocks })).collect();
     out.push_str(&serde_json::json!({ "volumes": vols }).to_string());
     out.push('\n');
     for (_, _, _, l) in lines {

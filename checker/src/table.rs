@@ -96,6 +96,12 @@ pub struct StateTable<S> {
     heap_bytes: usize,
 }
 
+impl<S: Eq> Default for StateTable<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<S: Eq> StateTable<S> {
     pub fn new() -> Self {
         let cap = 64;
@@ -114,6 +120,10 @@ impl<S: Eq> StateTable<S> {
 
     pub fn len(&self) -> usize {
         self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
     }
 
     /// Returns the id of `state`, inserting it if new. `hash` must be the model's hash
@@ -185,6 +195,12 @@ struct MemoSlot {
 
 const MEMO_EMPTY: MemoSlot = MemoSlot { fp_hi: 0, fp_lo: 0, state: EMPTY };
 
+impl Default for MemoTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MemoTable {
     pub fn new() -> Self {
         let cap = 1024;
@@ -193,6 +209,10 @@ impl MemoTable {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     #[inline]

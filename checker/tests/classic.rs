@@ -70,7 +70,9 @@ fn stale_read() {
     assert_eq!(c.state, "1");
     assert!(c.concurrent_linearized.is_empty() && c.concurrent_pending.is_empty());
     let text = r.to_string();
-    for needle in ["NOT linearizable", "cannot place: [id 1] process 1: read -> ok 0 (3..4)", "the model returns: 1"] {
+    for needle in
+        ["NOT linearizable", "cannot place: [id 1] process 1: read -> ok 0 (3..4)", "the model returns: 1"]
+    {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
@@ -154,10 +156,7 @@ fn info_write_cannot_take_effect_before_it_was_invoked_or_be_undone() {
 
 #[test]
 fn failed_write_must_not_be_visible() {
-    check_reg(
-        vec![(0, Write(1), 1, fail()), (1, Read, 3, ok(RegRet::Read(1), 4))],
-        Some((1, "0", "1")),
-    );
+    check_reg(vec![(0, Write(1), 1, fail()), (1, Read, 3, ok(RegRet::Read(1), 4))], Some((1, "0", "1")));
 }
 
 #[test]
@@ -225,7 +224,13 @@ fn vols() -> Vec<VolumeSpec> {
     vec![VolumeSpec { id: VolumeId(0), blocks: 8 }]
 }
 
-fn hop(process: u32, op: Op, invoke_event: u64, completion: Completion, complete_event: Option<u64>) -> HistoryOp {
+fn hop(
+    process: u32,
+    op: Op,
+    invoke_event: u64,
+    completion: Completion,
+    complete_event: Option<u64>,
+) -> HistoryOp {
     HistoryOp {
         process: ProcessId(process),
         op,
@@ -244,11 +249,18 @@ fn w(seq: u32, n: u16) -> Vec<Value> {
 #[test]
 fn storage_torn_multi_block_read_is_allowed_but_a_stale_block_is_not() {
     let v = VolumeId(0);
-    let write = hop(0, Op::Write { vol: v, block: 2, values: w(1, 2) }, 1, Completion::Returned(Ok(Reply::Done)), Some(4));
+    let write = hop(
+        0,
+        Op::Write { vol: v, block: 2, values: w(1, 2) },
+        1,
+        Completion::Returned(Ok(Reply::Done)),
+        Some(4),
+    );
     // A read concurrent with the two-block write sees the new first block and the
     // old second one: atomic per block only, so allowed.
     let torn = Completion::Returned(Ok(Reply::Values(vec![Value::pack(1, 1, 0), Value::ZERO])));
-    let h = History { ops: vec![write.clone(), hop(1, Op::Read { vol: v, block: 2, len: 2 }, 2, torn, Some(3))] };
+    let h =
+        History { ops: vec![write.clone(), hop(1, Op::Read { vol: v, block: 2, len: 2 }, 2, torn, Some(3))] };
     let r = check_storage(&h, &vols(), &Budget::default());
     assert!(r.is_linearizable(), "{r}");
     assert_eq!(r.stats.partitions, 2);
@@ -258,7 +270,10 @@ fn storage_torn_multi_block_read_is_allowed_but_a_stale_block_is_not() {
     let h = History { ops: vec![write, hop(1, Op::Read { vol: v, block: 2, len: 2 }, 5, stale, Some(6))] };
     let r = check_storage(&h, &vols(), &Budget::default());
     let c = cex(&r);
-    assert_eq!((c.partition.as_str(), c.culprit.id, c.expected.as_str(), c.seen.as_str()), ("vol0 block 3", 1, "w1#1+1", "0"));
+    assert_eq!(
+        (c.partition.as_str(), c.culprit.id, c.expected.as_str(), c.seen.as_str()),
+        ("vol0 block 3", 1, "w1#1+1", "0")
+    );
 }
 
 #[test]
@@ -272,21 +287,50 @@ fn storage_errors_are_results() {
     // NotAccessible for a valid request on a plain volume: impossible in any state.
     let h = History {
         ops: vec![
-            hop(0, Op::Write { vol: v, block: 0, values: w(1, 1) }, 1, Completion::Returned(Ok(Reply::Done)), Some(2)),
+            hop(
+                0,
+                Op::Write { vol: v, block: 0, values: w(1, 1) },
+                1,
+                Completion::Returned(Ok(Reply::Done)),
+                Some(2),
+            ),
             hop(0, Op::Read { vol: v, block: 0, len: 1 }, 3, not_accessible, Some(4)),
         ],
     };
     let r = check_storage(&h, &vols(), &Budget::default());
     let c = cex(&r);
-    assert_eq!((c.culprit.id, c.expected.as_str(), c.seen.as_str()), (1, "the blocks' values", "error: not accessible"));
+    assert_eq!(
+        (c.culprit.id, c.expected.as_str(), c.seen.as_str()),
+        (1, "the blocks' values", "error: not accessible")
+    );
     assert!(c.partition.starts_with("any state"));
     // An unknown write may or may not land; a failed one must not.
-    let read = |e, val| hop(1, Op::Read { vol: v, block: 0, len: 1 }, e, Completion::Returned(Ok(Reply::Values(vec![val]))), Some(e + 1));
+    let read = |e, val| {
+        hop(
+            1,
+            Op::Read { vol: v, block: 0, len: 1 },
+            e,
+            Completion::Returned(Ok(Reply::Values(vec![val]))),
+            Some(e + 1),
+        )
+    };
     let unknown = hop(0, Op::Write { vol: v, block: 0, values: w(1, 1) }, 1, Completion::Unknown, None);
-    let failed = hop(0, Op::Write { vol: v, block: 0, values: w(1, 1) }, 1, Completion::Failed("no path".into()), Some(2));
+    let failed = hop(
+        0,
+        Op::Write { vol: v, block: 0, values: w(1, 1) },
+        1,
+        Completion::Failed("no path".into()),
+        Some(2),
+    );
     let seen = Value::pack(1, 1, 0);
-    assert!(check_storage(&History { ops: vec![unknown.clone(), read(5, seen)] }, &vols(), &Budget::default()).is_linearizable());
-    assert!(check_storage(&History { ops: vec![unknown, read(5, Value::ZERO)] }, &vols(), &Budget::default()).is_linearizable());
+    assert!(
+        check_storage(&History { ops: vec![unknown.clone(), read(5, seen)] }, &vols(), &Budget::default())
+            .is_linearizable()
+    );
+    assert!(
+        check_storage(&History { ops: vec![unknown, read(5, Value::ZERO)] }, &vols(), &Budget::default())
+            .is_linearizable()
+    );
     let r = check_storage(&History { ops: vec![failed, read(5, seen)] }, &vols(), &Budget::default());
     assert_eq!(cex(&r).seen, "w1#1+0");
 }
@@ -319,10 +363,11 @@ fn budgets_give_unknown_never_a_pass() {
     assert_eq!(cex(&r).culprit.id, 16);
     // Cancel hooks are honoured.
     let mut polls = 0;
-    let r = mirrorsim_checker::check_with_cancel(&CasRegister::default(), &h, &Budget::UNLIMITED, &mut || {
-        polls += 1;
-        true
-    });
+    let r =
+        mirrorsim_checker::check_with_cancel(&CasRegister::default(), &h, &Budget::UNLIMITED, &mut || {
+            polls += 1;
+            true
+        });
     assert_eq!(r.verdict, Verdict::Unknown { reason: UnknownReason::Cancelled });
     assert_eq!(polls, 1);
 }

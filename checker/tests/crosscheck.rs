@@ -25,7 +25,10 @@ fn verdict_bool(r: &Report) -> bool {
 /// Returns (fast, brute) for one seed of each model.
 fn cas(seed: u64, mutated: bool) -> (bool, bool) {
     let h = cas_history(seed, mutated);
-    (verdict_bool(&check(&CasRegister::default(), &h, &Budget::UNLIMITED)), brute::linearizable(&CasRegister::default(), &h))
+    (
+        verdict_bool(&check(&CasRegister::default(), &h, &Budget::UNLIMITED)),
+        brute::linearizable(&CasRegister::default(), &h),
+    )
 }
 
 fn kv(seed: u64, mutated: bool) -> (bool, bool) {
@@ -109,4 +112,3 @@ fn generated_histories_cover_both_verdicts() {
         assert!(ok >= 300 && bad >= 300, "{name}: {ok} linearizable, {bad} not: the generator is lopsided");
     }
 }
-

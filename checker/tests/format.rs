@@ -6,7 +6,8 @@ use mirrorsim_checker::{Budget, Report, Verdict, check_storage};
 use model::{Completion, History, HistoryOp, Op, ProcessId, Reply, Value, VolumeId, VolumeSpec};
 
 fn run(kind: ModelKind, text: &str) -> Report {
-    check_text(kind, text, &Budget::default(), &mut || false).unwrap_or_else(|e| panic!("bad input: {e}\n{text}"))
+    check_text(kind, text, &Budget::default(), &mut || false)
+        .unwrap_or_else(|e| panic!("bad input: {e}\n{text}"))
 }
 
 fn bad(kind: ModelKind, text: &str) -> (usize, String) {
@@ -26,7 +27,8 @@ fn model_named(name: &str) -> ModelKind {
 /// Every `<!-- example: MODEL VERDICT -->` block of docs/history-format.md.
 #[test]
 fn documented_examples_check_as_documented() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/history-format.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/history-format.md")).unwrap();
     let mut seen = 0;
     let mut rest = doc.as_str();
     while let Some(at) = rest.find("<!-- example: ") {
@@ -57,7 +59,10 @@ fn counterexample_names_lines() {
     let c = r.counterexample().unwrap();
     assert_eq!((c.culprit.id, c.culprit.call, c.culprit.ret), (3, 3, Some(4)));
     assert_eq!((c.expected.as_str(), c.seen.as_str()), ("\"a\"", "null"));
-    assert_eq!(r.headline(), "NOT linearizable: whole object: read by process 1 (id 3): expected \"a\", saw null");
+    assert_eq!(
+        r.headline(),
+        "NOT linearizable: whole object: read by process 1 (id 3): expected \"a\", saw null"
+    );
 }
 
 #[test]
@@ -81,30 +86,72 @@ fn bad_input_names_the_line_and_the_problem() {
         (CasRegister, "[1, 2]".to_string(), 1, "expected a JSON object"),
         (CasRegister, format!("{inv}\n{inv}"), 2, "still open"),
         (CasRegister, r#"{"process": 0, "type": "ok", "f": "read"}"#.to_string(), 1, "never invoked"),
-        (CasRegister, format!("{inv}\n{}", r#"{"process": 0, "type": "ok", "f": "write"}"#), 2, "invoked \"read\""),
-        (CasRegister, r#"{"process": 0, "type": "invoke", "f": "cas", "value": 3}"#.to_string(), 1, "[expected, new]"),
+        (
+            CasRegister,
+            format!("{inv}\n{}", r#"{"process": 0, "type": "ok", "f": "write"}"#),
+            2,
+            "invoked \"read\"",
+        ),
+        (
+            CasRegister,
+            r#"{"process": 0, "type": "invoke", "f": "cas", "value": 3}"#.to_string(),
+            1,
+            "[expected, new]",
+        ),
         (CasRegister, r#"{"process": 0, "type": "invoke", "f": "inc"}"#.to_string(), 1, "read, write or cas"),
-        (CasRegister, r#"{"process": -1, "type": "invoke", "f": "read"}"#.to_string(), 1, "non-negative integer"),
-        (CasRegister, r#"{"process": 0, "type": "begin", "f": "read"}"#.to_string(), 1, "invoke, ok, fail or info"),
+        (
+            CasRegister,
+            r#"{"process": -1, "type": "invoke", "f": "read"}"#.to_string(),
+            1,
+            "non-negative integer",
+        ),
+        (
+            CasRegister,
+            r#"{"process": 0, "type": "begin", "f": "read"}"#.to_string(),
+            1,
+            "invoke, ok, fail or info",
+        ),
         (CasRegister, r#"{"process": 0, "f": "read"}"#.to_string(), 1, "missing `type`"),
         (
             CasRegister,
-            format!("{}\n\n{}", r#"{"process": 0, "type": "invoke", "f": "read", "time": 5}"#, r#"{"process": 0, "type": "ok", "f": "read", "time": 4}"#),
+            format!(
+                "{}\n\n{}",
+                r#"{"process": 0, "type": "invoke", "f": "read", "time": 5}"#,
+                r#"{"process": 0, "type": "ok", "f": "read", "time": 4}"#
+            ),
             3,
             "real-time order",
         ),
         (Kv, r#"{"process": 0, "type": "invoke", "f": "get"}"#.to_string(), 1, "missing `key`"),
-        (Kv, r#"{"process": 0, "type": "invoke", "f": "put", "key": "k", "value": 5}"#.to_string(), 1, "must be a string"),
-        (Storage, r#"{"process": 0, "type": "invoke", "f": "read", "vol": 0, "block": 1}"#.to_string(), 1, "missing `len`"),
+        (
+            Kv,
+            r#"{"process": 0, "type": "invoke", "f": "put", "key": "k", "value": 5}"#.to_string(),
+            1,
+            "must be a string",
+        ),
         (
             Storage,
-            format!("{}\n{}", r#"{"process": 0, "type": "invoke", "f": "read", "vol": 0, "block": 1, "len": 1}"#, r#"{"process": 0, "type": "ok", "f": "read", "error": "on_fire"}"#),
+            r#"{"process": 0, "type": "invoke", "f": "read", "vol": 0, "block": 1}"#.to_string(),
+            1,
+            "missing `len`",
+        ),
+        (
+            Storage,
+            format!(
+                "{}\n{}",
+                r#"{"process": 0, "type": "invoke", "f": "read", "vol": 0, "block": 1, "len": 1}"#,
+                r#"{"process": 0, "type": "ok", "f": "read", "error": "on_fire"}"#
+            ),
             2,
             "`error` must be",
         ),
         (
             Storage,
-            format!("{}\n{}", r#"{"process": 0, "type": "invoke", "f": "read", "vol": 0, "block": 1, "len": 1}"#, r#"{"volumes": []}"#),
+            format!(
+                "{}\n{}",
+                r#"{"process": 0, "type": "invoke", "f": "read", "vol": 0, "block": 1, "len": 1}"#,
+                r#"{"volumes": []}"#
+            ),
             2,
             "before the first operation",
         ),
@@ -134,7 +181,13 @@ fn storage_histories_round_trip_through_the_format() {
         let read_at = if stale { 5 } else { 2 };
         let h = History {
             ops: vec![
-                op(0, Op::Write { vol: v, block: 0, values: w1.clone() }, 1, Completion::Returned(Ok(Reply::Done)), Some(4)),
+                op(
+                    0,
+                    Op::Write { vol: v, block: 0, values: w1.clone() },
+                    1,
+                    Completion::Returned(Ok(Reply::Done)),
+                    Some(4),
+                ),
                 op(
                     1,
                     Op::Read { vol: v, block: 0, len: 2 },
@@ -142,8 +195,20 @@ fn storage_histories_round_trip_through_the_format() {
                     Completion::Returned(Ok(Reply::Values(vec![w1[0], Value::ZERO]))),
                     Some(read_at + 1),
                 ),
-                op(2, Op::Write { vol: v, block: 5, values: vec![Value::pack(2, 1, 0)] }, 3, Completion::Unknown, None),
-                op(2, Op::Read { vol: v, block: 9, len: 1 }, 8, Completion::Returned(Err(model::ErrorKind::OutOfRange)), Some(9)),
+                op(
+                    2,
+                    Op::Write { vol: v, block: 5, values: vec![Value::pack(2, 1, 0)] },
+                    3,
+                    Completion::Unknown,
+                    None,
+                ),
+                op(
+                    2,
+                    Op::Read { vol: v, block: 9, len: 1 },
+                    8,
+                    Completion::Returned(Err(model::ErrorKind::OutOfRange)),
+                    Some(9),
+                ),
             ],
         };
         let text = storage_history_to_jsonl(&h, &vols);

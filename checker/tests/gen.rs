@@ -56,7 +56,13 @@ pub fn simulate<M: Model>(
         match procs[p] {
             Proc::Idle if ops.len() < ops_total => {
                 t += 1;
-                ops.push(Operation { id: ops.len() as u64, process: p as u64, op: gen_op(rng), call: t, outcome: Outcome::Unknown });
+                ops.push(Operation {
+                    id: ops.len() as u64,
+                    process: p as u64,
+                    op: gen_op(rng),
+                    call: t,
+                    outcome: Outcome::Unknown,
+                });
                 rets.push(None);
                 procs[p] = Proc::Invoked(ops.len() - 1);
             }
@@ -94,7 +100,11 @@ pub fn simulate<M: Model>(
 
 /// Replaces the result of one random returned operation with a different one from
 /// `f` (tries a few operations; a history with nothing to change stays as it is).
-pub fn mutate<O, R: PartialEq>(ops: &mut [Operation<O, R>], rng: &mut Rng, mut f: impl FnMut(&mut Rng, &R) -> R) {
+pub fn mutate<O, R: PartialEq>(
+    ops: &mut [Operation<O, R>],
+    rng: &mut Rng,
+    mut f: impl FnMut(&mut Rng, &R) -> R,
+) {
     let returned: Vec<usize> =
         (0..ops.len()).filter(|&i| matches!(ops[i].outcome, Outcome::Returned { .. })).collect();
     if returned.is_empty() {
@@ -184,7 +194,11 @@ pub fn storage_history(seed: u64, mutated: bool) -> Vec<Operation<Op, OpResult>>
             Ok(Reply::Values(vs)) => {
                 let mut vs = vs.clone();
                 let i = r.below(vs.len() as u64) as usize;
-                vs[i] = if r.chance(1, 3) { Value::ZERO } else { Value::pack(1, 1 + r.below(3) as u32, i as u16) };
+                vs[i] = if r.chance(1, 3) {
+                    Value::ZERO
+                } else {
+                    Value::pack(1, 1 + r.below(3) as u32, i as u16)
+                };
                 if r.chance(1, 10) {
                     vs.pop();
                 }
@@ -267,9 +281,15 @@ impl Partitioned for SnapRegs {
         match (*op, ret) {
             (SnapOp::Snapshot, _) => Projection::Whole,
             (SnapOp::Read(_), None) => Projection::Parts(vec![]),
-            (SnapOp::Read(k), Some(SnapRet::Read(v))) => Projection::Parts(vec![(k, RegOp::Read, Some(RegRet::Read(*v)))]),
-            (SnapOp::Write(k, v), r) => Projection::Parts(vec![(k, RegOp::Write(v), r.map(|_| RegRet::Written))]),
-            (_, Some(_)) => Projection::Impossible { expected: "a result of the operation's kind".to_string() },
+            (SnapOp::Read(k), Some(SnapRet::Read(v))) => {
+                Projection::Parts(vec![(k, RegOp::Read, Some(RegRet::Read(*v)))])
+            }
+            (SnapOp::Write(k, v), r) => {
+                Projection::Parts(vec![(k, RegOp::Write(v), r.map(|_| RegRet::Written))])
+            }
+            (_, Some(_)) => {
+                Projection::Impossible { expected: "a result of the operation's kind".to_string() }
+            }
         }
     }
 }

@@ -73,17 +73,17 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 /// Validates scenario text (`path` is used in messages only).
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     // serde would read a JSON array as a struct's fields in order: say what we want.
-    if let Some((i, c)) = text.char_indices().find(|(_, c)| !c.is_whitespace()) {
-        if c != '{' {
-            let line = text[..i].matches('\n').count() + 1;
-            let col = i - text[..i].rfind('\n').map_or(0, |n| n + 1) + 1;
-            return Err(ScenarioError {
-                file: path.to_path_buf(),
-                position: Some((line, col)),
-                path: None,
-                message: "a scenario file holds one JSON object ({ ... })".into(),
-            });
-        }
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| !c.is_whitespace())
+        && c != '{'
+    {
+        let line = text[..i].matches('\n').count() + 1;
+        let col = i - text[..i].rfind('\n').map_or(0, |n| n + 1) + 1;
+        return Err(ScenarioError {
+            file: path.to_path_buf(),
+            position: Some((line, col)),
+            path: None,
+            message: "a scenario file holds one JSON object ({ ... })".into(),
+        });
     }
     let de = &mut serde_json::Deserializer::from_str(text);
     let file: ScenarioFile = match serde_path_to_error::deserialize(de) {
@@ -307,13 +307,13 @@ impl Validator<'_> {
         let mut last: Option<(usize, Duration)> = None;
         for (i, t) in f.timeline.iter().enumerate() {
             let p = format!("timeline[{i}]");
-            if let Some((j, prev)) = last {
-                if t.at < prev {
-                    return self.err(
-                        format!("{p}.at"),
-                        format!("time goes backwards: {} is before timeline[{j}] at {}", t.at, prev),
-                    );
-                }
+            if let Some((j, prev)) = last
+                && t.at < prev
+            {
+                return self.err(
+                    format!("{p}.at"),
+                    format!("time goes backwards: {} is before timeline[{j}] at {}", t.at, prev),
+                );
             }
             last = Some((i, t.at));
             let find = |ix: &BTreeMap<&str, usize>, what: &str, field: &str, name: &str| -> R<usize> {
@@ -375,17 +375,13 @@ impl Validator<'_> {
             return self.err("limits", "max_time, max_events and settle must be positive");
         }
         let limits = Limits { max_time_ns: l.max_time.0, max_events: l.max_events, settle_ns: l.settle.0 };
-        if let Some(last) = timeline.last() {
-            if last.at_ns >= limits.max_time_ns {
-                return self.err(
-                    format!("timeline[{}].at", timeline.len() - 1),
-                    format!(
-                        "the action at {} is past limits.max_time ({})",
-                        Duration(last.at_ns),
-                        l.max_time
-                    ),
-                );
-            }
+        if let Some(last) = timeline.last()
+            && last.at_ns >= limits.max_time_ns
+        {
+            return self.err(
+                format!("timeline[{}].at", timeline.len() - 1),
+                format!("the action at {} is past limits.max_time ({})", Duration(last.at_ns), l.max_time),
+            );
         }
 
         let config = SimConfig { arrays, volumes, hosts, links, timeline, random_faults, limits };

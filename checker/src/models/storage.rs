@@ -246,7 +246,10 @@ impl Partitioned for StorageSpec {
 /// blocks at one instant) judge by the same rule as the per-block check. Rejected
 /// requests and results of the wrong shape are kept whole for [`Partitioned::project`]
 /// to judge.
-pub fn split_per_block(volumes: &[VolumeSpec], ops: Vec<Operation<Op, OpResult>>) -> Vec<Operation<Op, OpResult>> {
+pub fn split_per_block(
+    volumes: &[VolumeSpec],
+    ops: Vec<Operation<Op, OpResult>>,
+) -> Vec<Operation<Op, OpResult>> {
     let empty = StorageModel::new(volumes);
     let mut out = Vec::with_capacity(ops.len());
     for o in ops {
@@ -254,7 +257,9 @@ pub fn split_per_block(volumes: &[VolumeSpec], ops: Vec<Operation<Op, OpResult>>
             && o.op.extent().1 > 1
             && match (&o.op, &o.outcome) {
                 (_, Outcome::Failed | Outcome::Unknown) => true,
-                (Op::Read { len, .. }, Outcome::Returned { value: Ok(Reply::Values(vs)), .. }) => vs.len() == *len as usize,
+                (Op::Read { len, .. }, Outcome::Returned { value: Ok(Reply::Values(vs)), .. }) => {
+                    vs.len() == *len as usize
+                }
                 (Op::Write { .. }, Outcome::Returned { value: Ok(Reply::Done), .. }) => true,
                 _ => false,
             };
@@ -278,7 +283,13 @@ pub fn split_per_block(volumes: &[VolumeSpec], ops: Vec<Operation<Op, OpResult>>
             Op::Write { vol, block, values } => {
                 for (i, v) in values.iter().enumerate() {
                     let op = Op::Write { vol: *vol, block: block + i as u64, values: vec![*v] };
-                    out.push(Operation { id: o.id, process: o.process, op, call: o.call, outcome: o.outcome.clone() });
+                    out.push(Operation {
+                        id: o.id,
+                        process: o.process,
+                        op,
+                        call: o.call,
+                        outcome: o.outcome.clone(),
+                    });
                 }
             }
         }
@@ -325,8 +336,13 @@ pub fn check_storage(history: &History, volumes: &[VolumeSpec], budget: &Budget)
 }
 
 /// [`check_storage`] for operations already converted (ids and times of your own).
-pub fn check_storage_ops(volumes: &[VolumeSpec], ops: Vec<Operation<Op, OpResult>>, budget: &Budget) -> Report {
-    let mut report = check_partitioned(&StorageSpec::new(volumes), &split_per_block(volumes, ops.clone()), budget);
+pub fn check_storage_ops(
+    volumes: &[VolumeSpec],
+    ops: Vec<Operation<Op, OpResult>>,
+    budget: &Budget,
+) -> Report {
+    let mut report =
+        check_partitioned(&StorageSpec::new(volumes), &split_per_block(volumes, ops.clone()), budget);
     // Report the caller's operation counts, not the split ones.
     report.stats.ops = ops.len() as u64;
     report.stats.unknown_ops = ops.iter().filter(|o| matches!(o.outcome, Outcome::Unknown)).count() as u64;
