@@ -566,16 +566,7 @@ impl<'a> World<'a> {
             Op::Write { .. } => unreachable!("audits only read"),
         };
         self.trace(TraceKind::Audit { array: array.0, vol: vol.0, block, len });
-        self.audit.open = Some(self.history.ops.len());
-        self.history.ops.push(HistoryOp {
-            process: AUDITOR_PROCESS,
-            op: op.clone(),
-            invoke_ns: self.now,
-            complete_ns: None,
-            completion: Completion::Unknown,
-            invoke_event: self.events,
-            complete_event: None,
-        });
+        self.audit.open = Some(self.record_invoke(AUDITOR_PROCESS, op.clone()));
         self.stats.audit_reads += 1;
         self.engine_input(
             array.0 as usize,
@@ -622,16 +613,7 @@ impl<'a> World<'a> {
         let req = host.req_next;
         host.req_next += 1;
         let process = host.slots[slot].process;
-        let hist = self.history.ops.len();
-        self.history.ops.push(HistoryOp {
-            process,
-            op: op.clone(),
-            invoke_ns: self.now,
-            complete_ns: None,
-            completion: Completion::Unknown,
-            invoke_event: self.events,
-            complete_event: None,
-        });
+        let hist = self.record_invoke(process, op.clone());
         self.stats.ops += 1;
         self.trace(TraceKind::Invoke {
             host: h as u32,
@@ -664,6 +646,21 @@ impl<'a> World<'a> {
 
     fn route(&self, h: usize, a: usize) -> Option<usize> {
         self.routes[h][a].iter().map(|&l| l as usize).find(|&l| self.links[l].up)
+    }
+
+    /// Appends an invocation to the history (outcome unknown until completed); returns
+    /// its index.
+    fn record_invoke(&mut self, process: ProcessId, op: Op) -> usize {
+        self.history.ops.push(HistoryOp {
+            process,
+            op,
+            invoke_ns: self.now,
+            complete_ns: None,
+            completion: Completion::Unknown,
+            invoke_event: self.events,
+            complete_event: None,
+        });
+        self.history.ops.len() - 1
     }
 
     fn complete(&mut self, hist: usize, completion: Completion) {
