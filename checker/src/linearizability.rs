@@ -18,8 +18,22 @@
 //! ones, whenever they were invoked before the first pending return. Never taking
 //! effect is the same as taking effect after everything else, so an unknown
 //! operation is never required: the search ends as soon as the known ones are
-//! placed. One is only ever placed where it changes the state (placing it where it
-//! does not is indistinguishable from placing it nowhere).
+//! placed. Unknown operations are placed *lazily*: in any linearization, an unknown
+//! operation `u` can be moved later past an operation `o` that commutes with it (same
+//! result for `o`, same final state), since `u` has no return to respect; it can be
+//! dropped if it changes nothing, or if `o` absorbs it (`u; o` equals `o`, as a write
+//! overwritten). Repeating this (and ordering adjacent commuting unknown operations
+//! by index) ends in a normal form where every unknown operation changes the state
+//! and is immediately followed by an operation that observes it or does not commute
+//! with it. The search only builds normal forms: after placing `u` it refuses a next
+//! operation that commutes with or absorbs it. Because that refusal depends on the
+//! path, a configuration whose last move placed `u` in state `s` is memoized with a
+//! marker for `(u, s)`. Identical unknown operations (equal `Op`s) are
+//! interchangeable, so they are used in invocation order: one is placed only once
+//! every identical one invoked before it is. Adjacent commuting unknown operations
+//! are likewise kept in invocation order. Known operations with equal requests and
+//! equal results are placed in the order of their intervals when one's interval
+//! starts and ends no later than the other's.
 //!
 //! A known operation whose result shows it changes no state ([`Model::read_only`]:
 //! a read) and that matches now is placed greedily and never reconsidered: any
@@ -42,7 +56,7 @@
 //! goes at amortised O(1) per push: no second search, no per-operation records.
 
 use crate::report::{Counterexample, OpSummary, Stats, UnknownReason, Verdict};
-use crate::table::{MemoTable, StateTable, fx_hash, zobrist};
+use crate::table::{MemoTable, StateTable, fx_hash, lazy_marker, zobrist};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -52,8 +66,10 @@ use std::hash::Hash;
 /// **Contract:** `step` is a pure function of its arguments, and every operation is
 /// defined in every state (an operation the object rejects returns an error result).
 pub trait Model {
-    type Op: Clone + Debug;
-    type Ret: Clone + PartialEq + Debug;
+    /// Operations compare equal when they are the same request: identical unknown
+    /// operations are interchangeable, which the search exploits.
+    type Op: Clone + Eq + Hash + Debug;
+    type Ret: Clone + Eq + Hash + Debug;
     type State: Clone + Eq + Hash + Debug;
 
     /// The initial state.
@@ -205,6 +221,8 @@ pub(crate) fn summarize<M: Model>(model: &M, o: &Operation<M::Op, M::Ret>) -> Op
 }
 
 const NIL: u32 = u32::MAX;
+/// How far back the symmetry precomputation looks for an equal operation.
+const SYMMETRY_SCAN_MAX: usize = 64;
 const PREFIX_TAIL_MAX: usize = 8;
 
 #[derive(Clone, Copy)]
@@ -287,6 +305,60 @@ pub(crate) fn check_part<M: Model>(
         u_time[j + 1] = t;
     }
 
+    // For each unknown entry, the previous entry (in invocation order) with an equal
+    // request, or NIL: it must be placed before this one is.
+    let mut prev_same = vec![NIL; u_len as usize + 2];
+    {
+        let mut by_hash: Vec<(u64, u32)> =
+            (1..=u_len).map(|e| (fx_hash(&ops[u_op[e as usize] as usize].op), e)).collect();
+        by_hash.sort_unstable();
+        for (i, &(h, e)) in by_hash.iter().enumerate() {
+            let same = |&&(h2, e2): &&(u64, u32)| {
+                h2 == h && ops[u_op[e2 as usize] as usize].op == ops[u_op[e as usize] as usize].op
+            };
+            if let Some(&(_, prev)) =
+                by_hash[..i].iter().rev().take_while(|(h2, _)| *h2 == h).take(SYMMETRY_SCAN_MAX).find(same)
+            {
+                prev_same[e as usize] = prev;
+            }
+        }
+    }
+    let mut u_placed = vec![false; u_len as usize + 2];
+    // Likewise for known operations: an equal request with an equal result whose
+    // interval starts and ends no later must be placed first (swapping the two in any
+    // linearization keeps both inside their intervals).
+    let mut prev_same_known = vec![NIL; n];
+    {
+        let mut by_hash: Vec<(u64, u64, u32)> = (0..n as u32)
+            .filter(|&i| ops[i as usize].ret_time().is_some())
+            .map(|i| {
+                let o = ops[i as usize];
+                let Outcome::Returned { value, .. } = &o.outcome else { unreachable!("known op") };
+                (fx_hash(&(&o.op, value)), o.call, i)
+            })
+            .collect();
+        by_hash.sort_unstable();
+        let seen = |i: u32| match &ops[i as usize].outcome {
+            Outcome::Returned { value, .. } => value,
+            _ => unreachable!("known op"),
+        };
+        for (j, &(h, _, i)) in by_hash.iter().enumerate() {
+            let a = ops[i as usize];
+            // The hint is optional (skipping it is sound), so the scan is bounded.
+            let earlier =
+                by_hash[..j].iter().rev().take_while(|(h2, _, _)| *h2 == h).take(SYMMETRY_SCAN_MAX).find(
+                    |&&(_, _, k)| {
+                        let b = ops[k as usize];
+                        b.op == a.op && seen(k) == seen(i) && b.ret_time() <= a.ret_time()
+                    },
+                );
+            if let Some(&(_, _, k)) = earlier {
+                prev_same_known[i as usize] = k;
+            }
+        }
+    }
+    let mut placed = vec![false; n];
+
     let mut states: StateTable<M::State> = StateTable::new();
     let init = model.init();
     let h = model.state_hash(&init);
@@ -326,6 +398,14 @@ pub(crate) fn check_part<M: Model>(
                 break 'search PartVerdict::Unknown(UnknownReason::Cancelled);
             }
         }
+        if memo.will_grow()
+            && let Some(max) = meter.budget.memory_bytes_max
+        {
+            let projected = (memo.bytes() * 3 + states.bytes() + fixed_bytes) as u64;
+            if projected > max {
+                break 'search PartVerdict::Unknown(UnknownReason::Memory { bytes_max: max });
+            }
+        }
         if let Some(max) = meter.budget.steps_max
             && meter.stats.steps >= max
         {
@@ -334,14 +414,40 @@ pub(crate) fn check_part<M: Model>(
 
         // One move: try the candidate under the cursor, or advance, or backtrack.
         let mut pushed: Option<Frame> = None;
+        // The lazy placement constraint: the unknown op placed last, and its state before.
+        let lazy = match stack.last() {
+            Some(&Frame { at: Cursor::Unknown(entry, _), op, prev_state, .. }) => {
+                Some((op, prev_state, entry))
+            }
+            _ => None,
+        };
         match cursor {
             Cursor::Known(e) if !e_ret[e as usize] => {
                 let op = e_op[e as usize];
                 let o = ops[op as usize];
                 let Outcome::Returned { value: seen, .. } = &o.outcome else { unreachable!("known op") };
+                let prev = prev_same_known[op as usize];
+                if prev != NIL && !placed[prev as usize] {
+                    cursor = Cursor::Known(k_next[e as usize]);
+                    continue;
+                }
                 meter.stats.steps += 1;
                 let (ret, next) = model.step(states.get(state), &o.op);
-                if model.matches(&ret, seen) {
+                let redundant = model.matches(&ret, seen)
+                    && lazy.is_some_and(|(u, s0, _)| {
+                        meter.stats.steps += 2;
+                        let s1o = next.as_ref().unwrap_or(states.get(state));
+                        lazy_redundant(
+                            model,
+                            states.get(s0),
+                            &ops[u as usize].op,
+                            &o.op,
+                            Some(seen),
+                            s1o,
+                            true,
+                        )
+                    });
+                if model.matches(&ret, seen) && !redundant {
                     let next_id = match next {
                         None => state,
                         Some(s) => {
@@ -361,6 +467,7 @@ pub(crate) fn check_part<M: Model>(
                             k_next[p as usize] = nx;
                             k_prev[nx as usize] = p;
                         }
+                        placed[op as usize] = true;
                         state = next_id;
                         fp = fp2;
                     } else if forced {
@@ -382,18 +489,39 @@ pub(crate) fn check_part<M: Model>(
             Cursor::Unknown(u, bound) if u != u_end && u_time[u as usize] <= bound => {
                 let op = u_op[u as usize];
                 let o = ops[op as usize];
+                let prev = prev_same[u as usize];
+                if prev != NIL && !u_placed[prev as usize] {
+                    cursor = Cursor::Unknown(u_next[u as usize], bound);
+                    continue;
+                }
                 meter.stats.steps += 1;
                 let (_, next) = model.step(states.get(state), &o.op);
-                if let Some(s) = next {
+                let redundant = next.as_ref().is_some_and(|s1o| {
+                    lazy.is_some_and(|(v, s0, v_entry)| {
+                        meter.stats.steps += 2;
+                        // Adjacent commuting unknown operations go in invocation order.
+                        lazy_redundant(
+                            model,
+                            states.get(s0),
+                            &ops[v as usize].op,
+                            &o.op,
+                            None,
+                            s1o,
+                            u < v_entry,
+                        )
+                    })
+                });
+                if let Some(s) = next.filter(|_| !redundant) {
                     let h = model.state_hash(&s);
                     let heap = model.state_heap_bytes(&s);
                     let next_id = states.intern(s, h, heap);
                     let fp2 = fp ^ zobrist(op);
-                    if next_id != state && memo.insert(fp2, next_id) {
+                    if next_id != state && memo.insert(fp2 ^ lazy_marker(op, state), next_id) {
                         pushed = Some(Frame { at: cursor, op, prev_state: state, forced: false });
                         let (p, nx) = (u_prev[u as usize], u_next[u as usize]);
                         u_next[p as usize] = nx;
                         u_prev[nx as usize] = p;
+                        u_placed[u as usize] = true;
                         state = next_id;
                         fp = fp2;
                     }
@@ -419,12 +547,14 @@ pub(crate) fn check_part<M: Model>(
                                 k_next[p as usize] = x;
                                 k_prev[nx as usize] = x;
                             }
+                            placed[f.op as usize] = false;
                             cursor = Cursor::Known(k_next[e as usize]);
                         }
                         Cursor::Unknown(u, bound) => {
                             let (p, nx) = (u_prev[u as usize], u_next[u as usize]);
                             u_next[p as usize] = u;
                             u_prev[nx as usize] = u;
+                            u_placed[u as usize] = false;
                             cursor = Cursor::Unknown(u_next[u as usize], bound);
                         }
                     }
@@ -457,6 +587,34 @@ pub(crate) fn check_part<M: Model>(
         }
         v => v,
     }
+}
+
+/// Whether placing `o` right after unknown operation `u` (placed in state `s0`,
+/// giving `s1o` after both) is redundant: `o` alone from `s0` gives the client's
+/// result and the same state (`u` is absorbed), or, when `commute` is allowed, `o`
+/// then `u` does (they commute, so `u` can go later).
+fn lazy_redundant<M: Model>(
+    model: &M,
+    s0: &M::State,
+    u: &M::Op,
+    o: &M::Op,
+    seen: Option<&M::Ret>,
+    s1o: &M::State,
+    commute: bool,
+) -> bool {
+    let (r, n) = model.step(s0, o);
+    if seen.is_some_and(|seen| !model.matches(&r, seen)) {
+        return false;
+    }
+    let s0o = n.as_ref().unwrap_or(s0);
+    if s0o == s1o {
+        return true;
+    }
+    if !commute {
+        return false;
+    }
+    let (_, n2) = model.step(s0o, u);
+    n2.as_ref().unwrap_or(s0o) == s1o
 }
 
 /// Builds the counterexample from the deepest prefix: replay it, find the first

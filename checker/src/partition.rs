@@ -122,6 +122,7 @@ fn partitioned<M: Partitioned>(
                 if impossible.is_none() {
                     impossible = Some(Counterexample {
                         partition: "any state (the result is impossible wherever it is placed)".to_string(),
+                        state: "(any)".to_string(),
                         culprit: summarize(model, o),
                         expected,
                         seen: ret.map(|r| model.describe_ret(r)).unwrap_or_default(),

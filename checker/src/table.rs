@@ -261,6 +261,21 @@ impl MemoTable {
     pub fn bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<MemoSlot>()
     }
+
+    /// Whether the next insertion doubles the table (transiently holding both).
+    pub fn will_grow(&self) -> bool {
+        (self.len + 1) * 2 > self.slots.len()
+    }
+}
+
+/// A 128-bit key for "the last operation placed is unknown operation `op`, placed in
+/// state `state`", XORed into a configuration's fingerprint while that constraint
+/// holds (see the lazy placement rule in `linearizability`).
+#[inline]
+pub fn lazy_marker(op: u32, state: u32) -> u128 {
+    let a = mix64(((u64::from(op) << 32) | u64::from(state)) ^ 0x6a09_e667_f3bc_c908);
+    let b = mix64(a ^ 0xbb67_ae85_84ca_a73b);
+    (u128::from(a) << 64) | u128::from(b)
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //! outcomes, for every shipped model, partitioned and whole.
 
 use crate::brute;
-use crate::r#gen::{SnapRegs, cas_history, kv_history, snap_history, storage_history, storage_volumes};
+use crate::r#gen::{
+    SnapRegs, cas_history, cas_history_with, kv_history, kv_history_with, snap_history, storage_history,
+    storage_volumes,
+};
 use mirrorsim_checker::models::cas::CasRegister;
 use mirrorsim_checker::models::kv::Kv;
 use mirrorsim_checker::models::storage::{StorageSpec, check_storage_ops, split_per_block};
@@ -111,4 +114,23 @@ fn generated_histories_cover_both_verdicts() {
         eprintln!("{name}: {ok} linearizable, {bad} not");
         assert!(ok >= 300 && bad >= 300, "{name}: {ok} linearizable, {bad} not: the generator is lopsided");
     }
+}
+
+/// Many unknown outcomes (half of all operations), where the lazy placement of
+/// unknown operations does most of its pruning.
+#[test]
+fn unknown_heavy_histories_agree_with_brute_force() {
+    let (mut ok, mut bad) = (0, 0);
+    for seed in 0..4000u64 {
+        let mutated = seed % 2 == 1;
+        let h = cas_history_with(seed, mutated, 50);
+        let fast = verdict_bool(&check(&CasRegister::default(), &h, &Budget::UNLIMITED));
+        assert_eq!(fast, brute::linearizable(&CasRegister::default(), &h), "cas seed {seed}");
+        let h = kv_history_with(seed, mutated, 50);
+        let fast_kv = verdict_bool(&check_partitioned(&Kv, &h, &Budget::UNLIMITED));
+        assert_eq!(fast_kv, brute::linearizable(&Kv, &h), "kv seed {seed}");
+        assert_eq!(fast_kv, verdict_bool(&check(&Kv, &h, &Budget::UNLIMITED)), "kv whole, seed {seed}");
+        if fast { ok += 1 } else { bad += 1 }
+    }
+    assert!(ok >= 600 && bad >= 600, "{ok} linearizable, {bad} not");
 }

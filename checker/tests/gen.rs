@@ -123,10 +123,14 @@ pub fn mutate<O, R: PartialEq>(
 }
 
 pub fn cas_history(seed: u64, mutated: bool) -> Vec<Operation<RegOp, RegRet>> {
+    cas_history_with(seed, mutated, 20)
+}
+
+pub fn cas_history_with(seed: u64, mutated: bool, unknown_pct: u64) -> Vec<Operation<RegOp, RegRet>> {
     let mut rng = Rng(seed);
     let procs = 1 + rng.below(4) as usize;
     let n = 1 + rng.below(9) as usize;
-    let mut ops = simulate(&CasRegister::default(), &mut rng, procs, n, 20, |r| match r.below(10) {
+    let mut ops = simulate(&CasRegister::default(), &mut rng, procs, n, unknown_pct, |r| match r.below(10) {
         0..4 => RegOp::Read,
         4..7 => RegOp::Write(1 + r.below(3)),
         _ => RegOp::Cas { expected: r.below(4), new: 1 + r.below(3) },
@@ -142,12 +146,16 @@ pub fn cas_history(seed: u64, mutated: bool) -> Vec<Operation<RegOp, RegRet>> {
 }
 
 pub fn kv_history(seed: u64, mutated: bool) -> Vec<Operation<KvOp, KvRet>> {
+    kv_history_with(seed, mutated, 20)
+}
+
+pub fn kv_history_with(seed: u64, mutated: bool, unknown_pct: u64) -> Vec<Operation<KvOp, KvRet>> {
     let mut rng = Rng(seed);
     let procs = 1 + rng.below(4) as usize;
     let n = 1 + rng.below(9) as usize;
     let key = |r: &mut Rng| ["a", "b", "c"][r.below(3) as usize].to_string();
     let val = |r: &mut Rng| ["x", "y", "z"][r.below(3) as usize].to_string();
-    let mut ops = simulate(&Kv, &mut rng, procs, n, 20, |r| match r.below(10) {
+    let mut ops = simulate(&Kv, &mut rng, procs, n, unknown_pct, |r| match r.below(10) {
         0..4 => KvOp::Get(key(r)),
         4..7 => KvOp::Put(key(r), val(r)),
         _ => KvOp::Append(key(r), val(r)),
