@@ -26,6 +26,6 @@ pub fn check(history: &History, volumes: &[VolumeSpec]) -> Outcome {
     match report.verdict {
         Verdict::Linearizable => Outcome::Linearizable,
         Verdict::NotLinearizable(cx) => Outcome::Violation(cx.to_string()),
-        Verdict::Unknown { reason } => Outcome::Unknown(format!("{reason:?}")),
+        Verdict::Unknown { reason } => Outcome::Unknown(reason.to_string()),
     }
 }

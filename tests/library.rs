@@ -44,6 +44,8 @@ fn every_library_scenario_meets_its_expected_outcome_with_a_snapshot() {
 
 #[test]
 fn fault_scenarios_really_inject_their_faults() {
+    let expected = ["array-crash-write-burst", "host-crash-inflight", "link-flapping", "random-faults"];
+    let mut seen = Vec::new();
     for sc in library() {
         let r = runner::run(&sc, sc.file.seed, &ControllerFactory, false);
         let s = r.stats;
@@ -54,7 +56,9 @@ fn fault_scenarios_really_inject_their_faults() {
             "random-faults" => {
                 assert!(s.array_crashes > 0 && s.host_crashes > 0 && s.link_downs > 0, "{s:?}")
             }
-            _ => {}
+            _ => continue,
         }
+        seen.push(sc.name().to_string());
     }
+    assert_eq!(seen, expected, "every fault scenario of the library is checked (renamed or removed?)");
 }

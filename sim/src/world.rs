@@ -207,7 +207,6 @@ struct ArrayState {
     config: ArrayConfig,
     engine: Option<Box<dyn ArrayEngine>>,
     incarnation: u32,
-    restart_pending: bool,
     media: Media,
     inflight: BTreeMap<IoId, MediaOp>,
     rng: Prng,
@@ -256,9 +255,17 @@ struct World<'a> {
     audit: AuditState,
 }
 
+#[derive(Clone, Copy)]
+struct AuditRead {
+    array: ArrayId,
+    vol: VolumeId,
+    block: u64,
+    len: u32,
+}
+
 #[derive(Default)]
 struct AuditState {
-    reads: Vec<(ArrayId, Op)>,
+    reads: Vec<AuditRead>,
     next: usize,
     open: Option<usize>,
     start: usize,
@@ -304,7 +311,6 @@ impl<'a> World<'a> {
                     config,
                     engine,
                     incarnation: 0,
-                    restart_pending: false,
                     media,
                     inflight: BTreeMap::new(),
                     rng: Prng::new(seed, Stream::Media(i as u32)),
@@ -530,18 +536,12 @@ impl<'a> World<'a> {
         }
         for (vol, mut extents) in written {
             extents.sort_unstable();
+            // The union of the written extents; the loop below cuts it into reads.
             let mut ranges: Vec<(u64, u64)> = Vec::new();
             for (start, len) in extents {
                 let end = start + len;
                 match ranges.last_mut() {
-                    Some((s, e)) if start <= *e && end - *s <= AUDIT_READ_LEN_MAX => *e = (*e).max(end),
-                    Some((_, e)) if start < *e => {
-                        // Overlaps but the merged range would be too long: start after it.
-                        let from = *e;
-                        if end > from {
-                            ranges.push((from, end));
-                        }
-                    }
+                    Some((_, e)) if start <= *e => *e = (*e).max(end),
                     _ => ranges.push((start, end)),
                 }
             }
@@ -550,7 +550,7 @@ impl<'a> World<'a> {
                 let mut b = s;
                 while b < e {
                     let len = (e - b).min(AUDIT_READ_LEN_MAX);
-                    self.audit.reads.push((array, Op::Read { vol, block: b, len: len as u32 }));
+                    self.audit.reads.push(AuditRead { array, vol, block: b, len: len as u32 });
                     b += len;
                 }
             }
@@ -560,11 +560,8 @@ impl<'a> World<'a> {
     fn issue_audit_read(&mut self) {
         let i = self.audit.next;
         self.audit.next += 1;
-        let (array, op) = self.audit.reads[i].clone();
-        let (vol, block, len) = match op {
-            Op::Read { vol, block, len } => (vol, block, len),
-            Op::Write { .. } => unreachable!("audits only read"),
-        };
+        let AuditRead { array, vol, block, len } = self.audit.reads[i];
+        let op = Op::Read { vol, block, len };
         self.trace(TraceKind::Audit { array: array.0, vol: vol.0, block, len });
         self.audit.open = Some(self.record_invoke(AUDITOR_PROCESS, op.clone()));
         self.stats.audit_reads += 1;
@@ -968,7 +965,6 @@ impl<'a> World<'a> {
         let arr = &mut self.arrays[a];
         arr.engine = None;
         arr.incarnation += 1;
-        arr.restart_pending = restart_after_ns.is_some();
         // Media I/O in flight: each write landed wholly, not at all, or (with torn
         // writes on) block by block.
         let (mut torn, mut landed, mut lost) = (0u32, 0u32, 0u32);
@@ -1021,7 +1017,6 @@ impl<'a> World<'a> {
 
     fn restart_array(&mut self, a: usize) {
         let arr = &mut self.arrays[a];
-        arr.restart_pending = false;
         if arr.engine.is_some() {
             return;
         }
