@@ -127,8 +127,13 @@ fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
             CheckName::Differential => match checker::differential::check(&r.history, &volumes) {
                 Ok(Ok(())) => {}
                 Ok(Err(m)) => {
-                    let around =
-                        neighbourhood(&r.history, m.index, m.op.volume(), m.block.map(|b| b.1), scenario);
+                    let around = neighbourhood(
+                        &r.history,
+                        m.index,
+                        m.op.volume().unwrap_or(VolumeId(u32::MAX)),
+                        m.block.map(|b| b.1),
+                        scenario,
+                    );
                     return violation(check, m.to_string(), around);
                 }
                 Err(e) => {
@@ -147,6 +152,21 @@ fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
                 Outcome::Violation(explanation) => return violation(check, explanation, String::new()),
                 Outcome::Unknown(reason) => unknown = unknown.or(Some((check, reason))),
             },
+            CheckName::Invariants => {
+                if let Some(v) = r.violations.first() {
+                    let array = &scenario.config.arrays[v.array.0 as usize].name;
+                    return violation(
+                        check,
+                        format!("array {array:?} at event {} ({} ns): {}", v.event, v.time_ns, v.message),
+                        String::new(),
+                    );
+                }
+                if let Some((i, msg)) = unjustified_media_error(scenario, r) {
+                    let vol = r.history.ops[i].op.volume().expect("a read");
+                    let around = neighbourhood(&r.history, i, vol, None, scenario);
+                    return violation(check, msg, around);
+                }
+            }
         }
     }
     if !completed {
@@ -159,6 +179,31 @@ fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
         ),
         None => (Verdict::Pass, None),
     }
+}
+
+/// A read answered with a media error although no media fault was injected under
+/// it (at or before its answer): the engine invented an error.
+fn unjustified_media_error(scenario: &Scenario, r: &RunResult) -> Option<(usize, String)> {
+    for (i, o) in r.history.ops.iter().enumerate() {
+        let (Op::Read { vol, block, len }, Completion::Returned(Err(model::ErrorKind::MediaError))) =
+            (&o.op, &o.completion)
+        else {
+            continue;
+        };
+        let array = scenario.config.volumes[vol.0 as usize].array;
+        let end = o.complete_ns.unwrap_or(u64::MAX);
+        let justified = r.media_faults.iter().any(|f| {
+            // On the volume itself, or on a mirror the engine read instead.
+            f.array == array && (*block..block + u64::from(*len)).contains(&f.block) && f.at_ns <= end
+        });
+        if !justified {
+            return Some((
+                i,
+                format!("#{i} {} got a media error, but no media fault was injected under it", o.op),
+            ));
+        }
+    }
+    None
 }
 
 fn violation(check: CheckName, summary: String, around: String) -> (Verdict, Option<String>) {
@@ -176,11 +221,12 @@ pub fn neighbourhood(
     scenario: &Scenario,
 ) -> String {
     let touches = |o: &HistoryOp| {
-        o.op.volume() == vol
-            && block.is_none_or(|b| {
-                let (first, n) = o.op.extent();
-                first <= b && b < first + n
-            })
+        !o.op.is_io()
+            || o.op.volume() == Some(vol)
+                && block.is_none_or(|b| {
+                    let (first, n) = o.op.extent();
+                    first <= b && b < first + n
+                })
     };
     let picked: Vec<usize> = h.ops[..=index.min(h.ops.len().saturating_sub(1))]
         .iter()
@@ -219,7 +265,7 @@ pub fn op_line(i: usize, o: &HistoryOp) -> String {
     let op = match &o.op {
         Op::Write { values, .. } if values.len() > 8 => {
             let (first, n) = o.op.extent();
-            format!("write({}, {first}, {n} blocks from {})", o.op.volume(), values[0])
+            format!("write({}, {first}, {n} blocks from {})", o.op.volume().expect("a write"), values[0])
         }
         op => op.to_string(),
     };

@@ -433,6 +433,9 @@ impl Dialect for StorageDialect {
     }
 
     fn request(&mut self, line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, FormatError> {
+        if !matches!(f, "read" | "write") {
+            return admin_request(line, f, obj);
+        }
         let vol = field_u64(line, obj, "vol")?;
         let vol = u32::try_from(vol).or_else(|_| err(line, "volume ids are 32-bit"))?;
         self.implicit.insert(vol, ());
@@ -458,7 +461,9 @@ impl Dialect for StorageDialect {
                 return err(
                     line,
                     format!(
-                        "`error` must be no_such_volume, out_of_range, not_accessible or media_error, got {e}"
+                        "`error` must be no_such_volume, out_of_range, not_accessible, media_error, \
+                         inconsistent, no_such_pair, pair_exists, in_pair, invalid_pair or \
+                         wrong_state:<state>, got {e}"
                     ),
                 );
             };
@@ -466,7 +471,7 @@ impl Dialect for StorageDialect {
         }
         Ok(match op {
             Op::Read { .. } => Ok(Reply::Values(values(line, obj.get("value"), "an ok read's `value`")?)),
-            Op::Write { .. } => Ok(Reply::Done),
+            _ => Ok(Reply::Done),
         })
     }
 }
@@ -488,7 +493,7 @@ pub fn storage_history_to_jsonl(history: &model::History, volumes: &[VolumeSpec]
         let mut inv = Map::new();
         inv.insert("process".into(), Json::from(h.process.0));
         inv.insert("type".into(), Json::from("invoke"));
-        let (vol, block) = (h.op.volume().0, h.op.extent().0);
+        let (vol, block) = (h.op.volume().map_or(0, |v| v.0), h.op.extent().0);
         match &h.op {
             Op::Read { len, .. } => {
                 inv.insert("f".into(), Json::from("read"));
@@ -502,6 +507,7 @@ pub fn storage_history_to_jsonl(history: &model::History, volumes: &[VolumeSpec]
                 inv.insert("block".into(), Json::from(block));
                 inv.insert("value".into(), Json::from(values.iter().map(|v| v.0).collect::<Vec<u64>>()));
             }
+            admin => admin_fields(admin, &mut inv),
         }
         inv.insert("time".into(), Json::from(h.invoke_ns));
         let f = inv["f"].clone();
@@ -518,7 +524,7 @@ pub fn storage_history_to_jsonl(history: &model::History, volumes: &[VolumeSpec]
                     }
                     Ok(Reply::Done) => {}
                     Err(e) => {
-                        done.insert("error".into(), serde_json::to_value(e).expect("serializable"));
+                        done.insert("error".into(), Json::from(e.name()));
                     }
                 }
             }
@@ -549,4 +555,71 @@ pub fn storage_history_to_jsonl(history: &model::History, volumes: &[VolumeSpec]
         out.push('\n');
     }
     out
+}
+
+/// The fields of an admin command's invocation line (S2): `f` is the command's name;
+/// `pair`, `source`, `mirror`, `protected` and `event` as the command has them.
+fn admin_fields(op: &Op, inv: &mut Map<String, Json>) {
+    let (f, pair) = match op {
+        Op::PairCreate { pair, source, mirror } => {
+            inv.insert("source".into(), Json::from(source.0));
+            inv.insert("mirror".into(), Json::from(mirror.0));
+            ("pair_create", pair)
+        }
+        Op::Split { pair } => ("split", pair),
+        Op::Resync { pair } => ("resync", pair),
+        Op::Restore { pair, protected } => {
+            inv.insert("protected".into(), Json::from(*protected));
+            ("restore", pair)
+        }
+        Op::PairDelete { pair } => ("pair_delete", pair),
+        Op::PairEvent { pair, event } => {
+            inv.insert("event".into(), Json::from(event.to_string()));
+            ("pair_event", pair)
+        }
+        Op::Read { .. } | Op::Write { .. } => unreachable!("host I/O has its own fields"),
+    };
+    inv.insert("f".into(), Json::from(f));
+    inv.insert("pair".into(), Json::from(pair.0));
+}
+
+/// Parses an admin command's invocation (the inverse of [`admin_fields`]).
+fn admin_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, FormatError> {
+    let pair = field_u64(line, obj, "pair")?;
+    let pair = model::PairId(u32::try_from(pair).or_else(|_| err(line, "pair ids are 32-bit"))?);
+    let vol = |name: &str| -> Result<VolumeId, FormatError> {
+        let v = field_u64(line, obj, name)?;
+        Ok(VolumeId(u32::try_from(v).or_else(|_| err(line, "volume ids are 32-bit"))?))
+    };
+    Ok(match f {
+        "pair_create" => Op::PairCreate { pair, source: vol("source")?, mirror: vol("mirror")? },
+        "split" => Op::Split { pair },
+        "resync" => Op::Resync { pair },
+        "restore" => {
+            let protected = match obj.get("protected") {
+                None => false,
+                Some(Json::Bool(b)) => *b,
+                Some(other) => return err(line, format!("`protected` must be true or false, got {other}")),
+            };
+            Op::Restore { pair, protected }
+        }
+        "pair_delete" => Op::PairDelete { pair },
+        "pair_event" => {
+            let event = match obj.get("event").and_then(Json::as_str) {
+                Some("copy_done") => model::PairEvent::CopyDone,
+                Some("suspended") => model::PairEvent::Suspended,
+                _ => return err(line, "`event` must be \"copy_done\" or \"suspended\""),
+            };
+            Op::PairEvent { pair, event }
+        }
+        other => {
+            return err(
+                line,
+                format!(
+                    "`f` must be read, write, pair_create, split, resync, restore, pair_delete or \
+                     pair_event for storage, got {other:?}"
+                ),
+            );
+        }
+    })
 }

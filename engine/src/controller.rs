@@ -1,33 +1,320 @@
 //! mirrorsim's own array controller.
 //!
-//! Volumes map one-to-one onto media spaces. Host reads and writes are validated by
-//! the same rule as the model, then become one media I/O each; a write is answered
-//! only once the media reports it durable. Requests are de-duplicated per host with a
-//! bounded window of recently seen sequence numbers (a SCSI target's tagged-command
-//! check): a duplicate is dropped, the original answers.
+//! Volumes map one-to-one onto media spaces (`SpaceId(volume id)`). Host reads and
+//! writes are validated by the same rules as the model, then become media I/O; a
+//! write is answered only once the media reports it durable. Requests are
+//! de-duplicated per host with a bounded window of recently seen sequence numbers (a
+//! SCSI target's tagged-command check): a duplicate is dropped, the original answers.
+//!
+//! # Mirror pairs (SPEC §2 S2)
+//!
+//! A pair is a durable **record** (`pair/<id>`: volumes, state, a change-map
+//! generation, the floor below which generations are garbage, and the initial copy's
+//! cursor) plus **change maps**: one durable metadata key per (generation, side,
+//! chunk) bit, a chunk being `change_grain` blocks. The rules:
+//!
+//! - **Write-intent.** Every host write to a paired volume first makes its chunk's bit
+//!   of the current generation durable (source side or mirror side), then writes the
+//!   data. In states where the mirror follows the source the bit is an activity-log
+//!   entry (the write goes to both volumes and may tear between them at a crash); in
+//!   `Split`/`Suspended` it records a difference.
+//! - **Generations.** A command that starts a copy (`resync`, `restore`) bumps the
+//!   generation: the bits of older generations are the copy set (the union of both
+//!   sides' maps), new writes set bits of the new generation. A split bumps the
+//!   generation and raises the floor (the activity log of the mirrored period is
+//!   garbage). So a split, a resync start and a restore start cost one metadata write
+//!   whatever the volume size.
+//! - **The copier** copies one chunk at a time per slot (`COPY_WINDOW` slots), driven by
+//!   media completions: read both sides, count differing blocks, write the target,
+//!   then delete the chunk's old-generation bits (cleared only once both sides hold
+//!   the data). Host writes and the copier interlock per chunk: a write waits for a
+//!   chunk being copied, the copier skips a chunk with writes in flight.
+//! - **Restore.** Reads of the source for chunks not yet restored are served from the
+//!   mirror. In an unprotected restore host writes go to both volumes (the mirror
+//!   follows the source again), so the copier's later copy of the chunk carries them.
+//!   In a protected restore the mirror is never written: a host write to a chunk not
+//!   yet restored first has the copier restore that chunk (copy-before-write), then
+//!   lands on the source only.
+//! - **Commands** gate the pair: host I/O to both volumes is held, in-flight I/O and
+//!   the copier drain, the new record is made durable (the linearization point), the
+//!   client is answered, and held I/O resumes. A split or delete of a `Mirrored` pair
+//!   with a recovery copy running waits for it; a delete during a restore waits for
+//!   the restore to finish (the source must become the image).
+//! - **Crash and restart.** The controller rebuilds pairs from the records and bits.
+//!   In a state where the mirror follows the source, every bit at or above the floor
+//!   may mark a torn mirrored write: those chunks are copied again (a `Recovery` copy,
+//!   or part of the resumed copy), under a new generation.
+//! - **Media errors.** A source read that fails while the mirror holds the chunk is
+//!   served from the mirror, and a `Copy`/`Mirrored`/`Resync` pair is suspended.
+//! - **Transitions the array makes by itself** (copy finished, suspended) are
+//!   announced with [`Notice::Pair`] at the instant they take effect.
 
 use crate::iface::{
-    ArrayConfig, ArrayEngine, EngineFactory, Input, IoId, MediaOp, MediaResult, Metadata, Output, ReqId,
-    SpaceId,
+    ArrayConfig, ArrayEngine, CopyKind, CopyStats, EngineFactory, Input, IoId, MediaOp, MediaResult,
+    Metadata, Notice, Output, Probe, ReqId, SpaceId,
 };
-use model::{ErrorKind, Op, Reply, VolumeId};
-use std::collections::{BTreeMap, BTreeSet};
+use model::{ErrorKind, Op, OpResult, PairEvent, PairId, PairState, Reply, Value, VolumeId};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// How many recent request ids per host the controller remembers for de-duplication.
 /// A request older than the window is treated as a duplicate; hosts keep far fewer
 /// operations open than this.
 pub const DEDUP_WINDOW: usize = 4096;
+/// Chunks the copier of one pair keeps in flight.
+pub const COPY_WINDOW: usize = 8;
+/// The initial copy makes its cursor durable every this many chunks.
+const CURSOR_EVERY: u64 = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Side {
+    Source,
+    Mirror,
+}
+
+impl Side {
+    fn tag(self) -> char {
+        match self {
+            Side::Source => 's',
+            Side::Mirror => 'm',
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Volume {
     blocks: u64,
     space: SpaceId,
+    inconsistent: bool,
+    /// Host media I/O in flight on this volume.
+    inflight: u32,
+    pair: Option<PairId>,
+}
+
+/// The durable part of a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Record {
+    uid: u64,
+    source: VolumeId,
+    mirror: VolumeId,
+    state: PairState,
+    /// The current change-map generation.
+    epoch: u64,
+    /// Bits of generations below the floor are garbage.
+    floor: u64,
+    /// The initial copy still has to copy the allocated chunks from here on.
+    cursor: Option<u64>,
+}
+
+impl Record {
+    fn key(pair: PairId) -> String {
+        format!("pair/{:08x}", pair.0)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let cursor = self.cursor.map_or("-".to_string(), |c| c.to_string());
+        format!(
+            "{} {} {} {} {} {} {}",
+            self.uid,
+            self.source.0,
+            self.mirror.0,
+            self.state.name(),
+            self.epoch,
+            self.floor,
+            cursor
+        )
+        .into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Record> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let f: Vec<&str> = text.split(' ').collect();
+        if f.len() != 7 {
+            return None;
+        }
+        Some(Record {
+            uid: f[0].parse().ok()?,
+            source: VolumeId(f[1].parse().ok()?),
+            mirror: VolumeId(f[2].parse().ok()?),
+            state: PairState::from_name(f[3])?,
+            epoch: f[4].parse().ok()?,
+            floor: f[5].parse().ok()?,
+            cursor: if f[6] == "-" { None } else { Some(f[6].parse().ok()?) },
+        })
+    }
+
+    /// States in which host writes to the source also go to the mirror.
+    fn mirroring(&self) -> bool {
+        matches!(self.state, PairState::Copy | PairState::Mirrored | PairState::Resync | PairState::Restore)
+    }
+}
+
+fn bit_key(uid: u64, epoch: u64, side: Side, chunk: u64) -> String {
+    format!("map/{uid:016x}/{epoch:016x}/{}/{chunk:016x}", side.tag())
+}
+
+fn parse_bit_key(key: &str) -> Option<(u64, u64, Side, u64)> {
+    let mut it = key.strip_prefix("map/")?.split('/');
+    let uid = u64::from_str_radix(it.next()?, 16).ok()?;
+    let epoch = u64::from_str_radix(it.next()?, 16).ok()?;
+    let side = match it.next()? {
+        "s" => Side::Source,
+        "m" => Side::Mirror,
+        _ => return None,
+    };
+    let chunk = u64::from_str_radix(it.next()?, 16).ok()?;
+    Some((uid, epoch, side, chunk))
+}
+
+fn inconsistent_key(vol: VolumeId) -> String {
+    format!("inconsistent/{:08x}", vol.0)
+}
+
+/// A change-map bit: durable, or on its way with requests waiting for it.
+#[derive(Debug)]
+enum Bit {
+    Putting(Vec<(ReqId, Op)>),
+    Durable,
+}
+
+/// One chunk being copied.
+#[derive(Debug, Default)]
+struct CopyTask {
+    from: Option<Vec<Value>>,
+    to: Option<Vec<Value>>,
+    writing: bool,
+}
+
+#[derive(Debug)]
+struct CopyJob {
+    kind: CopyKind,
+    stats: CopyStats,
+    /// Allocation listings still awaited (initial copy).
+    listing: u8,
+    since_cursor: u64,
+}
+
+/// What to do once a pair's record is durable.
+#[derive(Debug)]
+enum After {
+    Admin {
+        req: ReqId,
+        op: Op,
+    },
+    /// A delete: the mirror's inconsistent mark is durable; now remove the record.
+    DeleteMarked {
+        req: ReqId,
+    },
+    Deleted {
+        req: ReqId,
+        inconsistent: bool,
+    },
+    Finished,
+    Suspended,
+    Quiet,
+}
+
+#[derive(Debug)]
+struct Pair {
+    rec: Record,
+    /// False while `pair_create` makes the record durable.
+    live: bool,
+    bits: BTreeMap<(u64, Side, u64), Bit>,
+    pending: BTreeSet<u64>,
+    urgent: BTreeSet<u64>,
+    copying: BTreeMap<u64, CopyTask>,
+    /// Host writes in flight per chunk.
+    writers: BTreeMap<u64, u32>,
+    /// Host requests waiting for a chunk the copier holds (or must restore first).
+    waiters: BTreeMap<u64, Vec<(ReqId, Op)>>,
+    gate: bool,
+    held: VecDeque<(ReqId, Op)>,
+    admin: VecDeque<(ReqId, Op)>,
+    admin_running: bool,
+    copy: Option<CopyJob>,
+    copier_io: u32,
+    bit_puts: u32,
+    rec_put: Option<After>,
+    /// A suspension waits for the record put in flight.
+    suspend_wanted: bool,
+}
+
+impl Pair {
+    fn new(rec: Record, live: bool) -> Pair {
+        Pair {
+            rec,
+            live,
+            bits: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            urgent: BTreeSet::new(),
+            copying: BTreeMap::new(),
+            writers: BTreeMap::new(),
+            waiters: BTreeMap::new(),
+            gate: false,
+            held: VecDeque::new(),
+            admin: VecDeque::new(),
+            admin_running: false,
+            copy: None,
+            copier_io: 0,
+            bit_puts: 0,
+            rec_put: None,
+            suspend_wanted: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Pending {
-    HostRead { req: ReqId },
-    HostWrite { req: ReqId },
+    /// A segment of a host read: `values[off..off+len]` of aggregate `agg`.
+    Read {
+        agg: u64,
+        off: usize,
+        block: u64,
+        len: u32,
+        from_mirror: bool,
+    },
+    /// One media write of a host write.
+    Write {
+        agg: u64,
+    },
+    BitPut {
+        pair: PairId,
+        key: (u64, Side, u64),
+    },
+    RecordPut {
+        pair: PairId,
+    },
+    CopyRead {
+        pair: PairId,
+        chunk: u64,
+        from: bool,
+    },
+    CopyWrite {
+        pair: PairId,
+        chunk: u64,
+    },
+    Allocated {
+        pair: PairId,
+    },
+    /// Garbage collection and marks nobody waits for.
+    Forget,
+}
+
+#[derive(Debug)]
+struct ReadAgg {
+    req: ReqId,
+    vol: VolumeId,
+    values: Vec<Value>,
+    left: u32,
+    failed: bool,
+}
+
+#[derive(Debug)]
+struct WriteAgg {
+    req: ReqId,
+    pair: Option<PairId>,
+    vols: Vec<VolumeId>,
+    chunks: (u64, u64),
+    left: u32,
 }
 
 #[derive(Debug, Default)]
@@ -53,20 +340,98 @@ impl SeenWindow {
 
 /// The controller's state. Everything here is controller memory, lost at a crash.
 pub struct Controller {
+    grain: u64,
     volumes: BTreeMap<VolumeId, Volume>,
     pending: BTreeMap<IoId, Pending>,
     seen: BTreeMap<u32, SeenWindow>,
     io_next: u64,
+    pairs: BTreeMap<PairId, Pair>,
+    reads: BTreeMap<u64, ReadAgg>,
+    writes: BTreeMap<u64, WriteAgg>,
+    agg_next: u64,
+    uid_next: u64,
+    /// Work to issue at `Input::Started` (a restart's record bumps and clean-up).
+    boot_work: Vec<MediaOp>,
+    /// The first invariant this controller found broken.
+    violation: Option<String>,
 }
 
 impl Controller {
     pub fn new(config: &ArrayConfig) -> Controller {
+        Controller::boot(config, &Metadata::new())
+    }
+
+    /// Rebuilds the controller from the durable metadata.
+    pub fn boot(config: &ArrayConfig, meta: &Metadata) -> Controller {
         let volumes = config
             .volumes
             .iter()
-            .map(|&(id, blocks)| (id, Volume { blocks, space: SpaceId(id.0) }))
+            .map(|&(id, blocks)| {
+                (id, Volume { blocks, space: SpaceId(id.0), inconsistent: false, inflight: 0, pair: None })
+            })
             .collect();
-        Controller { volumes, pending: BTreeMap::new(), seen: BTreeMap::new(), io_next: 0 }
+        let mut c = Controller {
+            grain: config.change_grain.max(1),
+            volumes,
+            pending: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            io_next: 0,
+            pairs: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            writes: BTreeMap::new(),
+            agg_next: 0,
+            uid_next: 1,
+            boot_work: Vec::new(),
+            violation: None,
+        };
+        let mut by_uid: BTreeMap<u64, PairId> = BTreeMap::new();
+        for (key, value) in meta {
+            if let Some(id) = key.strip_prefix("pair/").and_then(|h| u32::from_str_radix(h, 16).ok()) {
+                if let Some(rec) = Record::decode(value) {
+                    c.uid_next = c.uid_next.max(rec.uid + 1);
+                    by_uid.insert(rec.uid, PairId(id));
+                    for v in [rec.source, rec.mirror] {
+                        if let Some(vol) = c.volumes.get_mut(&v) {
+                            vol.pair = Some(PairId(id));
+                        }
+                    }
+                    c.pairs.insert(PairId(id), Pair::new(rec, true));
+                }
+            } else if let Some(h) = key.strip_prefix("inconsistent/") {
+                if let Some(vol) =
+                    u32::from_str_radix(h, 16).ok().and_then(|v| c.volumes.get_mut(&VolumeId(v)))
+                {
+                    vol.inconsistent = true;
+                }
+            }
+        }
+        for key in meta.keys() {
+            let Some((uid, epoch, side, chunk)) = parse_bit_key(key) else { continue };
+            c.uid_next = c.uid_next.max(uid + 1);
+            match by_uid.get(&uid).and_then(|p| c.pairs.get_mut(p)) {
+                Some(pair) if epoch >= pair.rec.floor => {
+                    pair.bits.insert((epoch, side, chunk), Bit::Durable);
+                }
+                _ => c.boot_work.push(MediaOp::MetaDelete { key: key.clone() }),
+            }
+        }
+        let ids: Vec<PairId> = c.pairs.keys().copied().collect();
+        for id in ids {
+            let mirror = c.pairs[&id].rec.mirror;
+            if c.volumes.get(&mirror).is_some_and(|v| v.inconsistent) {
+                c.volumes.get_mut(&mirror).expect("exists").inconsistent = false;
+                c.boot_work.push(MediaOp::MetaDelete { key: inconsistent_key(mirror) });
+            }
+            let pair = c.pairs.get_mut(&id).expect("exists");
+            if pair.rec.mirroring() {
+                // Any bit may mark a mirrored write torn by the crash: copy them all
+                // again under a new generation.
+                let top = pair.bits.keys().map(|k| k.0).max().unwrap_or(0);
+                pair.rec.epoch = pair.rec.epoch.max(top) + 1;
+                c.boot_work.push(MediaOp::MetaPut { key: Record::key(id), value: pair.rec.encode() });
+            }
+        }
+        c
     }
 
     fn submit(&mut self, op: MediaOp, pending: Pending, out: &mut Vec<Output>) {
@@ -76,9 +441,38 @@ impl Controller {
         out.push(Output::Media { io, op });
     }
 
-    /// The model's rejection rule, applied to this array's volumes.
+    fn violate(&mut self, what: String) {
+        if self.violation.is_none() {
+            self.violation = Some(what);
+        }
+    }
+
+    fn chunks_of(&self, block: u64, len: u64) -> (u64, u64) {
+        (block / self.grain, (block + len - 1) / self.grain)
+    }
+
+    fn chunk_range(&self, vol: VolumeId, chunk: u64) -> (u64, u64) {
+        let blocks = self.volumes[&vol].blocks;
+        let start = chunk * self.grain;
+        (start, (start + self.grain).min(blocks) - start)
+    }
+
+    // ---- host requests ------------------------------------------------------------
+
+    fn host(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        if !self.seen.entry(req.host).or_default().insert(req.seq) {
+            return; // A duplicate delivery: the original answers.
+        }
+        if op.is_io() {
+            self.io(req, op, out);
+        } else {
+            self.admin(req, op, out);
+        }
+    }
+
+    /// The model's state-independent rule, applied to this array's volumes.
     fn validate(&self, op: &Op) -> Result<Volume, ErrorKind> {
-        let vol = *self.volumes.get(&op.volume()).ok_or(ErrorKind::NoSuchVolume)?;
+        let vol = *self.volumes.get(&op.volume().expect("host I/O")).ok_or(ErrorKind::NoSuchVolume)?;
         let (first, count) = op.extent();
         match first.checked_add(count) {
             Some(end) if count > 0 && end <= vol.blocks => Ok(vol),
@@ -86,42 +480,854 @@ impl Controller {
         }
     }
 
-    fn host(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
-        if !self.seen.entry(req.host).or_default().insert(req.seq) {
-            return; // A duplicate delivery: the original answers.
-        }
+    fn io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
         let vol = match self.validate(&op) {
-            Ok(vol) => vol,
-            Err(e) => {
-                out.push(Output::Reply { req, result: Err(e) });
-                return;
-            }
+            Ok(v) if v.inconsistent => Err(ErrorKind::Inconsistent),
+            other => other,
         };
+        let vol = match vol {
+            Ok(vol) => vol,
+            Err(e) => return out.push(Output::Reply { req, result: Err(e) }),
+        };
+        let vid = op.volume().expect("host I/O");
+        let Some(p) = vol.pair else {
+            return self.plain_io(req, op, vid, out);
+        };
+        let pair = self.pairs.get_mut(&p).expect("a volume's pair exists");
+        if pair.gate || !pair.live {
+            pair.held.push_back((req, op));
+            return;
+        }
+        let side = if vid == pair.rec.source { Side::Source } else { Side::Mirror };
+        if side == Side::Mirror && pair.rec.state != PairState::Split {
+            return out.push(Output::Reply { req, result: Err(ErrorKind::NotAccessible) });
+        }
         match op {
-            Op::Read { block, len, .. } => {
-                self.submit(MediaOp::Read { space: vol.space, block, len }, Pending::HostRead { req }, out)
-            }
-            Op::Write { block, values, .. } => self.submit(
-                MediaOp::Write { space: vol.space, block, values },
-                Pending::HostWrite { req },
-                out,
-            ),
+            Op::Read { block, len, .. } => self.pair_read(req, p, side, vid, block, len, out),
+            Op::Write { .. } => self.pair_write(req, op, p, side, out),
+            _ => unreachable!("host I/O"),
         }
     }
 
+    fn new_agg(&mut self) -> u64 {
+        self.agg_next += 1;
+        self.agg_next
+    }
+
+    fn plain_io(&mut self, req: ReqId, op: Op, vid: VolumeId, out: &mut Vec<Output>) {
+        let space = self.volumes[&vid].space;
+        match op {
+            Op::Read { block, len, .. } => {
+                let agg = self.new_agg();
+                self.reads.insert(
+                    agg,
+                    ReadAgg {
+                        req,
+                        vol: vid,
+                        values: vec![Value::ZERO; len as usize],
+                        left: 1,
+                        failed: false,
+                    },
+                );
+                self.volumes.get_mut(&vid).expect("exists").inflight += 1;
+                self.submit(
+                    MediaOp::Read { space, block, len },
+                    Pending::Read { agg, off: 0, block, len, from_mirror: false },
+                    out,
+                );
+            }
+            Op::Write { block, values, .. } => {
+                let agg = self.new_agg();
+                self.writes
+                    .insert(agg, WriteAgg { req, pair: None, vols: vec![vid], chunks: (0, 0), left: 1 });
+                self.volumes.get_mut(&vid).expect("exists").inflight += 1;
+                self.submit(MediaOp::Write { space, block, values }, Pending::Write { agg }, out);
+            }
+            _ => unreachable!("host I/O"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pair_read(
+        &mut self,
+        req: ReqId,
+        p: PairId,
+        side: Side,
+        vid: VolumeId,
+        block: u64,
+        len: u32,
+        out: &mut Vec<Output>,
+    ) {
+        let pair = &self.pairs[&p];
+        let restoring = matches!(pair.rec.state, PairState::Restore | PairState::RestoreProtected);
+        // Segments of the read: (offset, block, len, from the mirror).
+        let mut segs: Vec<(usize, u64, u32, bool)> = Vec::new();
+        let mut b = block;
+        let end = block + u64::from(len);
+        while b < end {
+            let chunk = b / self.grain;
+            let seg_end = ((chunk + 1) * self.grain).min(end);
+            let from_mirror = side == Side::Mirror || (restoring && pair.pending.contains(&chunk));
+            match segs.last_mut() {
+                Some(last) if last.3 == from_mirror => last.2 += (seg_end - b) as u32,
+                _ => segs.push(((b - block) as usize, b, (seg_end - b) as u32, from_mirror)),
+            }
+            b = seg_end;
+        }
+        let (src, mir) = (pair.rec.source, pair.rec.mirror);
+        let agg = self.new_agg();
+        self.reads.insert(
+            agg,
+            ReadAgg {
+                req,
+                vol: vid,
+                values: vec![Value::ZERO; len as usize],
+                left: segs.len() as u32,
+                failed: false,
+            },
+        );
+        for (off, block, len, from_mirror) in segs {
+            let vol = if from_mirror { mir } else { src };
+            let space = self.volumes[&vol].space;
+            self.volumes.get_mut(&vid).expect("exists").inflight += 1;
+            self.submit(
+                MediaOp::Read { space, block, len },
+                Pending::Read { agg, off, block, len, from_mirror },
+                out,
+            );
+        }
+    }
+
+    fn pair_write(&mut self, req: ReqId, op: Op, p: PairId, side: Side, out: &mut Vec<Output>) {
+        let Op::Write { block, ref values, .. } = op else { unreachable!("a write") };
+        let (c0, c1) = self.chunks_of(block, values.len() as u64);
+        let pair = self.pairs.get_mut(&p).expect("exists");
+        let state = pair.rec.state;
+        // A protected restore restores a chunk before a host write lands on it.
+        if state == PairState::RestoreProtected {
+            if let Some(&c) = pair.pending.range(c0..=c1).next() {
+                for c in pair.pending.range(c0..=c1).copied().collect::<Vec<_>>() {
+                    pair.urgent.insert(c);
+                }
+                pair.waiters.entry(c).or_default().push((req, op));
+                return self.pump(p, out);
+            }
+        }
+        // The copier holds a chunk: wait for it.
+        if let Some((&c, _)) = pair.copying.range(c0..=c1).next() {
+            pair.waiters.entry(c).or_default().push((req, op));
+            return;
+        }
+        // Write-intent: the bits are durable before the data is written.
+        let epoch = pair.rec.epoch;
+        let mut missing = Vec::new();
+        let mut wait_on = None;
+        for c in c0..=c1 {
+            match pair.bits.get(&(epoch, side, c)) {
+                Some(Bit::Durable) => {}
+                Some(Bit::Putting(_)) => wait_on = Some((epoch, side, c)),
+                None => missing.push(c),
+            }
+        }
+        if !missing.is_empty() || wait_on.is_some() {
+            let uid = pair.rec.uid;
+            let key = wait_on.unwrap_or((epoch, side, missing[0]));
+            for &c in &missing {
+                pair.bits.insert((epoch, side, c), Bit::Putting(Vec::new()));
+            }
+            match pair.bits.get_mut(&key) {
+                Some(Bit::Putting(w)) => w.push((req, op)),
+                _ => unreachable!("just inserted"),
+            }
+            pair.bit_puts += missing.len() as u32;
+            for c in missing {
+                self.submit(
+                    MediaOp::MetaPut { key: bit_key(uid, epoch, side, c), value: Vec::new() },
+                    Pending::BitPut { pair: p, key: (epoch, side, c) },
+                    out,
+                );
+            }
+            return;
+        }
+        for c in c0..=c1 {
+            *pair.writers.entry(c).or_default() += 1;
+        }
+        let vols = match side {
+            Side::Mirror => vec![pair.rec.mirror],
+            Side::Source if pair.rec.mirroring() => vec![pair.rec.source, pair.rec.mirror],
+            Side::Source => vec![pair.rec.source],
+        };
+        let agg = self.new_agg();
+        let Op::Write { block, values, .. } = op else { unreachable!("a write") };
+        for (i, v) in vols.iter().enumerate() {
+            let space = self.volumes[v].space;
+            self.volumes.get_mut(v).expect("exists").inflight += 1;
+            let values = if i + 1 == vols.len() { values.clone() } else { values.clone() };
+            self.submit(MediaOp::Write { space, block, values }, Pending::Write { agg }, out);
+        }
+        self.writes
+            .insert(agg, WriteAgg { req, pair: Some(p), left: vols.len() as u32, vols, chunks: (c0, c1) });
+    }
+
+    /// Re-runs requests that waited (for a bit, a chunk, a gate) from the top.
+    fn rerun(&mut self, reqs: Vec<(ReqId, Op)>, out: &mut Vec<Output>) {
+        for (req, op) in reqs {
+            if op.is_io() {
+                self.io(req, op, out);
+            } else {
+                self.admin(req, op, out);
+            }
+        }
+    }
+
+    // ---- admin commands -----------------------------------------------------------
+
+    fn admin(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        if let Op::PairCreate { pair, source, mirror } = op {
+            return self.pair_create(req, pair, source, mirror, out);
+        }
+        if let Op::PairEvent { .. } = op {
+            // Not a client request: the array makes these transitions by itself.
+            return out.push(Output::Reply { req, result: Err(ErrorKind::NotAccessible) });
+        }
+        let p = op.pair().expect("an admin command names a pair");
+        let Some(pair) = self.pairs.get_mut(&p) else {
+            return out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchPair) });
+        };
+        pair.admin.push_back((req, op));
+        self.try_admin(p, out);
+    }
+
+    fn pair_create(
+        &mut self,
+        req: ReqId,
+        p: PairId,
+        source: VolumeId,
+        mirror: VolumeId,
+        out: &mut Vec<Output>,
+    ) {
+        let check = || -> Result<(), ErrorKind> {
+            let s = self.volumes.get(&source).ok_or(ErrorKind::NoSuchVolume)?;
+            let m = self.volumes.get(&mirror).ok_or(ErrorKind::NoSuchVolume)?;
+            if self.pairs.contains_key(&p) {
+                return Err(ErrorKind::PairExists);
+            }
+            if source == mirror || s.blocks != m.blocks {
+                return Err(ErrorKind::InvalidPair);
+            }
+            if s.pair.is_some() || m.pair.is_some() {
+                return Err(ErrorKind::InPair);
+            }
+            if s.inconsistent {
+                return Err(ErrorKind::Inconsistent);
+            }
+            Ok(())
+        };
+        if let Err(e) = check() {
+            return out.push(Output::Reply { req, result: Err(e) });
+        }
+        let rec = Record {
+            uid: self.uid_next,
+            source,
+            mirror,
+            state: PairState::Copy,
+            epoch: 1,
+            floor: 0,
+            cursor: Some(0),
+        };
+        self.uid_next += 1;
+        let mut pair = Pair::new(rec, false);
+        pair.admin.push_back((req, Op::PairCreate { pair: p, source, mirror }));
+        self.pairs.insert(p, pair);
+        for v in [source, mirror] {
+            self.volumes.get_mut(&v).expect("checked").pair = Some(p);
+        }
+        self.try_admin(p, out);
+    }
+
+    /// Whether nothing of the pair is in flight (so a command can take effect).
+    fn drained(&self, p: PairId) -> bool {
+        let pair = &self.pairs[&p];
+        pair.copier_io == 0
+            && pair.bit_puts == 0
+            && pair.rec_put.is_none()
+            && [pair.rec.source, pair.rec.mirror].iter().all(|v| self.volumes[v].inflight == 0)
+    }
+
+    fn try_admin(&mut self, p: PairId, out: &mut Vec<Output>) {
+        let Some(pair) = self.pairs.get_mut(&p) else { return };
+        let Some((req, op)) = pair.admin.front().cloned() else { return };
+        if !pair.admin_running {
+            let state = pair.rec.state;
+            let recovering = pair.copy.is_some();
+            let wait = match op {
+                Op::PairDelete { .. } => {
+                    matches!(state, PairState::Restore | PairState::RestoreProtected)
+                        || (state == PairState::Mirrored && recovering)
+                }
+                Op::Split { .. } => state == PairState::Mirrored && recovering,
+                _ => false,
+            };
+            if wait {
+                return;
+            }
+            pair.admin_running = true;
+            pair.gate = true;
+        }
+        if !self.drained(p) {
+            return;
+        }
+        let pair = self.pairs.get_mut(&p).expect("exists");
+        if !pair.live {
+            // pair_create: the record is the linearization point.
+            let rec = pair.rec;
+            pair.rec_put = Some(After::Admin { req, op });
+            return self.submit(
+                MediaOp::MetaPut { key: Record::key(p), value: rec.encode() },
+                Pending::RecordPut { pair: p },
+                out,
+            );
+        }
+        let mut rec = pair.rec;
+        let state = rec.state;
+        let allowed: &[PairState] = match op {
+            Op::Split { .. } => &[PairState::Mirrored],
+            Op::Resync { .. } => &[PairState::Split, PairState::Suspended],
+            Op::Restore { .. } => &[PairState::Split],
+            _ => &[],
+        };
+        if !matches!(op, Op::PairDelete { .. }) && !allowed.contains(&state) {
+            out.push(Output::Reply { req, result: Err(ErrorKind::WrongState(state)) });
+            return self.admin_done(p, out);
+        }
+        match op {
+            Op::Split { .. } => {
+                rec.state = PairState::Split;
+                rec.epoch += 1;
+                rec.floor = rec.epoch;
+            }
+            Op::Resync { .. } => {
+                rec.state = PairState::Resync;
+                rec.epoch += 1;
+            }
+            Op::Restore { protected, .. } => {
+                rec.state = if protected { PairState::RestoreProtected } else { PairState::Restore };
+                rec.epoch += 1;
+            }
+            Op::PairDelete { .. } => {
+                let inconsistent = !matches!(state, PairState::Mirrored | PairState::Split);
+                if inconsistent {
+                    pair.rec_put = Some(After::DeleteMarked { req });
+                    return self.submit(
+                        MediaOp::MetaPut { key: inconsistent_key(rec.mirror), value: Vec::new() },
+                        Pending::RecordPut { pair: p },
+                        out,
+                    );
+                }
+                pair.rec_put = Some(After::Deleted { req, inconsistent: false });
+                return self.submit(
+                    MediaOp::MetaDelete { key: Record::key(p) },
+                    Pending::RecordPut { pair: p },
+                    out,
+                );
+            }
+            _ => unreachable!("admin commands"),
+        }
+        pair.rec_put = Some(After::Admin { req, op });
+        self.submit(
+            MediaOp::MetaPut { key: Record::key(p), value: rec.encode() },
+            Pending::RecordPut { pair: p },
+            out,
+        );
+    }
+
+    /// The head command is answered: lift the gate, resume held I/O, go on.
+    fn admin_done(&mut self, p: PairId, out: &mut Vec<Output>) {
+        let held = match self.pairs.get_mut(&p) {
+            Some(pair) => {
+                pair.admin.pop_front();
+                pair.admin_running = false;
+                pair.gate = false;
+                std::mem::take(&mut pair.held).into_iter().collect()
+            }
+            None => Vec::new(),
+        };
+        self.rerun(held, out);
+        self.pump(p, out);
+        self.try_admin(p, out);
+    }
+
+    fn record_durable(&mut self, p: PairId, out: &mut Vec<Output>) {
+        let pair = self.pairs.get_mut(&p).expect("a record put for a pair");
+        let after = pair.rec_put.take().expect("a record put in flight");
+        match after {
+            After::Admin { req, op } => {
+                let pair = self.pairs.get_mut(&p).expect("exists");
+                let uid = pair.rec.uid;
+                let old = pair.rec;
+                let kind = match op {
+                    Op::PairCreate { mirror, .. } => {
+                        pair.live = true;
+                        let v = self.volumes.get_mut(&mirror).expect("exists");
+                        if v.inconsistent {
+                            v.inconsistent = false;
+                            self.submit(
+                                MediaOp::MetaDelete { key: inconsistent_key(mirror) },
+                                Pending::Forget,
+                                out,
+                            );
+                        }
+                        Some(CopyKind::Initial)
+                    }
+                    Op::Split { .. } => {
+                        pair.rec.state = PairState::Split;
+                        pair.rec.epoch += 1;
+                        pair.rec.floor = pair.rec.epoch;
+                        // The mirrored period's activity log is garbage now.
+                        let garbage: Vec<(u64, Side, u64)> =
+                            pair.bits.range(..(pair.rec.floor, Side::Source, 0)).map(|(k, _)| *k).collect();
+                        for k in &garbage {
+                            pair.bits.remove(k);
+                        }
+                        for k in garbage {
+                            self.submit(
+                                MediaOp::MetaDelete { key: bit_key(uid, k.0, k.1, k.2) },
+                                Pending::Forget,
+                                out,
+                            );
+                        }
+                        None
+                    }
+                    Op::Resync { .. } => {
+                        pair.rec.state = PairState::Resync;
+                        pair.rec.epoch += 1;
+                        Some(CopyKind::Resync)
+                    }
+                    Op::Restore { protected, .. } => {
+                        pair.rec.state =
+                            if protected { PairState::RestoreProtected } else { PairState::Restore };
+                        pair.rec.epoch += 1;
+                        Some(if protected { CopyKind::RestoreProtected } else { CopyKind::Restore })
+                    }
+                    _ => unreachable!("admin commands with a record put"),
+                };
+                debug_assert!(old.epoch <= self.pairs[&p].rec.epoch);
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                if let Some(kind) = kind {
+                    self.start_copy(p, kind, out);
+                }
+                self.admin_done(p, out);
+            }
+            After::DeleteMarked { req } => {
+                self.pairs.get_mut(&p).expect("exists").rec_put =
+                    Some(After::Deleted { req, inconsistent: true });
+                self.submit(MediaOp::MetaDelete { key: Record::key(p) }, Pending::RecordPut { pair: p }, out);
+            }
+            After::Deleted { req, inconsistent } => {
+                let pair = self.pairs.remove(&p).expect("exists");
+                for v in [pair.rec.source, pair.rec.mirror] {
+                    self.volumes.get_mut(&v).expect("exists").pair = None;
+                }
+                self.volumes.get_mut(&pair.rec.mirror).expect("exists").inconsistent = inconsistent;
+                for k in pair.bits.keys() {
+                    let key = bit_key(pair.rec.uid, k.0, k.1, k.2);
+                    self.submit(MediaOp::MetaDelete { key }, Pending::Forget, out);
+                }
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                // Everything that waited now addresses independent volumes (or no pair).
+                let mut rest: Vec<(ReqId, Op)> = pair.held.into_iter().collect();
+                for (_, w) in pair.waiters {
+                    rest.extend(w);
+                }
+                rest.extend(pair.admin.into_iter().skip(1));
+                self.rerun(rest, out);
+            }
+            After::Finished => {
+                let pair = self.pairs.get_mut(&p).expect("exists");
+                let job = pair.copy.take().expect("a finishing copy");
+                let old = pair.rec.state;
+                pair.rec.cursor = None;
+                pair.rec.state = match old {
+                    PairState::RestoreProtected => PairState::Split,
+                    _ => PairState::Mirrored,
+                };
+                if old != pair.rec.state {
+                    out.push(Output::Notice(Notice::Pair { pair: p, event: PairEvent::CopyDone }));
+                }
+                if job.stats.blocks_copied != job.stats.union_blocks {
+                    self.violate(format!(
+                        "{p}: the {} copy wrote {} blocks but the union of the change maps covers {}",
+                        job.kind.name(),
+                        job.stats.blocks_copied,
+                        job.stats.union_blocks
+                    ));
+                }
+                out.push(Output::Notice(Notice::CopyFinished { pair: p, kind: job.kind, stats: job.stats }));
+                self.after_record(p, out);
+            }
+            After::Suspended => {
+                let pair = self.pairs.get_mut(&p).expect("exists");
+                pair.rec.state = PairState::Suspended;
+                pair.copy = None;
+                pair.urgent.clear();
+                out.push(Output::Notice(Notice::Pair { pair: p, event: PairEvent::Suspended }));
+                self.after_record(p, out);
+            }
+            After::Quiet => self.after_record(p, out),
+        }
+    }
+
+    fn after_record(&mut self, p: PairId, out: &mut Vec<Output>) {
+        if self.pairs.get(&p).is_some_and(|x| x.suspend_wanted) {
+            self.pairs.get_mut(&p).expect("exists").suspend_wanted = false;
+            self.suspend(p, out);
+        }
+        self.pump(p, out);
+        self.try_admin(p, out);
+    }
+
+    fn put_record(&mut self, p: PairId, rec: Record, after: After, out: &mut Vec<Output>) {
+        self.pairs.get_mut(&p).expect("exists").rec_put = Some(after);
+        self.submit(
+            MediaOp::MetaPut { key: Record::key(p), value: rec.encode() },
+            Pending::RecordPut { pair: p },
+            out,
+        );
+    }
+
+    fn suspend(&mut self, p: PairId, out: &mut Vec<Output>) {
+        let pair = self.pairs.get_mut(&p).expect("exists");
+        if !matches!(pair.rec.state, PairState::Copy | PairState::Mirrored | PairState::Resync) {
+            return;
+        }
+        if pair.rec_put.is_some() {
+            pair.suspend_wanted = true;
+            return;
+        }
+        let mut rec = pair.rec;
+        rec.state = PairState::Suspended;
+        self.put_record(p, rec, After::Suspended, out);
+    }
+
+    // ---- the copier ---------------------------------------------------------------
+
+    /// Begins a background copy of every chunk with bits of older generations (and,
+    /// for an initial copy, every allocated chunk from the cursor on).
+    fn start_copy(&mut self, p: PairId, kind: CopyKind, out: &mut Vec<Output>) {
+        let grain = self.grain;
+        let pair = self.pairs.get_mut(&p).expect("exists");
+        let epoch = pair.rec.epoch;
+        let chunks: BTreeSet<u64> = pair.bits.keys().filter(|k| k.0 < epoch).map(|k| k.2).collect();
+        let blocks = self.volumes[&pair.rec.source].blocks;
+        let union: u64 = chunks.iter().map(|c| (c * grain + grain).min(blocks) - c * grain).sum();
+        pair.pending = chunks;
+        let listing = if pair.rec.cursor.is_some() { 2 } else { 0 };
+        pair.copy = Some(CopyJob {
+            kind,
+            stats: CopyStats { union_blocks: union, ..CopyStats::default() },
+            listing,
+            since_cursor: 0,
+        });
+        out.push(Output::Notice(Notice::CopyStarted { pair: p, kind }));
+        if listing > 0 {
+            let spaces = [self.volumes[&pair.rec.source].space, self.volumes[&pair.rec.mirror].space];
+            for space in spaces {
+                self.submit(MediaOp::Allocated { space }, Pending::Allocated { pair: p }, out);
+            }
+        }
+        self.pump(p, out);
+    }
+
+    fn allocated(&mut self, p: PairId, blocks: Vec<u64>, out: &mut Vec<Output>) {
+        let grain = self.grain;
+        let Some(pair) = self.pairs.get_mut(&p) else { return };
+        let Some(job) = pair.copy.as_mut() else { return };
+        let from = pair.rec.cursor.unwrap_or(0);
+        let vol_blocks = self.volumes[&pair.rec.source].blocks;
+        for b in blocks {
+            let c = b / grain;
+            if c >= from && pair.pending.insert(c) {
+                job.stats.union_blocks += (c * grain + grain).min(vol_blocks) - c * grain;
+            }
+        }
+        job.listing -= 1;
+        self.pump(p, out);
+    }
+
+    /// Starts chunk copies while slots are free; finishes the copy when none is left.
+    fn pump(&mut self, p: PairId, out: &mut Vec<Output>) {
+        let Some(pair) = self.pairs.get(&p) else { return };
+        let Some(job) = pair.copy.as_ref() else { return };
+        if pair.gate || !pair.live || job.listing > 0 || pair.rec_put.is_some() {
+            return;
+        }
+        let restore = matches!(pair.rec.state, PairState::Restore | PairState::RestoreProtected);
+        let (from, to) =
+            if restore { (pair.rec.mirror, pair.rec.source) } else { (pair.rec.source, pair.rec.mirror) };
+        loop {
+            let pair = &self.pairs[&p];
+            let free =
+                |c: &&u64| !pair.copying.contains_key(c) && pair.writers.get(c).copied().unwrap_or(0) == 0;
+            let next = pair.urgent.iter().find(free).or_else(|| {
+                if pair.copying.len() < COPY_WINDOW { pair.pending.iter().find(free) } else { None }
+            });
+            let Some(&chunk) = next else { break };
+            let (block, len) = self.chunk_range(from, chunk);
+            let pair = self.pairs.get_mut(&p).expect("exists");
+            pair.copying.insert(chunk, CopyTask::default());
+            pair.copier_io += 2;
+            for (vol, is_from) in [(from, true), (to, false)] {
+                let space = self.volumes[&vol].space;
+                self.submit(
+                    MediaOp::Read { space, block, len: len as u32 },
+                    Pending::CopyRead { pair: p, chunk, from: is_from },
+                    out,
+                );
+            }
+        }
+        let pair = &self.pairs[&p];
+        if pair.pending.is_empty() && pair.copying.is_empty() && pair.rec_put.is_none() {
+            let mut rec = pair.rec;
+            rec.cursor = None;
+            rec.state = match rec.state {
+                PairState::RestoreProtected => PairState::Split,
+                PairState::Suspended | PairState::Split => return, // not a copying state
+                _ => PairState::Mirrored,
+            };
+            self.put_record(p, rec, After::Finished, out);
+        }
+    }
+
+    fn copy_read(&mut self, p: PairId, chunk: u64, from: bool, result: MediaResult, out: &mut Vec<Output>) {
+        let Some(pair) = self.pairs.get_mut(&p) else { return };
+        pair.copier_io -= 1;
+        let values = match result {
+            MediaResult::Read(v) => v,
+            _ => {
+                // The copy cannot read its source: a mirror copy stops (PSUE); a
+                // restore leaves the chunk for later.
+                pair.copying.remove(&chunk);
+                let waiters = pair.waiters.remove(&chunk).unwrap_or_default();
+                if from && !matches!(pair.rec.state, PairState::Restore | PairState::RestoreProtected) {
+                    self.suspend(p, out);
+                }
+                self.rerun(waiters, out);
+                return self.try_admin(p, out);
+            }
+        };
+        let Some(task) = pair.copying.get_mut(&chunk) else { return self.try_admin(p, out) };
+        if from {
+            task.from = Some(values);
+        } else {
+            task.to = Some(values);
+        }
+        if task.from.is_none() || task.to.is_none() || task.writing {
+            return;
+        }
+        task.writing = true;
+        let (src, dst) = (task.from.clone().expect("read"), task.to.take().expect("read"));
+        let differing = src.iter().zip(&dst).filter(|(a, b)| a != b).count() as u64;
+        let restore = matches!(pair.rec.state, PairState::Restore | PairState::RestoreProtected);
+        let to = if restore { pair.rec.source } else { pair.rec.mirror };
+        if let Some(job) = pair.copy.as_mut() {
+            job.stats.differing_blocks += differing;
+        }
+        pair.copier_io += 1;
+        let (block, _) = self.chunk_range(to, chunk);
+        let space = self.volumes[&to].space;
+        self.submit(MediaOp::Write { space, block, values: src }, Pending::CopyWrite { pair: p, chunk }, out);
+    }
+
+    fn copy_written(&mut self, p: PairId, chunk: u64, out: &mut Vec<Output>) {
+        let Some(pair) = self.pairs.get_mut(&p) else { return };
+        pair.copier_io -= 1;
+        let Some(task) = pair.copying.remove(&chunk) else { return self.try_admin(p, out) };
+        let len = task.from.as_ref().map_or(0, |v| v.len() as u64);
+        pair.pending.remove(&chunk);
+        pair.urgent.remove(&chunk);
+        let (uid, epoch) = (pair.rec.uid, pair.rec.epoch);
+        // Both sides hold the chunk now: its older bits may go.
+        let old: Vec<(u64, Side, u64)> =
+            pair.bits.keys().filter(|k| k.2 == chunk && k.0 < epoch).copied().collect();
+        for k in &old {
+            pair.bits.remove(k);
+        }
+        let mut persist_cursor = None;
+        if let Some(job) = pair.copy.as_mut() {
+            job.stats.blocks_copied += len;
+            job.stats.chunks += 1;
+            job.since_cursor += 1;
+            if pair.rec.cursor.is_some() && job.since_cursor >= CURSOR_EVERY && pair.rec_put.is_none() {
+                job.since_cursor = 0;
+                pair.rec.cursor = Some(pair.pending.first().copied().unwrap_or(chunk + 1));
+                persist_cursor = Some(pair.rec);
+            }
+        }
+        let waiters = pair.waiters.remove(&chunk).unwrap_or_default();
+        for k in old {
+            self.submit(MediaOp::MetaDelete { key: bit_key(uid, k.0, k.1, k.2) }, Pending::Forget, out);
+        }
+        if let Some(rec) = persist_cursor {
+            self.put_record(p, rec, After::Quiet, out);
+        }
+        self.rerun(waiters, out);
+        self.pump(p, out);
+        self.try_admin(p, out);
+    }
+
+    // ---- media completions --------------------------------------------------------
+
     fn media_done(&mut self, io: IoId, result: MediaResult, out: &mut Vec<Output>) {
         let pending = self.pending.remove(&io).expect("a completion for an I/O this incarnation submitted");
-        match (pending, result) {
-            (Pending::HostRead { req }, MediaResult::Read(values)) => {
-                out.push(Output::Reply { req, result: Ok(Reply::Values(values)) })
+        match pending {
+            Pending::Read { agg, off, block, len, from_mirror } => {
+                self.read_done(agg, off, block, len, from_mirror, result, out)
             }
-            (Pending::HostRead { req }, MediaResult::ReadError { .. }) => {
-                out.push(Output::Reply { req, result: Err(ErrorKind::MediaError) })
+            Pending::Write { agg } => self.write_done(agg, out),
+            Pending::BitPut { pair, key } => {
+                let Some(pr) = self.pairs.get_mut(&pair) else { return };
+                pr.bit_puts -= 1;
+                let waiters = match pr.bits.insert(key, Bit::Durable) {
+                    Some(Bit::Putting(w)) => w,
+                    _ => Vec::new(),
+                };
+                self.rerun(waiters, out);
+                self.try_admin(pair, out);
             }
-            (Pending::HostWrite { req }, MediaResult::Written) => {
-                out.push(Output::Reply { req, result: Ok(Reply::Done) })
+            Pending::RecordPut { pair } => self.record_durable(pair, out),
+            Pending::CopyRead { pair, chunk, from } => self.copy_read(pair, chunk, from, result, out),
+            Pending::CopyWrite { pair, chunk } => self.copy_written(pair, chunk, out),
+            Pending::Allocated { pair } => {
+                let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
+                self.allocated(pair, blocks, out);
             }
-            (p, r) => panic!("media result {r:?} does not match the I/O submitted for {p:?}"),
+            Pending::Forget => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_done(
+        &mut self,
+        agg: u64,
+        off: usize,
+        block: u64,
+        len: u32,
+        from_mirror: bool,
+        result: MediaResult,
+        out: &mut Vec<Output>,
+    ) {
+        let vid = self.reads[&agg].vol;
+        match result {
+            MediaResult::Read(values) => {
+                self.reads.get_mut(&agg).expect("open").values[off..off + values.len()]
+                    .copy_from_slice(&values);
+            }
+            MediaResult::ReadError { .. } => {
+                if !from_mirror && self.mirror_holds(vid, block, len) {
+                    // Serve the segment from the mirror; the pair stops mirroring.
+                    let p = self.volumes[&vid].pair.expect("paired");
+                    let space = self.volumes[&self.pairs[&p].rec.mirror].space;
+                    self.submit(
+                        MediaOp::Read { space, block, len },
+                        Pending::Read { agg, off, block, len, from_mirror: true },
+                        out,
+                    );
+                    self.suspend(p, out);
+                    return;
+                }
+                self.reads.get_mut(&agg).expect("open").failed = true;
+            }
+            other => panic!("media result {other:?} for a read"),
+        }
+        self.volumes.get_mut(&vid).expect("exists").inflight -= 1;
+        let a = self.reads.get_mut(&agg).expect("open");
+        a.left -= 1;
+        if a.left > 0 {
+            return;
+        }
+        let a = self.reads.remove(&agg).expect("open");
+        let result: OpResult =
+            if a.failed { Err(ErrorKind::MediaError) } else { Ok(Reply::Values(a.values)) };
+        out.push(Output::Reply { req: a.req, result });
+        self.after_volume_io(vid, out);
+    }
+
+    /// Whether the mirror of `vid`'s pair holds the same data as the source for these
+    /// blocks (so a failed source read can be served from it).
+    fn mirror_holds(&self, vid: VolumeId, block: u64, len: u32) -> bool {
+        let Some(p) = self.volumes[&vid].pair else { return false };
+        let pair = &self.pairs[&p];
+        if vid != pair.rec.source {
+            return false;
+        }
+        let (c0, c1) = self.chunks_of(block, u64::from(len));
+        let clean = |c: u64| !pair.pending.contains(&c) && !pair.copying.contains_key(&c);
+        match pair.rec.state {
+            PairState::Mirrored => (c0..=c1).all(clean),
+            PairState::Copy | PairState::Resync => {
+                pair.copy.as_ref().is_some_and(|j| j.listing == 0) && (c0..=c1).all(clean)
+            }
+            PairState::Suspended => {
+                (c0..=c1).all(|c| clean(c) && !pair.bits.keys().any(|k| k.2 == c && k.1 == Side::Source))
+            }
+            _ => false,
+        }
+    }
+
+    fn write_done(&mut self, agg: u64, out: &mut Vec<Output>) {
+        let a = self.writes.get_mut(&agg).expect("open");
+        a.left -= 1;
+        if a.left > 0 {
+            return;
+        }
+        let a = self.writes.remove(&agg).expect("open");
+        for v in &a.vols {
+            self.volumes.get_mut(v).expect("exists").inflight -= 1;
+        }
+        out.push(Output::Reply { req: a.req, result: Ok(Reply::Done) });
+        if let Some(p) = a.pair {
+            if let Some(pair) = self.pairs.get_mut(&p) {
+                for c in a.chunks.0..=a.chunks.1 {
+                    let n = pair.writers.get_mut(&c).expect("counted");
+                    *n -= 1;
+                    if *n == 0 {
+                        pair.writers.remove(&c);
+                    }
+                }
+            }
+            self.pump(p, out);
+        }
+        for v in a.vols {
+            self.after_volume_io(v, out);
+        }
+    }
+
+    fn after_volume_io(&mut self, vid: VolumeId, out: &mut Vec<Output>) {
+        if let Some(p) = self.volumes[&vid].pair {
+            self.try_admin(p, out);
+        }
+    }
+
+    fn started(&mut self, out: &mut Vec<Output>) {
+        for op in std::mem::take(&mut self.boot_work) {
+            self.submit(op, Pending::Forget, out);
+        }
+        let ids: Vec<PairId> = self.pairs.keys().copied().collect();
+        for p in ids {
+            let pair = &self.pairs[&p];
+            let epoch = pair.rec.epoch;
+            let needs = pair.rec.cursor.is_some() || pair.bits.keys().any(|k| k.0 < epoch);
+            let kind = match pair.rec.state {
+                PairState::Copy => CopyKind::Initial,
+                PairState::Resync => CopyKind::Resync,
+                PairState::Restore => CopyKind::Restore,
+                PairState::RestoreProtected => CopyKind::RestoreProtected,
+                PairState::Mirrored => CopyKind::Recovery,
+                PairState::Split | PairState::Suspended => continue,
+            };
+            if needs || kind != CopyKind::Recovery {
+                self.start_copy(p, kind, out);
+            }
         }
     }
 }
@@ -129,15 +1335,75 @@ impl Controller {
 impl ArrayEngine for Controller {
     fn handle(&mut self, input: Input, out: &mut Vec<Output>) {
         match input {
+            Input::Started => self.started(out),
             Input::Host { req, op } => self.host(req, op, out),
             Input::MediaDone { io, result } => self.media_done(io, result, out),
-            // Nothing to resume, no timers set, no peers spoken to (yet).
-            Input::Started | Input::Timer { .. } | Input::Peer { .. } => {}
+            // No timers set, no peers spoken to (yet).
+            Input::Timer { .. } | Input::Peer { .. } => {}
         }
     }
 
     fn describe(&self) -> String {
-        format!("{} volumes, {} media I/Os pending", self.volumes.len(), self.pending.len())
+        let mut s = format!("{} volumes, {} media I/Os pending", self.volumes.len(), self.pending.len());
+        for (p, pair) in &self.pairs {
+            s.push_str(&format!(
+                "; {p} {} epoch {} pending {}",
+                pair.rec.state,
+                pair.rec.epoch,
+                pair.pending.len()
+            ));
+        }
+        s
+    }
+
+    fn busy(&self) -> bool {
+        self.pairs.values().any(|p| p.copy.is_some() || !p.admin.is_empty() || p.rec_put.is_some() || !p.live)
+    }
+
+    fn check(&self, probe: &Probe<'_>) -> Result<(), String> {
+        if let Some(v) = &self.violation {
+            return Err(v.clone());
+        }
+        match probe {
+            Probe::MediaWrite { space, block, len } => {
+                for (p, pair) in &self.pairs {
+                    let m = &self.volumes[&pair.rec.mirror];
+                    if pair.rec.state == PairState::RestoreProtected && m.space == *space {
+                        return Err(format!(
+                            "{p}: a media write to the mirror ({} blocks at {block}) during a protected restore",
+                            len
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Probe::Quiescent { media } => {
+                // In Mirrored with no copy left, the mirror holds every block of the
+                // source (blocks with a write in flight excepted).
+                for (p, pair) in &self.pairs {
+                    if pair.rec.state != PairState::Mirrored || pair.copy.is_some() || !pair.live {
+                        continue;
+                    }
+                    let (s, m) = (&self.volumes[&pair.rec.source], &self.volumes[&pair.rec.mirror]);
+                    let mut blocks = media.allocated(s.space, 0, s.blocks);
+                    blocks.extend(media.allocated(m.space, 0, m.blocks));
+                    blocks.sort_unstable();
+                    blocks.dedup();
+                    for b in blocks {
+                        if pair.writers.contains_key(&(b / self.grain)) {
+                            continue;
+                        }
+                        let (x, y) = (media.block(s.space, b), media.block(m.space, b));
+                        if x != y {
+                            return Err(format!(
+                                "{p} is mirrored but block {b} differs: source {x}, mirror {y}"
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -150,8 +1416,8 @@ impl EngineFactory for ControllerFactory {
         "mirrorsim"
     }
 
-    fn boot(&self, config: &ArrayConfig, _metadata: &Metadata) -> Box<dyn ArrayEngine> {
-        Box::new(Controller::new(config))
+    fn boot(&self, config: &ArrayConfig, metadata: &Metadata) -> Box<dyn ArrayEngine> {
+        Box::new(Controller::boot(config, metadata))
     }
 }
 
@@ -161,7 +1427,12 @@ mod tests {
     use model::Value;
 
     fn config() -> ArrayConfig {
-        ArrayConfig { id: model::ArrayId(0), name: "A".into(), volumes: vec![(VolumeId(0), 1 << 40)] }
+        ArrayConfig {
+            id: model::ArrayId(0),
+            name: "A".into(),
+            volumes: vec![(VolumeId(0), 1 << 40)],
+            change_grain: 1,
+        }
     }
 
     #[test]
@@ -207,5 +1478,23 @@ mod tests {
         assert!(w.recent.len() <= DEDUP_WINDOW);
         assert!(!w.insert(3), "ids below the floor count as seen");
         assert!(!w.insert(DEDUP_WINDOW as u64 + 5));
+    }
+
+    #[test]
+    fn records_and_bit_keys_round_trip() {
+        let rec = Record {
+            uid: 3,
+            source: VolumeId(1),
+            mirror: VolumeId(2),
+            state: PairState::RestoreProtected,
+            epoch: 9,
+            floor: 4,
+            cursor: Some(17),
+        };
+        assert_eq!(Record::decode(&rec.encode()), Some(rec));
+        let rec = Record { cursor: None, ..rec };
+        assert_eq!(Record::decode(&rec.encode()), Some(rec));
+        assert_eq!(parse_bit_key(&bit_key(3, 9, Side::Mirror, 1 << 39)), Some((3, 9, Side::Mirror, 1 << 39)));
+        assert_eq!(Record::decode(b"garbage"), None);
     }
 }

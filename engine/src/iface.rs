@@ -17,7 +17,7 @@
 //! - Timers: [`Output::Timer`] asks for [`Input::Timer`] after a delay. The engine
 //!   never reads a clock.
 
-use model::{ArrayId, Op, OpResult, Value, VolumeId};
+use model::{ArrayId, Op, OpResult, PairEvent, PairId, Value, VolumeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -74,6 +74,64 @@ pub enum Output {
     /// Send a message to another array. Links may drop, delay, duplicate or reorder
     /// it, and a link that is down loses it: the engine must tolerate all of these.
     Send { to: ArrayId, msg: Vec<u8> },
+    /// Tell the harness something happened inside the array (a real array's SIM or
+    /// SNMP trap). Pair transitions the array makes by itself are judged by the model
+    /// at the instant they are announced.
+    Notice(Notice),
+}
+
+/// What the engine announces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A pair changed state by itself (a copy finished; a fault suspended it). The
+    /// simulator records it in the history as an instantaneous [`Op::PairEvent`].
+    Pair { pair: PairId, event: PairEvent },
+    /// A background copy began.
+    CopyStarted { pair: PairId, kind: CopyKind },
+    /// A background copy finished, with what it did.
+    CopyFinished { pair: PairId, kind: CopyKind, stats: CopyStats },
+}
+
+/// Why a background copy runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CopyKind {
+    /// The initial copy after `pair_create`.
+    Initial,
+    /// `resync`: source → mirror.
+    Resync,
+    /// `restore`: mirror → source.
+    Restore,
+    /// `restore(protected)`: mirror → source, the mirror never written.
+    RestoreProtected,
+    /// After a controller restart: blocks a mirrored write may have left different.
+    Recovery,
+}
+
+impl CopyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CopyKind::Initial => "initial",
+            CopyKind::Resync => "resync",
+            CopyKind::Restore => "restore",
+            CopyKind::RestoreProtected => "restore_protected",
+            CopyKind::Recovery => "recovery",
+        }
+    }
+}
+
+/// What one background copy did (SPEC §2: resync and restore copy exactly the union of
+/// the two change maps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyStats {
+    /// Blocks written by the copier.
+    pub blocks_copied: u64,
+    /// Blocks covered by the union of the change maps (and, for an initial copy, by
+    /// the allocated extents of either volume) when the copy began.
+    pub union_blocks: u64,
+    /// Of the blocks copied, those whose content actually differed.
+    pub differing_blocks: u64,
+    /// Change-map bits (chunks) copied.
+    pub chunks: u64,
 }
 
 /// A media I/O.
@@ -87,6 +145,9 @@ pub enum MediaOp {
     MetaPut { key: String, value: Vec<u8> },
     /// Remove `key` from the durable metadata area.
     MetaDelete { key: String },
+    /// List the allocated (ever written, non-zero) blocks of a space, in order: a thin
+    /// array's allocation map (SCSI GET LBA STATUS). Cost follows the blocks listed.
+    Allocated { space: SpaceId },
 }
 
 /// The completion of a media I/O.
@@ -98,6 +159,8 @@ pub enum MediaResult {
     Written,
     /// The media could not read some block (a media error).
     ReadError { block: u64 },
+    /// The allocated blocks of a space, ascending.
+    Allocated(Vec<u64>),
 }
 
 /// The static configuration of one array: its volumes. Given at every boot.
@@ -107,6 +170,27 @@ pub struct ArrayConfig {
     pub id: ArrayId,
     pub name: String,
     pub volumes: Vec<(VolumeId, u64)>,
+    /// Blocks per change-map bit (a power of two, 1 to 2^20): the granularity at
+    /// which mirror pairs track changed blocks and copy them.
+    pub change_grain: u64,
+}
+
+/// What an engine may be asked to check about itself (SPEC §4.3 invariants). The
+/// simulator probes at every media write and at quiescent points.
+pub enum Probe<'a> {
+    /// The engine has just submitted this media write.
+    MediaWrite { space: SpaceId, block: u64, len: u64 },
+    /// A moment to compare media contents (after a copy finished; at the end of the
+    /// settle phase).
+    Quiescent { media: &'a dyn MediaView },
+}
+
+/// Read access to an array's media for invariant checks (no latency, no faults).
+pub trait MediaView {
+    /// The value of a block (0 if never written).
+    fn block(&self, space: SpaceId, block: u64) -> Value;
+    /// The allocated blocks of a space in `[from, to)`, ascending.
+    fn allocated(&self, space: SpaceId, from: u64, to: u64) -> Vec<u64>;
 }
 
 /// An array controller under test.
@@ -123,6 +207,12 @@ pub trait ArrayEngine {
     /// a resync). The simulator lets a run settle until no engine is busy.
     fn busy(&self) -> bool {
         false
+    }
+
+    /// Checks the engine's invariants at a probe; `Err` names the one that failed.
+    /// The default checks nothing.
+    fn check(&self, _probe: &Probe<'_>) -> Result<(), String> {
+        Ok(())
     }
 }
 

@@ -15,6 +15,6 @@ pub mod iface;
 
 pub use controller::{Controller, ControllerFactory};
 pub use iface::{
-    ArrayConfig, ArrayEngine, EngineFactory, Input, IoId, MediaOp, MediaResult, Metadata, Output, ReqId,
-    SpaceId, TimerId,
+    ArrayConfig, ArrayEngine, CopyKind, CopyStats, EngineFactory, Input, IoId, MediaOp, MediaResult,
+    MediaView, Metadata, Notice, Output, Probe, ReqId, SpaceId, TimerId,
 };

@@ -6,7 +6,7 @@
 //!
 //! - [`ids`]: identifiers and block values (with the unique-value packing of SPEC §1).
 //! - [`ops`]: operations, their results and their errors.
-//! - [`storage`]: the sequential reference model of volumes.
+//! - [`storage`]: the sequential reference model of volumes and mirror pairs (S2).
 //! - [`history`]: a client history (invocations and completions) as the checker reads it.
 
 pub mod history;
@@ -15,6 +15,6 @@ pub mod ops;
 pub mod storage;
 
 pub use history::{Completion, History, HistoryOp, ProcessId};
-pub use ids::{ArrayId, HostId, Value, VolumeId};
-pub use ops::{ErrorKind, Op, OpResult, Reply};
+pub use ids::{ArrayId, HostId, PairId, Value, VolumeId};
+pub use ops::{ErrorKind, Op, OpResult, PairEvent, PairState, Reply};
 pub use storage::{StorageModel, VolumeSpec};

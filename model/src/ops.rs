@@ -1,6 +1,6 @@
 //! Operations, results and errors: what a client asks and what it is told.
 
-use crate::ids::{Value, VolumeId};
+use crate::ids::{PairId, Value, VolumeId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -16,21 +16,133 @@ pub enum Op {
     Read { vol: VolumeId, block: u64, len: u32 },
     /// Write `values` to consecutive blocks starting at `block`.
     Write { vol: VolumeId, block: u64, values: Vec<Value> },
+    /// S2: make `mirror` a mirror of `source` (ShadowImage `paircreate`).
+    PairCreate { pair: PairId, source: VolumeId, mirror: VolumeId },
+    /// S2: freeze the mirror as a point-in-time image of the source (`pairsplit`).
+    Split { pair: PairId },
+    /// S2: bring the mirror back in step with the source (`pairresync`).
+    Resync { pair: PairId },
+    /// S2: make the source the mirror's image (`pairresync -restore`); a protected
+    /// restore never writes the mirror.
+    Restore { pair: PairId, protected: bool },
+    /// S2: dissolve the pair (`pairsplit -S`).
+    PairDelete { pair: PairId },
+    /// S2: a transition the array makes by itself (a copy finished, a fault suspended
+    /// the pair). Not a client request: the simulator records each one the engine
+    /// announces as an instantaneous operation, so the model judges when it happened.
+    PairEvent { pair: PairId, event: PairEvent },
 }
 
-impl Op {
-    /// The volume this operation addresses.
-    pub fn volume(&self) -> VolumeId {
+/// The states of a mirror pair (SPEC §2 S2). A deleted pair no longer exists: its id
+/// may be used again, and commands naming it are rejected with `NoSuchPair`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairState {
+    /// The initial copy runs (ShadowImage COPY).
+    Copy,
+    /// The mirror follows the source (PAIR).
+    Mirrored,
+    /// The mirror is a point-in-time image, host-accessible (PSUS).
+    Split,
+    /// Changed blocks are copied source → mirror (COPY(RS)).
+    Resync,
+    /// Changed blocks are copied mirror → source; the mirror follows the source (RCPY).
+    Restore,
+    /// As `Restore`, but the mirror is never written; ends in `Split`.
+    RestoreProtected,
+    /// A fault stopped the mirroring (PSUE).
+    Suspended,
+}
+
+impl PairState {
+    pub fn name(self) -> &'static str {
         match self {
-            Op::Read { vol, .. } | Op::Write { vol, .. } => *vol,
+            PairState::Copy => "copy",
+            PairState::Mirrored => "mirrored",
+            PairState::Split => "split",
+            PairState::Resync => "resync",
+            PairState::Restore => "restore",
+            PairState::RestoreProtected => "restore_protected",
+            PairState::Suspended => "suspended",
         }
     }
 
-    /// The blocks this operation touches: `(first, count)`.
+    pub fn from_name(name: &str) -> Option<PairState> {
+        [
+            PairState::Copy,
+            PairState::Mirrored,
+            PairState::Split,
+            PairState::Resync,
+            PairState::Restore,
+            PairState::RestoreProtected,
+            PairState::Suspended,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+}
+
+impl fmt::Display for PairState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A transition an array makes by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairEvent {
+    /// The background copy finished: `Copy`, `Resync`, `Restore` → `Mirrored`;
+    /// `RestoreProtected` → `Split`.
+    CopyDone,
+    /// A fault (a media error) stopped the mirroring: `Copy`, `Mirrored`, `Resync` →
+    /// `Suspended`.
+    Suspended,
+}
+
+impl fmt::Display for PairEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PairEvent::CopyDone => "copy_done",
+            PairEvent::Suspended => "suspended",
+        })
+    }
+}
+
+impl Op {
+    /// The volume a read or write addresses; `None` for admin commands.
+    pub fn volume(&self) -> Option<VolumeId> {
+        match self {
+            Op::Read { vol, .. } | Op::Write { vol, .. } => Some(*vol),
+            _ => None,
+        }
+    }
+
+    /// The blocks a read or write touches: `(first, count)`; `(0, 0)` for admin
+    /// commands.
     pub fn extent(&self) -> (u64, u64) {
         match self {
             Op::Read { block, len, .. } => (*block, u64::from(*len)),
             Op::Write { block, values, .. } => (*block, values.len() as u64),
+            _ => (0, 0),
+        }
+    }
+
+    /// True for host I/O (reads and writes), false for admin commands and events.
+    pub fn is_io(&self) -> bool {
+        matches!(self, Op::Read { .. } | Op::Write { .. })
+    }
+
+    /// The pair an admin command or event names.
+    pub fn pair(&self) -> Option<PairId> {
+        match self {
+            Op::Read { .. } | Op::Write { .. } => None,
+            Op::PairCreate { pair, .. }
+            | Op::Split { pair }
+            | Op::Resync { pair }
+            | Op::Restore { pair, .. }
+            | Op::PairDelete { pair }
+            | Op::PairEvent { pair, .. } => Some(*pair),
         }
     }
 
@@ -53,6 +165,14 @@ impl fmt::Display for Op {
                 }
                 write!(f, "])")
             }
+            Op::PairCreate { pair, source, mirror } => write!(f, "pair_create({pair}, {source} -> {mirror})"),
+            Op::Split { pair } => write!(f, "split({pair})"),
+            Op::Resync { pair } => write!(f, "resync({pair})"),
+            Op::Restore { pair, protected } => {
+                write!(f, "restore({pair}{})", if *protected { ", protected" } else { "" })
+            }
+            Op::PairDelete { pair } => write!(f, "pair_delete({pair})"),
+            Op::PairEvent { pair, event } => write!(f, "event({pair}, {event})"),
         }
     }
 }
@@ -80,6 +200,58 @@ pub enum ErrorKind {
     NotAccessible,
     /// The data is unreadable.
     MediaError,
+    /// The volume was the mirror of a pair deleted before its copy finished: its
+    /// content is no image of anything, so it rejects I/O until it is the mirror of a
+    /// new pair.
+    Inconsistent,
+    /// No pair has this id.
+    NoSuchPair,
+    /// A pair with this id exists already.
+    PairExists,
+    /// The source or the mirror already belongs to a pair.
+    InPair,
+    /// The two volumes cannot form a pair (the same volume, or different sizes).
+    InvalidPair,
+    /// The command is not allowed in the pair's current state (which it names).
+    WrongState(PairState),
+}
+
+impl ErrorKind {
+    /// The snake_case name history files use: `not_accessible`, `wrong_state:split`.
+    pub fn name(self) -> String {
+        let s = match self {
+            ErrorKind::NoSuchVolume => "no_such_volume",
+            ErrorKind::OutOfRange => "out_of_range",
+            ErrorKind::NotAccessible => "not_accessible",
+            ErrorKind::MediaError => "media_error",
+            ErrorKind::Inconsistent => "inconsistent",
+            ErrorKind::NoSuchPair => "no_such_pair",
+            ErrorKind::PairExists => "pair_exists",
+            ErrorKind::InPair => "in_pair",
+            ErrorKind::InvalidPair => "invalid_pair",
+            ErrorKind::WrongState(s) => return format!("wrong_state:{}", s.name()),
+        };
+        s.to_string()
+    }
+
+    /// The inverse of [`ErrorKind::name`].
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        if let Some(state) = name.strip_prefix("wrong_state:") {
+            return PairState::from_name(state).map(ErrorKind::WrongState);
+        }
+        Some(match name {
+            "no_such_volume" => ErrorKind::NoSuchVolume,
+            "out_of_range" => ErrorKind::OutOfRange,
+            "not_accessible" => ErrorKind::NotAccessible,
+            "media_error" => ErrorKind::MediaError,
+            "inconsistent" => ErrorKind::Inconsistent,
+            "no_such_pair" => ErrorKind::NoSuchPair,
+            "pair_exists" => ErrorKind::PairExists,
+            "in_pair" => ErrorKind::InPair,
+            "invalid_pair" => ErrorKind::InvalidPair,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for ErrorKind {
@@ -89,6 +261,12 @@ impl fmt::Display for ErrorKind {
             ErrorKind::OutOfRange => "out of range",
             ErrorKind::NotAccessible => "not accessible",
             ErrorKind::MediaError => "media error",
+            ErrorKind::Inconsistent => "inconsistent volume",
+            ErrorKind::NoSuchPair => "no such pair",
+            ErrorKind::PairExists => "pair exists",
+            ErrorKind::InPair => "volume already in a pair",
+            ErrorKind::InvalidPair => "invalid pair",
+            ErrorKind::WrongState(s) => return write!(f, "not allowed in state {s}"),
         };
         f.write_str(s)
     }

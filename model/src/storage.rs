@@ -4,8 +4,8 @@
 //! follows the blocks touched, never the volume size (volumes of 2^40 blocks are
 //! ordinary).
 
-use crate::ids::{Value, VolumeId};
-use crate::ops::{ErrorKind, Op, OpResult, Reply};
+use crate::ids::{PairId, Value, VolumeId};
+use crate::ops::{ErrorKind, Op, OpResult, PairEvent, PairState, Reply};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -20,26 +20,46 @@ pub struct VolumeSpec {
 struct Volume {
     blocks: u64,
     data: BTreeMap<u64, Value>,
+    /// The mirror of a pair deleted before its copy finished (SPEC §2 S2).
+    inconsistent: bool,
+}
+
+/// A mirror pair as the model sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PairInfo {
+    pub source: VolumeId,
+    pub mirror: VolumeId,
+    pub state: PairState,
 }
 
 /// The reference model: every operation applied one at a time.
+///
+/// Mirror pairs (S2): while the mirror follows the source (`Copy`, `Mirrored`,
+/// `Resync`, `Restore`, and `Suspended`, whose mirror is never observable) its own
+/// data map is stale and never read; it is materialised from the source at the
+/// instant the mirror becomes an image (a split, a delete from `Mirrored`). The
+/// mirror is host-accessible only in `Split`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StorageModel {
     volumes: BTreeMap<VolumeId, Volume>,
+    pairs: BTreeMap<PairId, PairInfo>,
 }
 
 impl StorageModel {
     /// A model holding the given volumes, all blocks 0.
     pub fn new(volumes: &[VolumeSpec]) -> StorageModel {
-        let volumes =
-            volumes.iter().map(|v| (v.id, Volume { blocks: v.blocks, data: BTreeMap::new() })).collect();
-        StorageModel { volumes }
+        let volumes = volumes
+            .iter()
+            .map(|v| (v.id, Volume { blocks: v.blocks, data: BTreeMap::new(), inconsistent: false }))
+            .collect();
+        StorageModel { volumes, pairs: BTreeMap::new() }
     }
 
-    /// Checks that `op` addresses an existing volume and a non-empty extent inside it.
-    /// This is the rejection rule shared by every operation on a volume.
+    /// The state-independent rejection rule of host I/O: an existing volume and a
+    /// non-empty extent inside it. Admin commands pass (their rules need the state).
     pub fn validate(&self, op: &Op) -> Result<(), ErrorKind> {
-        let vol = self.volumes.get(&op.volume()).ok_or(ErrorKind::NoSuchVolume)?;
+        let Some(vol) = op.volume() else { return Ok(()) };
+        let vol = self.volumes.get(&vol).ok_or(ErrorKind::NoSuchVolume)?;
         let (first, count) = op.extent();
         let end = first.checked_add(count).ok_or(ErrorKind::OutOfRange)?;
         if count == 0 || end > vol.blocks {
@@ -48,30 +68,153 @@ impl StorageModel {
         Ok(())
     }
 
+    /// Whether hosts may read and write `vol` now (SPEC §2 S2), and if not, why.
+    pub fn accessible(&self, vol: VolumeId) -> Result<(), ErrorKind> {
+        let v = self.volumes.get(&vol).ok_or(ErrorKind::NoSuchVolume)?;
+        if v.inconsistent {
+            return Err(ErrorKind::Inconsistent);
+        }
+        match self.pairs.values().find(|p| p.mirror == vol) {
+            Some(p) if p.state != PairState::Split => Err(ErrorKind::NotAccessible),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pair a volume belongs to, as source or mirror.
+    pub fn pair_of(&self, vol: VolumeId) -> Option<(PairId, PairInfo)> {
+        self.pairs.iter().find(|(_, p)| p.source == vol || p.mirror == vol).map(|(id, p)| (*id, *p))
+    }
+
+    /// A pair's volumes and state.
+    pub fn pair(&self, pair: PairId) -> Option<PairInfo> {
+        self.pairs.get(&pair).copied()
+    }
+
     /// Applies one operation and returns its result.
     pub fn apply(&mut self, op: &Op) -> OpResult {
         self.validate(op)?;
-        let vol = self.volumes.get_mut(&op.volume()).expect("validated");
         match op {
-            Op::Read { block, len, .. } => {
+            Op::Read { vol, block, len } => {
+                self.accessible(*vol)?;
+                let data = &self.volumes[vol].data;
                 let values = (0..u64::from(*len))
-                    .map(|i| vol.data.get(&(block + i)).copied().unwrap_or(Value::ZERO))
+                    .map(|i| data.get(&(block + i)).copied().unwrap_or(Value::ZERO))
                     .collect();
                 Ok(Reply::Values(values))
             }
-            Op::Write { block, values, .. } => {
+            Op::Write { vol, block, values } => {
+                self.accessible(*vol)?;
+                let data = &mut self.volumes.get_mut(vol).expect("validated").data;
                 for (i, v) in values.iter().enumerate() {
-                    vol.data.insert(block + i as u64, *v);
+                    data.insert(block + i as u64, *v);
                 }
+                Ok(Reply::Done)
+            }
+            Op::PairCreate { pair, source, mirror } => self.pair_create(*pair, *source, *mirror),
+            Op::Split { pair } => {
+                let p = self.expect_state(*pair, &[PairState::Mirrored])?;
+                self.image_mirror(&p);
+                self.set_state(*pair, PairState::Split);
+                Ok(Reply::Done)
+            }
+            Op::Resync { pair } => {
+                self.expect_state(*pair, &[PairState::Split, PairState::Suspended])?;
+                self.set_state(*pair, PairState::Resync);
+                Ok(Reply::Done)
+            }
+            Op::Restore { pair, protected } => {
+                let p = self.expect_state(*pair, &[PairState::Split])?;
+                let image = self.volumes[&p.mirror].data.clone();
+                self.volumes.get_mut(&p.source).expect("paired").data = image;
+                let next = if *protected { PairState::RestoreProtected } else { PairState::Restore };
+                self.set_state(*pair, next);
+                Ok(Reply::Done)
+            }
+            Op::PairDelete { pair } => {
+                let p = self.pairs.remove(pair).ok_or(ErrorKind::NoSuchPair)?;
+                match p.state {
+                    PairState::Mirrored => self.image_mirror(&p),
+                    PairState::Split => {}
+                    PairState::Copy
+                    | PairState::Resync
+                    | PairState::Restore
+                    | PairState::RestoreProtected
+                    | PairState::Suspended => {
+                        let m = self.volumes.get_mut(&p.mirror).expect("paired");
+                        m.inconsistent = true;
+                        m.data.clear();
+                    }
+                }
+                Ok(Reply::Done)
+            }
+            Op::PairEvent { pair, event } => {
+                let p = self.pairs.get(pair).ok_or(ErrorKind::NoSuchPair)?;
+                let next = match (event, p.state) {
+                    (PairEvent::CopyDone, PairState::Copy | PairState::Resync | PairState::Restore) => {
+                        PairState::Mirrored
+                    }
+                    (PairEvent::CopyDone, PairState::RestoreProtected) => PairState::Split,
+                    (PairEvent::Suspended, PairState::Copy | PairState::Mirrored | PairState::Resync) => {
+                        PairState::Suspended
+                    }
+                    (_, state) => return Err(ErrorKind::WrongState(state)),
+                };
+                self.set_state(*pair, next);
                 Ok(Reply::Done)
             }
         }
     }
 
+    /// `pair_create`'s rules, in the order they are checked (the engine checks the same).
+    fn pair_create(&mut self, pair: PairId, source: VolumeId, mirror: VolumeId) -> OpResult {
+        let s = self.volumes.get(&source).ok_or(ErrorKind::NoSuchVolume)?;
+        let m = self.volumes.get(&mirror).ok_or(ErrorKind::NoSuchVolume)?;
+        if self.pairs.contains_key(&pair) {
+            return Err(ErrorKind::PairExists);
+        }
+        if source == mirror || s.blocks != m.blocks {
+            return Err(ErrorKind::InvalidPair);
+        }
+        if self.pair_of(source).is_some() || self.pair_of(mirror).is_some() {
+            return Err(ErrorKind::InPair);
+        }
+        if s.inconsistent {
+            return Err(ErrorKind::Inconsistent);
+        }
+        let m = self.volumes.get_mut(&mirror).expect("checked");
+        m.inconsistent = false;
+        m.data.clear();
+        self.pairs.insert(pair, PairInfo { source, mirror, state: PairState::Copy });
+        Ok(Reply::Done)
+    }
+
+    fn expect_state(&self, pair: PairId, allowed: &[PairState]) -> Result<PairInfo, ErrorKind> {
+        let p = *self.pairs.get(&pair).ok_or(ErrorKind::NoSuchPair)?;
+        if allowed.contains(&p.state) { Ok(p) } else { Err(ErrorKind::WrongState(p.state)) }
+    }
+
+    fn set_state(&mut self, pair: PairId, state: PairState) {
+        self.pairs.get_mut(&pair).expect("exists").state = state;
+    }
+
+    /// The mirror becomes the image of the source at this instant.
+    fn image_mirror(&mut self, p: &PairInfo) {
+        let image = self.volumes[&p.source].data.clone();
+        self.volumes.get_mut(&p.mirror).expect("paired").data = image;
+    }
+
     /// The value of one block (0 if never written); `None` if the address is invalid.
+    /// For a mirror that follows its source, the source's value.
     pub fn block(&self, vol: VolumeId, block: u64) -> Option<Value> {
         let v = self.volumes.get(&vol)?;
-        (block < v.blocks).then(|| v.data.get(&block).copied().unwrap_or(Value::ZERO))
+        if block >= v.blocks {
+            return None;
+        }
+        let data_vol = match self.pairs.values().find(|p| p.mirror == vol) {
+            Some(p) if !matches!(p.state, PairState::Split | PairState::RestoreProtected) => p.source,
+            _ => vol,
+        };
+        Some(self.volumes[&data_vol].data.get(&block).copied().unwrap_or(Value::ZERO))
     }
 
     /// The size of a volume in blocks.
@@ -125,6 +268,170 @@ mod tests {
         assert_eq!(
             m.apply(&Op::Write { vol: VolumeId(0), block: 0, values: vec![] }),
             Err(ErrorKind::OutOfRange)
+        );
+    }
+
+    fn pair_model() -> (StorageModel, VolumeId, VolumeId, PairId) {
+        let vols = [VolumeSpec { id: VolumeId(0), blocks: 16 }, VolumeSpec { id: VolumeId(1), blocks: 16 }];
+        (StorageModel::new(&vols), VolumeId(0), VolumeId(1), PairId(7))
+    }
+
+    fn w(m: &mut StorageModel, vol: VolumeId, block: u64, seq: u32) -> OpResult {
+        m.apply(&Op::Write { vol, block, values: vec![Value::pack(1, seq, 0)] })
+    }
+
+    fn r(m: &mut StorageModel, vol: VolumeId, block: u64) -> OpResult {
+        m.apply(&Op::Read { vol, block, len: 1 })
+    }
+
+    fn vals(seq: u32) -> OpResult {
+        Ok(Reply::Values(vec![if seq == 0 { Value::ZERO } else { Value::pack(1, seq, 0) }]))
+    }
+
+    /// Puts the pair into `state` by a path of allowed commands.
+    fn reach(state: PairState) -> (StorageModel, VolumeId, VolumeId, PairId) {
+        let (mut m, s, mi, p) = pair_model();
+        m.apply(&Op::PairCreate { pair: p, source: s, mirror: mi }).unwrap();
+        let ev = |e| Op::PairEvent { pair: p, event: e };
+        let path: Vec<Op> = match state {
+            PairState::Copy => vec![],
+            PairState::Mirrored => vec![ev(PairEvent::CopyDone)],
+            PairState::Split => vec![ev(PairEvent::CopyDone), Op::Split { pair: p }],
+            PairState::Resync => vec![ev(PairEvent::CopyDone), Op::Split { pair: p }, Op::Resync { pair: p }],
+            PairState::Restore | PairState::RestoreProtected => vec![
+                ev(PairEvent::CopyDone),
+                Op::Split { pair: p },
+                Op::Restore { pair: p, protected: state == PairState::RestoreProtected },
+            ],
+            PairState::Suspended => vec![ev(PairEvent::CopyDone), ev(PairEvent::Suspended)],
+        };
+        for op in path {
+            assert_eq!(m.apply(&op), Ok(Reply::Done), "{op}");
+        }
+        assert_eq!(m.pair(p).unwrap().state, state);
+        (m, s, mi, p)
+    }
+
+    const ALL: [PairState; 7] = [
+        PairState::Copy,
+        PairState::Mirrored,
+        PairState::Split,
+        PairState::Resync,
+        PairState::Restore,
+        PairState::RestoreProtected,
+        PairState::Suspended,
+    ];
+
+    #[test]
+    fn every_command_from_every_state() {
+        use PairState::*;
+        for state in ALL {
+            let p = PairId(7);
+            let cases: [(Op, &[PairState]); 5] = [
+                (Op::Split { pair: p }, &[Mirrored]),
+                (Op::Resync { pair: p }, &[Split, Suspended]),
+                (Op::Restore { pair: p, protected: false }, &[Split]),
+                (Op::Restore { pair: p, protected: true }, &[Split]),
+                (Op::PairDelete { pair: p }, &ALL),
+            ];
+            for (op, allowed) in cases {
+                let (mut m, ..) = reach(state);
+                let want = if allowed.contains(&state) {
+                    Ok(Reply::Done)
+                } else {
+                    Err(ErrorKind::WrongState(state))
+                };
+                assert_eq!(m.apply(&op), want, "{op} from {state}");
+            }
+            let (mut m, s, mi, _) = reach(state);
+            // Host access: the source always, the mirror only when split.
+            assert_eq!(w(&mut m, s, 0, 1), Ok(Reply::Done), "source write in {state}");
+            let want = if state == Split { Ok(Reply::Done) } else { Err(ErrorKind::NotAccessible) };
+            assert_eq!(w(&mut m, mi, 0, 2), want, "mirror write in {state}");
+            // A second pair on either volume is refused.
+            assert_eq!(
+                m.apply(&Op::PairCreate { pair: PairId(8), source: mi, mirror: s }),
+                Err(ErrorKind::InPair)
+            );
+            assert_eq!(
+                m.apply(&Op::PairCreate { pair: p, source: VolumeId(0), mirror: VolumeId(1) }),
+                Err(ErrorKind::PairExists)
+            );
+        }
+    }
+
+    #[test]
+    fn split_is_a_point_in_time_image_and_tracks_both_sides() {
+        let (mut m, s, mi, p) = reach(PairState::Mirrored);
+        w(&mut m, s, 1, 1).unwrap();
+        m.apply(&Op::Split { pair: p }).unwrap();
+        w(&mut m, s, 1, 2).unwrap();
+        assert_eq!(r(&mut m, mi, 1), vals(1), "the mirror is the image at the split");
+        w(&mut m, mi, 2, 3).unwrap();
+        assert_eq!(r(&mut m, s, 2), vals(0), "mirror writes stay on the mirror");
+        m.apply(&Op::Resync { pair: p }).unwrap();
+        assert_eq!(r(&mut m, mi, 1), Err(ErrorKind::NotAccessible));
+        m.apply(&Op::PairEvent { pair: p, event: PairEvent::CopyDone }).unwrap();
+        m.apply(&Op::Split { pair: p }).unwrap();
+        assert_eq!(r(&mut m, mi, 1), vals(2));
+        assert_eq!(r(&mut m, mi, 2), vals(0), "resync made the mirror the source again");
+    }
+
+    #[test]
+    fn restore_makes_the_source_the_image_and_protected_keeps_the_mirror() {
+        for protected in [false, true] {
+            let (mut m, s, mi, p) = reach(PairState::Split);
+            w(&mut m, mi, 3, 1).unwrap();
+            w(&mut m, s, 4, 2).unwrap();
+            m.apply(&Op::Restore { pair: p, protected }).unwrap();
+            assert_eq!(r(&mut m, s, 3), vals(1), "the source reads the image at once");
+            assert_eq!(r(&mut m, s, 4), vals(0), "source changes since the split are undone");
+            w(&mut m, s, 3, 5).unwrap(); // a corrupting write during the restore
+            assert_eq!(r(&mut m, mi, 3), Err(ErrorKind::NotAccessible));
+            m.apply(&Op::PairEvent { pair: p, event: PairEvent::CopyDone }).unwrap();
+            if protected {
+                assert_eq!(m.pair(p).unwrap().state, PairState::Split);
+                assert_eq!(r(&mut m, mi, 3), vals(1), "a protected restore never changes the mirror");
+            } else {
+                assert_eq!(m.pair(p).unwrap().state, PairState::Mirrored);
+                m.apply(&Op::Split { pair: p }).unwrap();
+                assert_eq!(r(&mut m, mi, 3), vals(5), "after an unprotected restore the mirror follows");
+            }
+        }
+    }
+
+    #[test]
+    fn delete_mid_copy_leaves_an_inconsistent_mirror_until_paired_again() {
+        let (mut m, s, mi, p) = reach(PairState::Copy);
+        m.apply(&Op::PairDelete { pair: p }).unwrap();
+        assert_eq!(r(&mut m, mi, 0), Err(ErrorKind::Inconsistent));
+        assert_eq!(w(&mut m, mi, 0, 1), Err(ErrorKind::Inconsistent));
+        assert_eq!(m.apply(&Op::Split { pair: p }), Err(ErrorKind::NoSuchPair));
+        assert_eq!(m.apply(&Op::PairCreate { pair: p, source: mi, mirror: s }), Err(ErrorKind::Inconsistent));
+        m.apply(&Op::PairCreate { pair: p, source: s, mirror: mi }).unwrap();
+        m.apply(&Op::PairEvent { pair: p, event: PairEvent::CopyDone }).unwrap();
+        m.apply(&Op::PairDelete { pair: p }).unwrap();
+        assert_eq!(r(&mut m, mi, 0), vals(0), "deleted from mirrored: an image of the source");
+    }
+
+    #[test]
+    fn events_only_from_states_that_allow_them() {
+        let (mut m, _, _, p) = reach(PairState::Split);
+        for e in [PairEvent::CopyDone, PairEvent::Suspended] {
+            assert_eq!(
+                m.apply(&Op::PairEvent { pair: p, event: e }),
+                Err(ErrorKind::WrongState(PairState::Split))
+            );
+        }
+        let vols = [VolumeSpec { id: VolumeId(0), blocks: 16 }, VolumeSpec { id: VolumeId(1), blocks: 8 }];
+        let mut m = StorageModel::new(&vols);
+        assert_eq!(
+            m.apply(&Op::PairCreate { pair: p, source: VolumeId(0), mirror: VolumeId(1) }),
+            Err(ErrorKind::InvalidPair)
+        );
+        assert_eq!(
+            m.apply(&Op::PairCreate { pair: p, source: VolumeId(0), mirror: VolumeId(0) }),
+            Err(ErrorKind::InvalidPair)
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::dist::Dist;
 use crate::rng::Ratio;
-use model::{ArrayId, HostId, VolumeId, VolumeSpec};
+use model::{ArrayId, HostId, Op, VolumeId, VolumeSpec};
 
 /// Everything a run needs besides the seed and the engine.
 #[derive(Clone, Debug)]
@@ -30,6 +30,8 @@ impl SimConfig {
 pub struct ArraySpec {
     pub name: String,
     pub media: MediaSpec,
+    /// Blocks per change-map bit, given to the engine ([`engine::ArrayConfig`]).
+    pub change_grain: u64,
 }
 
 /// Media latencies.
@@ -141,6 +143,20 @@ pub enum Action {
     },
     RestartHost {
         host: HostId,
+    },
+    /// A host sends an admin command to an array (the host's first link to it).
+    Admin {
+        host: HostId,
+        array: ArrayId,
+        op: Op,
+    },
+    /// The media block at `space`/`block` of an array reads with an error until it is
+    /// written (a latent sector error; a write remaps it). mirrorsim's controller
+    /// keeps volume `n` in space `n`.
+    MediaError {
+        array: ArrayId,
+        space: u32,
+        block: u64,
     },
 }
 

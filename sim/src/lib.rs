@@ -20,4 +20,7 @@ pub use config::*;
 pub use dist::Dist;
 pub use rng::{Prng, Ratio, Stream};
 pub use trace::{Trace, TraceEvent, TraceKind};
-pub use world::{AUDITOR_HOST, Ending, RunOptions, RunResult, RunStats, run};
+pub use world::{
+    AUDITOR_HOST, CopyRecord, Ending, InvariantViolation, MediaFault, RunOptions, RunResult, RunStats,
+    array_process, run,
+};

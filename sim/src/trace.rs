@@ -111,6 +111,30 @@ pub enum TraceKind {
         block: u64,
         len: u32,
     },
+    /// A host invoked an admin command (`pair` names its pair).
+    Admin {
+        host: u32,
+        process: u32,
+        req: u64,
+        pair: u32,
+    },
+    /// An engine announced a pair transition (0 copy done, 1 suspended), a copy start
+    /// (2) or a copy end (3).
+    Notice {
+        array: u32,
+        pair: u32,
+        what: u8,
+    },
+    /// A media fault was injected: the block reads with an error until written.
+    MediaFault {
+        array: u32,
+        space: u32,
+        block: u64,
+    },
+    /// An engine reported a broken invariant.
+    Invariant {
+        array: u32,
+    },
 }
 
 /// A recorded event.

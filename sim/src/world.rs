@@ -4,17 +4,25 @@ use crate::config::{Action, BlockDist, Endpoint, FaultRate, SimConfig};
 use crate::rng::{Prng, Stream};
 use crate::trace::{DropReason, Trace, TraceKind};
 use engine::{
-    ArrayConfig, ArrayEngine, EngineFactory, Input, IoId, MediaOp, MediaResult, Metadata, Output, ReqId,
-    SpaceId, TimerId,
+    ArrayConfig, ArrayEngine, CopyKind, CopyStats, EngineFactory, Input, IoId, MediaOp, MediaResult,
+    MediaView, Metadata, Notice, Output, Probe, ReqId, SpaceId, TimerId,
 };
-use model::{ArrayId, Completion, History, HistoryOp, HostId, Op, OpResult, ProcessId, Value, VolumeId};
+use model::{
+    ArrayId, Completion, History, HistoryOp, HostId, Op, OpResult, PairEvent, PairId, ProcessId, Reply,
+    Value, VolumeId,
+};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// The host id the harness uses for its audit reads (they bypass the links).
 pub const AUDITOR_HOST: u32 = u32::MAX;
 /// The process id of the auditor in the history.
 const AUDITOR_PROCESS: ProcessId = ProcessId(u32::MAX);
+
+/// The history process of array `a`'s announced pair transitions.
+pub fn array_process(a: ArrayId) -> ProcessId {
+    ProcessId(u32::MAX - 1 - a.0)
+}
 /// Audit reads cover at most this many blocks each.
 const AUDIT_READ_LEN_MAX: u64 = 1024;
 /// After finding no path to an array, a host waits this long before its next try.
@@ -69,6 +77,39 @@ pub struct RunStats {
     pub link_downs: u64,
     /// When the workload phase ended and settling began.
     pub settle_start_ns: u64,
+    pub admin_ops: u64,
+    pub media_faults: u64,
+}
+
+/// One background copy an engine ran (from its start and finish notices).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyRecord {
+    pub array: ArrayId,
+    pub pair: PairId,
+    pub kind: CopyKind,
+    pub started_ns: u64,
+    /// `None` if the copy never finished (a crash interrupted it; the restarted
+    /// controller reports the rest as a new copy).
+    pub finished_ns: Option<u64>,
+    pub stats: CopyStats,
+}
+
+/// An invariant an engine reported broken at a probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvariantViolation {
+    pub array: ArrayId,
+    pub event: u64,
+    pub time_ns: u64,
+    pub message: String,
+}
+
+/// An injected media fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MediaFault {
+    pub array: ArrayId,
+    pub space: u32,
+    pub block: u64,
+    pub at_ns: u64,
 }
 
 /// Everything a run produced.
@@ -83,6 +124,10 @@ pub struct RunResult {
     pub events: u64,
     pub sim_ns: u64,
     pub stats: RunStats,
+    pub copies: Vec<CopyRecord>,
+    /// The first invariant violation each array reported, in order.
+    pub violations: Vec<InvariantViolation>,
+    pub media_faults: Vec<MediaFault>,
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +161,7 @@ impl Msg {
 enum Ev {
     HostNext { host: u32, slot: u32, life: u32 },
     HostTimeout { host: u32, slot: u32, req: u64 },
+    AdminTimeout { host: u32, req: u64 },
     Deliver { link: u32, epoch: u64, to: Endpoint, msg: Msg },
     MediaDone { array: u32, incarnation: u32, io: IoId },
     EngineTimer { array: u32, incarnation: u32, timer: TimerId },
@@ -177,12 +223,17 @@ struct HostState {
     writer: u16,
     rng: Prng,
     done: bool,
+    /// Admin commands awaiting an answer: request, history index.
+    admin: Vec<OpenOp>,
 }
 
+/// Sparse media: an absent block holds 0 (writing 0 frees it).
 #[derive(Default)]
 struct Media {
     spaces: BTreeMap<SpaceId, BTreeMap<u64, Value>>,
     meta: Metadata,
+    /// Blocks that read with an error until written.
+    bad: BTreeSet<(SpaceId, u64)>,
 }
 
 impl Media {
@@ -193,13 +244,34 @@ impl Media {
             .collect()
     }
 
+    fn bad_block(&self, space: SpaceId, block: u64, len: u32) -> Option<u64> {
+        let end = block.saturating_add(u64::from(len));
+        self.bad.range((space, block)..(space, end)).next().map(|&(_, b)| b)
+    }
+
     fn write(&mut self, space: SpaceId, block: u64, values: &[Value], mask: impl Fn(usize) -> bool) {
         let data = self.spaces.entry(space).or_default();
         for (i, v) in values.iter().enumerate() {
             if mask(i) {
-                data.insert(block + i as u64, *v);
+                let b = block + i as u64;
+                if *v == Value::ZERO {
+                    data.remove(&b);
+                } else {
+                    data.insert(b, *v);
+                }
+                self.bad.remove(&(space, b));
             }
         }
+    }
+}
+
+impl MediaView for Media {
+    fn block(&self, space: SpaceId, block: u64) -> Value {
+        self.read(space, block, 1)[0]
+    }
+
+    fn allocated(&self, space: SpaceId, from: u64, to: u64) -> Vec<u64> {
+        self.spaces.get(&space).map_or_else(Vec::new, |d| d.range(from..to).map(|(b, _)| *b).collect())
     }
 }
 
@@ -253,6 +325,12 @@ struct World<'a> {
     process_next: u32,
     out: Vec<Output>,
     audit: AuditState,
+    copies: Vec<CopyRecord>,
+    /// Open copies: (array, pair) → index in `copies`.
+    copies_open: BTreeMap<(u32, PairId), usize>,
+    violations: Vec<InvariantViolation>,
+    violated: BTreeSet<usize>,
+    media_faults: Vec<MediaFault>,
 }
 
 #[derive(Clone, Copy)]
@@ -284,6 +362,9 @@ pub fn run(cfg: &SimConfig, factory: &dyn EngineFactory, opts: &RunOptions) -> R
         events: w.events,
         sim_ns: w.now,
         stats: w.stats,
+        copies: w.copies,
+        violations: w.violations,
+        media_faults: w.media_faults,
     }
 }
 
@@ -304,6 +385,7 @@ impl<'a> World<'a> {
                         .filter(|v| v.array.0 as usize == i)
                         .map(|v| (v.id, v.blocks))
                         .collect(),
+                    change_grain: a.change_grain,
                 };
                 let media = Media::default();
                 let engine = Some(factory.boot(&config, &media.meta));
@@ -359,6 +441,11 @@ impl<'a> World<'a> {
             process_next: 0,
             out: Vec::new(),
             audit: AuditState::default(),
+            copies: Vec::new(),
+            copies_open: BTreeMap::new(),
+            violations: Vec::new(),
+            violated: BTreeSet::new(),
+            media_faults: Vec::new(),
         };
         for (i, h) in cfg.hosts.iter().enumerate() {
             let concurrency = h.workload.as_ref().map_or(0, |wl| wl.concurrency);
@@ -374,6 +461,7 @@ impl<'a> World<'a> {
                 writer: u16::try_from(i + 1).expect("at most 65535 hosts"),
                 rng: Prng::new(seed, Stream::Host(i as u32)),
                 done: false,
+                admin: Vec::new(),
             });
             for slot in 0..concurrency {
                 w.schedule(0, Ev::HostNext { host: i as u32, slot, life: 0 });
@@ -463,6 +551,7 @@ impl<'a> World<'a> {
         match ev {
             Ev::HostNext { host, slot, life } => self.host_next(host as usize, slot as usize, life),
             Ev::HostTimeout { host, slot, req } => self.host_timeout(host as usize, slot as usize, req),
+            Ev::AdminTimeout { host, req } => self.admin_timeout(host as usize, req),
             Ev::Deliver { link, epoch, to, msg } => {
                 self.deliveries_pending -= 1;
                 self.deliver(link as usize, epoch, to, msg);
@@ -525,6 +614,9 @@ impl<'a> World<'a> {
     }
 
     fn begin_audit(&mut self) {
+        for a in 0..self.arrays.len() {
+            self.probe_quiescent(a);
+        }
         self.phase = Phase::Audit;
         self.audit.start = self.history.ops.len();
         // Every block any write touched, whatever its outcome, merged into ranges.
@@ -671,6 +763,15 @@ impl<'a> World<'a> {
 
     fn host_response(&mut self, h: usize, req: u64, result: OpResult) {
         let host = &self.hosts[h];
+        if let Some(i) = host.admin.iter().position(|o| o.req == req) {
+            let open = self.hosts[h].admin.swap_remove(i);
+            self.open_ops -= 1;
+            let process = self.history.ops[open.hist].process;
+            self.trace(TraceKind::Complete { host: h as u32, process: process.0, req, ok: result.is_ok() });
+            self.complete(open.hist, Completion::Returned(result));
+            self.stats.ops_ok += 1;
+            return;
+        }
         let Some(slot) = host.slots.iter().position(|s| s.open.is_some_and(|o| o.req == req)) else {
             return; // Timed out already, or a duplicate answer.
         };
@@ -707,6 +808,44 @@ impl<'a> World<'a> {
         self.after_op(h, slot);
     }
 
+    /// A host sends an admin command (a new process: admin commands are not part of
+    /// the host's workload slots).
+    fn admin_invoke(&mut self, h: usize, array: ArrayId, op: Op) {
+        if !self.hosts[h].up || self.phase != Phase::Workload {
+            return;
+        }
+        let process = self.new_process();
+        let host = &mut self.hosts[h];
+        let req = host.req_next;
+        host.req_next += 1;
+        let hist = self.record_invoke(process, op.clone());
+        self.stats.ops += 1;
+        self.stats.admin_ops += 1;
+        let pair = op.pair().map_or(u32::MAX, |p| p.0);
+        self.trace(TraceKind::Admin { host: h as u32, process: process.0, req, pair });
+        let Some(link) = self.route(h, array.0 as usize) else {
+            self.trace(TraceKind::NoPath { host: h as u32, req });
+            self.complete(hist, Completion::Failed("no path to the array".into()));
+            self.stats.ops_failed += 1;
+            return;
+        };
+        self.hosts[h].admin.push(OpenOp { req, hist });
+        self.open_ops += 1;
+        let timeout = self.cfg.hosts[h].op_timeout_ns;
+        self.schedule(self.now + timeout, Ev::AdminTimeout { host: h as u32, req });
+        let req = ReqId { host: h as u32, seq: req };
+        self.send(link, Endpoint::Array(array), Msg::Request { req, op });
+    }
+
+    fn admin_timeout(&mut self, h: usize, req: u64) {
+        let Some(i) = self.hosts[h].admin.iter().position(|o| o.req == req) else { return };
+        let open = self.hosts[h].admin.swap_remove(i);
+        self.open_ops -= 1;
+        self.stats.ops_unknown += 1;
+        let process = self.history.ops[open.hist].process;
+        self.trace(TraceKind::Timeout { host: h as u32, process: process.0, req });
+    }
+
     fn crash_host(&mut self, h: usize, restart_after_ns: Option<u64>) {
         if !self.hosts[h].up {
             return;
@@ -719,6 +858,8 @@ impl<'a> World<'a> {
             let p = self.new_process();
             self.hosts[h].slots[s].process = p;
         }
+        let admin = std::mem::take(&mut self.hosts[h].admin).len() as u64;
+        open += admin;
         self.open_ops -= open;
         self.stats.ops_unknown += open;
         self.stats.host_crashes += 1;
@@ -862,7 +1003,6 @@ impl<'a> World<'a> {
         match o {
             Output::Media { io, op } => {
                 let media = self.cfg.arrays[a].media;
-                let arr = &mut self.arrays[a];
                 let (kind, space, block, len, dist) = match &op {
                     MediaOp::Read { space, block, len } => (0u8, space.0, *block, *len, media.read_ns),
                     MediaOp::Write { space, block, values } => {
@@ -870,7 +1010,13 @@ impl<'a> World<'a> {
                     }
                     MediaOp::MetaPut { .. } => (2, 0, 0, 0, media.meta_ns),
                     MediaOp::MetaDelete { .. } => (3, 0, 0, 0, media.meta_ns),
+                    MediaOp::Allocated { space } => (5, space.0, 0, 0, media.meta_ns),
                 };
+                if let MediaOp::Write { space, block, values } = &op {
+                    let probe = Probe::MediaWrite { space: *space, block: *block, len: values.len() as u64 };
+                    self.probe(a, &probe);
+                }
+                let arr = &mut self.arrays[a];
                 let latency = dist.sample(&mut arr.rng);
                 let prev = arr.inflight.insert(io, op);
                 assert!(prev.is_none(), "engine reused media I/O id {io:?} while it was in flight");
@@ -923,6 +1069,89 @@ impl<'a> World<'a> {
                 let incarnation = self.arrays[a].incarnation;
                 self.schedule(self.now + after_ns, Ev::EngineTimer { array: a as u32, incarnation, timer });
             }
+            Output::Notice(notice) => self.notice(a, notice),
+        }
+    }
+
+    fn notice(&mut self, a: usize, notice: Notice) {
+        match notice {
+            Notice::Pair { pair, event } => {
+                let what = match event {
+                    PairEvent::CopyDone => 0,
+                    PairEvent::Suspended => 1,
+                };
+                self.trace(TraceKind::Notice { array: a as u32, pair: pair.0, what });
+                // An instantaneous operation of the array's own process.
+                let hist =
+                    self.record_invoke(array_process(ArrayId(a as u32)), Op::PairEvent { pair, event });
+                self.complete(hist, Completion::Returned(Ok(Reply::Done)));
+            }
+            Notice::CopyStarted { pair, kind } => {
+                self.trace(TraceKind::Notice { array: a as u32, pair: pair.0, what: 2 });
+                self.copies.push(CopyRecord {
+                    array: ArrayId(a as u32),
+                    pair,
+                    kind,
+                    started_ns: self.now,
+                    finished_ns: None,
+                    stats: CopyStats::default(),
+                });
+                self.copies_open.insert((a as u32, pair), self.copies.len() - 1);
+            }
+            Notice::CopyFinished { pair, kind, stats } => {
+                self.trace(TraceKind::Notice { array: a as u32, pair: pair.0, what: 3 });
+                match self.copies_open.remove(&(a as u32, pair)) {
+                    Some(i) => {
+                        self.copies[i].finished_ns = Some(self.now);
+                        self.copies[i].stats = stats;
+                    }
+                    None => self.copies.push(CopyRecord {
+                        array: ArrayId(a as u32),
+                        pair,
+                        kind,
+                        started_ns: self.now,
+                        finished_ns: Some(self.now),
+                        stats,
+                    }),
+                }
+                self.probe_quiescent(a);
+            }
+        }
+    }
+
+    /// Asks array `a`'s engine to check an invariant; records the first failure.
+    fn probe(&mut self, a: usize, probe: &Probe<'_>) {
+        if self.violated.contains(&a) {
+            return;
+        }
+        let Some(engine) = self.arrays[a].engine.as_ref() else { return };
+        if let Err(message) = engine.check(probe) {
+            self.violated.insert(a);
+            self.trace(TraceKind::Invariant { array: a as u32 });
+            self.violations.push(InvariantViolation {
+                array: ArrayId(a as u32),
+                event: self.events,
+                time_ns: self.now,
+                message,
+            });
+        }
+    }
+
+    fn probe_quiescent(&mut self, a: usize) {
+        if self.violated.contains(&a) {
+            return;
+        }
+        let arr = &self.arrays[a];
+        let Some(engine) = arr.engine.as_ref() else { return };
+        if let Err(message) = engine.check(&Probe::Quiescent { media: &arr.media }) {
+            self.violated.insert(a);
+            self.trace(TraceKind::Invariant { array: a as u32 });
+            self.violations.push(InvariantViolation {
+                array: ArrayId(a as u32),
+                event: self.events,
+                time_ns: self.now,
+                message,
+            });
         }
     }
 
@@ -934,7 +1163,11 @@ impl<'a> World<'a> {
         let op = arr.inflight.remove(&io).expect("a completion for an in-flight I/O");
         self.media_pending -= 1;
         let result = match op {
-            MediaOp::Read { space, block, len } => MediaResult::Read(arr.media.read(space, block, len)),
+            MediaOp::Read { space, block, len } => match arr.media.bad_block(space, block, len) {
+                Some(block) => MediaResult::ReadError { block },
+                None => MediaResult::Read(arr.media.read(space, block, len)),
+            },
+            MediaOp::Allocated { space } => MediaResult::Allocated(arr.media.allocated(space, 0, u64::MAX)),
             MediaOp::Write { space, block, values } => {
                 arr.media.write(space, block, &values, |_| true);
                 MediaResult::Written
@@ -952,6 +1185,7 @@ impl<'a> World<'a> {
             MediaResult::Read(_) => 0,
             MediaResult::Written => 1,
             MediaResult::ReadError { .. } => 4,
+            MediaResult::Allocated(_) => 5,
         };
         self.trace(TraceKind::MediaDone { array: a as u32, io: io.0, kind });
         self.engine_input(a, Input::MediaDone { io, result });
@@ -973,7 +1207,7 @@ impl<'a> World<'a> {
         for (_, op) in inflight {
             let fate = arr.rng.below(if torn_allowed { 3 } else { 2 });
             match op {
-                MediaOp::Read { .. } => continue,
+                MediaOp::Read { .. } | MediaOp::Allocated { .. } => continue,
                 MediaOp::Write { space, block, values } => match fate {
                     0 => lost += 1,
                     1 => {
@@ -1005,6 +1239,8 @@ impl<'a> World<'a> {
             }
         }
         self.stats.array_crashes += 1;
+        // Copies in progress end unfinished; the restarted controller starts anew.
+        self.copies_open.retain(|(arr, _), _| *arr != a as u32);
         self.trace(TraceKind::ArrayCrash { array: a as u32, torn, landed, lost });
         self.reset_links_of(Endpoint::Array(ArrayId(a as u32)));
         if let Some(after) = restart_after_ns {
@@ -1049,6 +1285,13 @@ impl<'a> World<'a> {
                 self.crash_host(host.0 as usize, restart_after_ns)
             }
             Action::RestartHost { host } => self.restart_host(host.0 as usize),
+            Action::Admin { host, array, op } => self.admin_invoke(host.0 as usize, array, op),
+            Action::MediaError { array, space, block } if faulting => {
+                self.stats.media_faults += 1;
+                self.media_faults.push(MediaFault { array, space, block, at_ns: self.now });
+                self.trace(TraceKind::MediaFault { array: array.0, space, block });
+                self.arrays[array.0 as usize].media.bad.insert((SpaceId(space), block));
+            }
             _ => {} // A fault after the workload phase: faults have stopped.
         }
     }

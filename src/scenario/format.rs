@@ -50,6 +50,10 @@ pub struct ArrayDef {
     pub volumes: Vec<VolumeDef>,
     #[serde(default)]
     pub media: MediaDef,
+    /// Blocks per change-map bit of mirror pairs: a power of two from 1 to 2^20
+    /// (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_grain: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -214,6 +218,38 @@ pub enum ActionDef {
     RestartHost {
         host: String,
     },
+    /// S2: `host` makes `mirror` a mirror of `source` (both on one array). `pair` names
+    /// the pair in later commands.
+    PairCreate {
+        host: String,
+        pair: String,
+        source: String,
+        mirror: String,
+    },
+    Split {
+        host: String,
+        pair: String,
+    },
+    Resync {
+        host: String,
+        pair: String,
+    },
+    Restore {
+        host: String,
+        pair: String,
+        #[serde(default)]
+        protected: bool,
+    },
+    PairDelete {
+        host: String,
+        pair: String,
+    },
+    /// The media under `block` of `volume` reads with an error until it is written
+    /// (a latent sector error).
+    MediaError {
+        volume: String,
+        block: u64,
+    },
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -276,6 +312,9 @@ pub enum CheckName {
     Durability,
     /// The client history is linearizable against the model.
     Linearizability,
+    /// The engine's invariants hold at every probe (SPEC §4.3), and every media error
+    /// a host saw was on a block with an injected media fault.
+    Invariants,
 }
 
 impl CheckName {
@@ -284,6 +323,7 @@ impl CheckName {
             CheckName::Differential => "differential",
             CheckName::Durability => "durability",
             CheckName::Linearizability => "linearizability",
+            CheckName::Invariants => "invariants",
         }
     }
 }

@@ -5,7 +5,7 @@
 //! make no sense), never as a panic.
 
 use super::format::*;
-use model::{ArrayId, HostId, Value, VolumeId};
+use model::{ArrayId, HostId, Op, PairId, Value, VolumeId};
 use sim::{
     Action, ArraySpec, BlockDist, Dist, Endpoint, FaultRate, HostSpec, Limits, LinkSpec, MediaSpec,
     RandomFaults, Ratio, SimConfig, TimedAction, VolumeInfo, Workload,
@@ -224,7 +224,14 @@ impl Validator<'_> {
                 meta_ns: self.dist(&format!("{p}.media.meta"), &m.meta, |d| d.0)?,
                 torn_writes: m.torn_writes,
             };
-            arrays.push(ArraySpec { name: a.name.clone(), media });
+            let change_grain = a.change_grain.unwrap_or(1);
+            if !change_grain.is_power_of_two() || change_grain > 1 << 20 {
+                return self.err(
+                    format!("{p}.change_grain"),
+                    format!("change_grain must be a power of two from 1 to 2^20, got {change_grain}"),
+                );
+            }
+            arrays.push(ArraySpec { name: a.name.clone(), media, change_grain });
             for (j, v) in a.volumes.iter().enumerate() {
                 let vp = format!("{p}.volumes[{j}].blocks");
                 if v.blocks == 0 {
@@ -303,6 +310,35 @@ impl Validator<'_> {
             hosts.push(HostSpec { name: h.name.clone(), workload, op_timeout_ns: h.op_timeout.0 });
         }
 
+        // Pairs are named in the file and numbered in order of their first pair_create;
+        // each lives on the array of its source volume.
+        let mut pair_ix: BTreeMap<&str, (u32, ArrayId)> = BTreeMap::new();
+        for (i, t) in f.timeline.iter().enumerate() {
+            if let ActionDef::PairCreate { pair, source, mirror, .. } = &t.action {
+                let p = format!("timeline[{i}].do.pair_create");
+                let s = *vol_ix.get(source.as_str()).map_or_else(
+                    || self.err(format!("{p}.source"), format!("unknown volume {source:?}")),
+                    Ok,
+                )?;
+                let m = *vol_ix.get(mirror.as_str()).map_or_else(
+                    || self.err(format!("{p}.mirror"), format!("unknown volume {mirror:?}")),
+                    Ok,
+                )?;
+                let (sa, ma) = (volumes[s].array, volumes[m].array);
+                if sa != ma {
+                    return self.err(
+                        p,
+                        format!(
+                            "a local pair's volumes must be on one array: {source:?} is on {:?}, {mirror:?} on {:?}",
+                            f.arrays[sa.0 as usize].name,
+                            f.arrays[ma.0 as usize].name
+                        ),
+                    );
+                }
+                let next = pair_ix.len() as u32;
+                pair_ix.entry(pair.as_str()).or_insert((next, sa));
+            }
+        }
         let mut timeline = Vec::new();
         let mut last: Option<(usize, Duration)> = None;
         for (i, t) in f.timeline.iter().enumerate() {
@@ -355,6 +391,61 @@ impl Validator<'_> {
                 ActionDef::RestartHost { host } => Action::RestartHost {
                     host: HostId(find(&host_ix, "host", "restart_host.host", host)? as u32),
                 },
+                ActionDef::MediaError { volume, block } => {
+                    let v = find(&vol_ix, "volume", "media_error.volume", volume)?;
+                    if *block >= volumes[v].blocks {
+                        return self.err(
+                            format!("{p}.do.media_error.block"),
+                            format!(
+                                "block {block} is past the end of {volume:?} ({} blocks)",
+                                volumes[v].blocks
+                            ),
+                        );
+                    }
+                    Action::MediaError { array: volumes[v].array, space: volumes[v].id.0, block: *block }
+                }
+                admin => {
+                    let (cmd, host, pair) = match admin {
+                        ActionDef::PairCreate { host, pair, .. } => ("pair_create", host, pair),
+                        ActionDef::Split { host, pair } => ("split", host, pair),
+                        ActionDef::Resync { host, pair } => ("resync", host, pair),
+                        ActionDef::Restore { host, pair, .. } => ("restore", host, pair),
+                        ActionDef::PairDelete { host, pair } => ("pair_delete", host, pair),
+                        _ => unreachable!("handled above"),
+                    };
+                    let h = find(&host_ix, "host", &format!("{cmd}.host"), host)?;
+                    let Some(&(id, array)) = pair_ix.get(pair.as_str()) else {
+                        return self.err(
+                            format!("{p}.do.{cmd}.pair"),
+                            format!("unknown pair {pair:?}: no pair_create in the timeline names it"),
+                        );
+                    };
+                    let (name, pair) = (pair, PairId(id));
+                    let op = match admin {
+                        ActionDef::PairCreate { source, mirror, .. } => Op::PairCreate {
+                            pair,
+                            source: volumes[vol_ix[source.as_str()]].id,
+                            mirror: volumes[vol_ix[mirror.as_str()]].id,
+                        },
+                        ActionDef::Split { .. } => Op::Split { pair },
+                        ActionDef::Resync { .. } => Op::Resync { pair },
+                        ActionDef::Restore { protected, .. } => Op::Restore { pair, protected: *protected },
+                        _ => Op::PairDelete { pair },
+                    };
+                    if links.iter().all(|l: &LinkSpec| {
+                        !(l.ends.contains(&Endpoint::Host(HostId(h as u32)))
+                            && l.ends.contains(&Endpoint::Array(array)))
+                    }) {
+                        return self.err(
+                            format!("{p}.do.{cmd}.host"),
+                            format!(
+                                "host {host:?} has no link to array {:?}, which holds pair {name:?}",
+                                f.arrays[array.0 as usize].name
+                            ),
+                        );
+                    }
+                    Action::Admin { host: HostId(h as u32), array, op }
+                }
             };
             timeline.push(TimedAction { at_ns: t.at.0, action });
         }
@@ -519,7 +610,7 @@ impl Validator<'_> {
                 list
             }
             None => {
-                let mut list = vec![CheckName::Durability, CheckName::Linearizability];
+                let mut list = vec![CheckName::Durability, CheckName::Linearizability, CheckName::Invariants];
                 if one_client && faultless {
                     list.insert(0, CheckName::Differential);
                 }
