@@ -631,7 +631,7 @@ impl Controller {
         }
         if !missing.is_empty() || wait_on.is_some() {
             let uid = pair.rec.uid;
-            let key = wait_on.unwrap_or((epoch, side, missing[0]));
+            let key = wait_on.unwrap_or_else(|| (epoch, side, missing[0]));
             for &c in &missing {
                 pair.bits.insert((epoch, side, c), Bit::Putting(Vec::new()));
             }
