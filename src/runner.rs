@@ -122,7 +122,15 @@ fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
     let completed = r.ending == Ending::Completed;
     let volumes = scenario.config.volume_specs();
     let mut unknown = None;
-    for &check in &scenario.checks {
+    // The cheap checks first: a broken invariant explains more than the history does.
+    let mut order = scenario.checks.clone();
+    order.sort_by_key(|c| match c {
+        CheckName::Invariants => 0,
+        CheckName::Differential => 1,
+        CheckName::Durability => 2,
+        CheckName::Linearizability => 3,
+    });
+    for &check in &order {
         match check {
             CheckName::Differential => match checker::differential::check(&r.history, &volumes) {
                 Ok(Ok(())) => {}

@@ -618,6 +618,14 @@ impl Controller {
             pair.waiters.entry(c).or_default().push((req, op));
             return;
         }
+        // A write that goes to both volumes waits for overlapping writes in flight:
+        // two concurrent writes to a block must land in the same order on both.
+        if side == Side::Source && pair.rec.mirroring() {
+            if let Some((&c, _)) = pair.writers.range(c0..=c1).next() {
+                pair.waiters.entry(c).or_default().push((req, op));
+                return;
+            }
+        }
         // Write-intent: the bits are durable before the data is written.
         let epoch = pair.rec.epoch;
         let mut missing = Vec::new();
@@ -1286,15 +1294,20 @@ impl Controller {
         }
         out.push(Output::Reply { req: a.req, result: Ok(Reply::Done) });
         if let Some(p) = a.pair {
+            let mut woken = Vec::new();
             if let Some(pair) = self.pairs.get_mut(&p) {
                 for c in a.chunks.0..=a.chunks.1 {
                     let n = pair.writers.get_mut(&c).expect("counted");
                     *n -= 1;
                     if *n == 0 {
                         pair.writers.remove(&c);
+                        if !pair.copying.contains_key(&c) {
+                            woken.extend(pair.waiters.remove(&c).unwrap_or_default());
+                        }
                     }
                 }
             }
+            self.rerun(woken, out);
             self.pump(p, out);
         }
         for v in a.vols {
@@ -1381,7 +1394,13 @@ impl ArrayEngine for Controller {
                 // In Mirrored with no copy left, the mirror holds every block of the
                 // source (blocks with a write in flight excepted).
                 for (p, pair) in &self.pairs {
-                    if pair.rec.state != PairState::Mirrored || pair.copy.is_some() || !pair.live {
+                    let tracked = matches!(pair.rec.state, PairState::Split)
+                        && pair.copy.is_none()
+                        && pair.live
+                        && pair.rec_put.is_none();
+                    if !tracked
+                        && (pair.rec.state != PairState::Mirrored || pair.copy.is_some() || !pair.live)
+                    {
                         continue;
                     }
                     let (s, m) = (&self.volumes[&pair.rec.source], &self.volumes[&pair.rec.mirror]);
@@ -1390,14 +1409,22 @@ impl ArrayEngine for Controller {
                     blocks.sort_unstable();
                     blocks.dedup();
                     for b in blocks {
-                        if pair.writers.contains_key(&(b / self.grain)) {
+                        let chunk = b / self.grain;
+                        if pair.writers.contains_key(&chunk) {
+                            continue;
+                        }
+                        // Split: the change maps cover every block that differs.
+                        if tracked && pair.bits.keys().any(|k| k.2 == chunk) {
                             continue;
                         }
                         let (x, y) = (media.block(s.space, b), media.block(m.space, b));
                         if x != y {
-                            return Err(format!(
-                                "{p} is mirrored but block {b} differs: source {x}, mirror {y}"
-                            ));
+                            let what = if tracked {
+                                "is split and no change-map bit covers block"
+                            } else {
+                                "is mirrored but differs at block"
+                            };
+                            return Err(format!("{p} {what} {b}: source {x}, mirror {y}"));
                         }
                     }
                 }

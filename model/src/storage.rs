@@ -16,10 +16,14 @@ pub struct VolumeSpec {
     pub blocks: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A volume's blocks: a persistent (structurally shared) ordered map, so that a
+/// checker exploring many states clones one in O(1) and a write costs O(log n).
+type Blocks = im::OrdMap<u64, Value>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Volume {
     blocks: u64,
-    data: BTreeMap<u64, Value>,
+    data: Blocks,
     /// The mirror of a pair deleted before its copy finished (SPEC §2 S2).
     inconsistent: bool,
 }
@@ -39,10 +43,41 @@ pub struct PairInfo {
 /// data map is stale and never read; it is materialised from the source at the
 /// instant the mirror becomes an image (a split, a delete from `Mirrored`). The
 /// mirror is host-accessible only in `Split`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 pub struct StorageModel {
     volumes: BTreeMap<VolumeId, Volume>,
     pairs: BTreeMap<PairId, PairInfo>,
+    /// A digest of every volume's content, kept up to date on each change (the sum
+    /// of a mix of each non-zero block), so hashing a state costs O(volumes + pairs).
+    digest: u64,
+}
+
+impl PartialEq for StorageModel {
+    fn eq(&self, o: &Self) -> bool {
+        self.digest == o.digest && self.pairs == o.pairs && self.volumes == o.volumes
+    }
+}
+
+impl Eq for StorageModel {}
+
+impl std::hash::Hash for StorageModel {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.digest.hash(h);
+        self.pairs.hash(h);
+        for (id, v) in &self.volumes {
+            (id, v.inconsistent).hash(h);
+        }
+    }
+}
+
+fn mix(vol: VolumeId, block: u64, value: Value) -> u64 {
+    let mut x = (u64::from(vol.0) << 40 ^ block).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ value.0;
+    x = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^ (x >> 29)
+}
+
+fn data_digest(vol: VolumeId, data: &Blocks) -> u64 {
+    data.iter().fold(0u64, |d, (b, v)| d.wrapping_add(mix(vol, *b, *v)))
 }
 
 impl StorageModel {
@@ -50,9 +85,9 @@ impl StorageModel {
     pub fn new(volumes: &[VolumeSpec]) -> StorageModel {
         let volumes = volumes
             .iter()
-            .map(|v| (v.id, Volume { blocks: v.blocks, data: BTreeMap::new(), inconsistent: false }))
+            .map(|v| (v.id, Volume { blocks: v.blocks, data: Blocks::new(), inconsistent: false }))
             .collect();
-        StorageModel { volumes, pairs: BTreeMap::new() }
+        StorageModel { volumes, pairs: BTreeMap::new(), digest: 0 }
     }
 
     /// The state-independent rejection rule of host I/O: an existing volume and a
@@ -104,9 +139,8 @@ impl StorageModel {
             }
             Op::Write { vol, block, values } => {
                 self.accessible(*vol)?;
-                let data = &mut self.volumes.get_mut(vol).expect("validated").data;
                 for (i, v) in values.iter().enumerate() {
-                    data.insert(block + i as u64, *v);
+                    self.set_block(*vol, block + i as u64, *v);
                 }
                 Ok(Reply::Done)
             }
@@ -124,8 +158,7 @@ impl StorageModel {
             }
             Op::Restore { pair, protected } => {
                 let p = self.expect_state(*pair, &[PairState::Split])?;
-                let image = self.volumes[&p.mirror].data.clone();
-                self.volumes.get_mut(&p.source).expect("paired").data = image;
+                self.copy_volume(p.mirror, p.source);
                 let next = if *protected { PairState::RestoreProtected } else { PairState::Restore };
                 self.set_state(*pair, next);
                 Ok(Reply::Done)
@@ -140,9 +173,8 @@ impl StorageModel {
                     | PairState::Restore
                     | PairState::RestoreProtected
                     | PairState::Suspended => {
-                        let m = self.volumes.get_mut(&p.mirror).expect("paired");
-                        m.inconsistent = true;
-                        m.data.clear();
+                        self.replace_data(p.mirror, Blocks::new());
+                        self.volumes.get_mut(&p.mirror).expect("paired").inconsistent = true;
                     }
                 }
                 Ok(Reply::Done)
@@ -181,9 +213,8 @@ impl StorageModel {
         if s.inconsistent {
             return Err(ErrorKind::Inconsistent);
         }
-        let m = self.volumes.get_mut(&mirror).expect("checked");
-        m.inconsistent = false;
-        m.data.clear();
+        self.replace_data(mirror, Blocks::new());
+        self.volumes.get_mut(&mirror).expect("checked").inconsistent = false;
         self.pairs.insert(pair, PairInfo { source, mirror, state: PairState::Copy });
         Ok(Reply::Done)
     }
@@ -199,8 +230,31 @@ impl StorageModel {
 
     /// The mirror becomes the image of the source at this instant.
     fn image_mirror(&mut self, p: &PairInfo) {
-        let image = self.volumes[&p.source].data.clone();
-        self.volumes.get_mut(&p.mirror).expect("paired").data = image;
+        self.copy_volume(p.source, p.mirror);
+    }
+
+    fn set_block(&mut self, vol: VolumeId, block: u64, value: Value) {
+        let data = &mut self.volumes.get_mut(&vol).expect("exists").data;
+        let old = if value == Value::ZERO { data.remove(&block) } else { data.insert(block, value) };
+        if let Some(old) = old {
+            self.digest = self.digest.wrapping_sub(mix(vol, block, old));
+        }
+        if value != Value::ZERO {
+            self.digest = self.digest.wrapping_add(mix(vol, block, value));
+        }
+    }
+
+    /// `to` := `from` (a structurally shared copy: O(1) plus the digest update).
+    fn copy_volume(&mut self, from: VolumeId, to: VolumeId) {
+        let data = self.volumes[&from].data.clone();
+        self.replace_data(to, data);
+    }
+
+    fn replace_data(&mut self, vol: VolumeId, data: Blocks) {
+        let old = std::mem::replace(&mut self.volumes.get_mut(&vol).expect("exists").data, data);
+        self.digest = self.digest.wrapping_sub(data_digest(vol, &old));
+        let new = data_digest(vol, &self.volumes[&vol].data);
+        self.digest = self.digest.wrapping_add(new);
     }
 
     /// The value of one block (0 if never written); `None` if the address is invalid.

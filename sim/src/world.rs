@@ -1033,6 +1033,11 @@ impl<'a> World<'a> {
                     return;
                 }
                 let h = req.host as usize;
+                if self.hosts[h].admin.iter().any(|o| o.req == req.seq) {
+                    // An admin command took effect (or was refused): a quiescent point
+                    // for the pair (a split has just taken its image).
+                    self.probe_quiescent(a);
+                }
                 let Some(l) = self.route(h, a) else {
                     self.stats.messages_dropped += 1;
                     self.trace(TraceKind::Drop {
