@@ -125,6 +125,9 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
                     verdict,
                     wall_ms
                 );
+                for line in runner::copy_lines(&r.result) {
+                    println!("    {line}");
+                }
             }
             Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect)),
         }
@@ -175,6 +178,7 @@ fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect) 
         "ending": r.ending.name(),
         "details": r.details,
         "replay": r.replay_command(),
+        "copies": runner::copies_json(&r.result),
     })
     .to_string()
 }
@@ -210,6 +214,9 @@ fn cmd_replay(file: &PathBuf, seed: Option<u64>, trace: bool, history: bool) -> 
         r.trace_hash,
         wall_ms
     );
+    for line in runner::copy_lines(&r.result) {
+        println!("{line}");
+    }
     if let Some(d) = &r.details {
         println!("{d}");
     }

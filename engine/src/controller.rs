@@ -148,6 +148,18 @@ impl Record {
     }
 }
 
+/// The record of a pair being suspended. From a clean `Mirrored` pair the mirror holds
+/// every block, so the activity log is garbage (a new generation and floor, as at a
+/// split); from a copy, the bits still to copy stay.
+fn pending_rec(mut rec: Record, clean: bool) -> Record {
+    rec.state = PairState::Suspended;
+    if clean {
+        rec.epoch += 1;
+        rec.floor = rec.epoch;
+    }
+    rec
+}
+
 fn bit_key(uid: u64, epoch: u64, side: Side, chunk: u64) -> String {
     format!("map/{uid:016x}/{epoch:016x}/{}/{chunk:016x}", side.tag())
 }
@@ -397,12 +409,11 @@ impl Controller {
                     }
                     c.pairs.insert(PairId(id), Pair::new(rec, true));
                 }
-            } else if let Some(h) = key.strip_prefix("inconsistent/") {
-                if let Some(vol) =
+            } else if let Some(h) = key.strip_prefix("inconsistent/")
+                && let Some(vol) =
                     u32::from_str_radix(h, 16).ok().and_then(|v| c.volumes.get_mut(&VolumeId(v)))
-                {
-                    vol.inconsistent = true;
-                }
+            {
+                vol.inconsistent = true;
             }
         }
         for key in meta.keys() {
@@ -604,14 +615,14 @@ impl Controller {
         let pair = self.pairs.get_mut(&p).expect("exists");
         let state = pair.rec.state;
         // A protected restore restores a chunk before a host write lands on it.
-        if state == PairState::RestoreProtected {
-            if let Some(&c) = pair.pending.range(c0..=c1).next() {
-                for c in pair.pending.range(c0..=c1).copied().collect::<Vec<_>>() {
-                    pair.urgent.insert(c);
-                }
-                pair.waiters.entry(c).or_default().push((req, op));
-                return self.pump(p, out);
+        if state == PairState::RestoreProtected
+            && let Some(&c) = pair.pending.range(c0..=c1).next()
+        {
+            for c in pair.pending.range(c0..=c1).copied().collect::<Vec<_>>() {
+                pair.urgent.insert(c);
             }
+            pair.waiters.entry(c).or_default().push((req, op));
+            return self.pump(p, out);
         }
         // The copier holds a chunk: wait for it.
         if let Some((&c, _)) = pair.copying.range(c0..=c1).next() {
@@ -620,11 +631,12 @@ impl Controller {
         }
         // A write that goes to both volumes waits for overlapping writes in flight:
         // two concurrent writes to a block must land in the same order on both.
-        if side == Side::Source && pair.rec.mirroring() {
-            if let Some((&c, _)) = pair.writers.range(c0..=c1).next() {
-                pair.waiters.entry(c).or_default().push((req, op));
-                return;
-            }
+        if side == Side::Source
+            && pair.rec.mirroring()
+            && let Some((&c, _)) = pair.writers.range(c0..=c1).next()
+        {
+            pair.waiters.entry(c).or_default().push((req, op));
+            return;
         }
         // Write-intent: the bits are durable before the data is written.
         let epoch = pair.rec.epoch;
@@ -667,10 +679,10 @@ impl Controller {
         };
         let agg = self.new_agg();
         let Op::Write { block, values, .. } = op else { unreachable!("a write") };
-        for (i, v) in vols.iter().enumerate() {
+        for v in &vols {
             let space = self.volumes[v].space;
             self.volumes.get_mut(v).expect("exists").inflight += 1;
-            let values = if i + 1 == vols.len() { values.clone() } else { values.clone() };
+            let values = values.clone();
             self.submit(MediaOp::Write { space, block, values }, Pending::Write { agg }, out);
         }
         self.writes
@@ -871,7 +883,7 @@ impl Controller {
         match after {
             After::Admin { req, op } => {
                 let pair = self.pairs.get_mut(&p).expect("exists");
-                let uid = pair.rec.uid;
+
                 let old = pair.rec;
                 let kind = match op {
                     Op::PairCreate { mirror, .. } => {
@@ -892,18 +904,7 @@ impl Controller {
                         pair.rec.epoch += 1;
                         pair.rec.floor = pair.rec.epoch;
                         // The mirrored period's activity log is garbage now.
-                        let garbage: Vec<(u64, Side, u64)> =
-                            pair.bits.range(..(pair.rec.floor, Side::Source, 0)).map(|(k, _)| *k).collect();
-                        for k in &garbage {
-                            pair.bits.remove(k);
-                        }
-                        for k in garbage {
-                            self.submit(
-                                MediaOp::MetaDelete { key: bit_key(uid, k.0, k.1, k.2) },
-                                Pending::Forget,
-                                out,
-                            );
-                        }
+                        self.drop_garbage(p, out);
                         None
                     }
                     Op::Resync { .. } => {
@@ -975,13 +976,30 @@ impl Controller {
             }
             After::Suspended => {
                 let pair = self.pairs.get_mut(&p).expect("exists");
-                pair.rec.state = PairState::Suspended;
+                let clean = pair.rec.state == PairState::Mirrored && pair.copy.is_none();
+                pair.rec = pending_rec(pair.rec, clean);
+                self.drop_garbage(p, out);
+                let pair = self.pairs.get_mut(&p).expect("exists");
                 pair.copy = None;
                 pair.urgent.clear();
                 out.push(Output::Notice(Notice::Pair { pair: p, event: PairEvent::Suspended }));
                 self.after_record(p, out);
             }
             After::Quiet => self.after_record(p, out),
+        }
+    }
+
+    /// Forgets (and deletes) the bits of generations below the floor.
+    fn drop_garbage(&mut self, p: PairId, out: &mut Vec<Output>) {
+        let pair = self.pairs.get_mut(&p).expect("exists");
+        let uid = pair.rec.uid;
+        let garbage: Vec<(u64, Side, u64)> =
+            pair.bits.range(..(pair.rec.floor, Side::Source, 0)).map(|(k, _)| *k).collect();
+        for k in &garbage {
+            pair.bits.remove(k);
+        }
+        for k in garbage {
+            self.submit(MediaOp::MetaDelete { key: bit_key(uid, k.0, k.1, k.2) }, Pending::Forget, out);
         }
     }
 
@@ -1012,8 +1030,8 @@ impl Controller {
             pair.suspend_wanted = true;
             return;
         }
-        let mut rec = pair.rec;
-        rec.state = PairState::Suspended;
+        let clean = pair.rec.state == PairState::Mirrored && pair.copy.is_none();
+        let rec = pending_rec(pair.rec, clean);
         self.put_record(p, rec, After::Suspended, out);
     }
 
