@@ -257,6 +257,8 @@ pub struct Summary {
     pub unknown: u64,
     /// `(seed, verdict code, saved file)` of every failure, in seed order.
     pub failures: Vec<(u64, String, Option<PathBuf>)>,
+    /// `(seed, verdict code)` of every unknown verdict, in seed order.
+    pub unknowns: Vec<(u64, String)>,
     /// Stopped by an interrupt (Ctrl-C) before its seeds were done.
     pub interrupted: bool,
     /// Seeds in flight when a second interrupt abandoned them.
@@ -377,6 +379,7 @@ fn account(
         summary.failures.push((r.seed, r.verdict.code(), r.saved.clone()));
     } else if r.unknown() {
         summary.unknown += 1;
+        summary.unknowns.push((r.seed, r.verdict.code()));
     } else {
         summary.passed += 1;
     }

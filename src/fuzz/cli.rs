@@ -204,9 +204,9 @@ pub fn fuzz(args: &FuzzArgs) -> u8 {
         let shard = args.shard.map(|s| format!(", shard {s}")).unwrap_or_default();
         let bugs =
             if planted.is_empty() { String::new() } else { format!(", planted bugs {:?}", planted.names()) };
+        let to_run = seeds.len().map(|n| format!(" ({n} to run)")).unwrap_or_default();
         println!(
-            "fuzz: {range}{shard} ({} to run), {jobs} jobs{bugs}; failures are saved under {}",
-            seeds.len().map_or("until the time is up".to_string(), |n| format!("{n} seeds")),
+            "fuzz: {range}{shard}{to_run}, {jobs} jobs{bugs}; failures are saved under {}",
             args.failures.display()
         );
     }
@@ -288,6 +288,7 @@ fn print_summary(s: &Summary, args: &FuzzArgs, opts: &Options, planted: &Planted
                 "passed": s.passed,
                 "failed": s.failed,
                 "unknown": s.unknown,
+                "unknown_seeds": s.unknowns.iter().map(|(seed, _)| seed).collect::<Vec<_>>(),
                 "failures": failures,
                 "interrupted": s.interrupted,
                 "abandoned": s.abandoned,
@@ -322,6 +323,11 @@ fn print_summary(s: &Summary, args: &FuzzArgs, opts: &Options, planted: &Planted
             String::new()
         }
     );
+    if !s.unknowns.is_empty() {
+        let shown: Vec<String> =
+            s.unknowns.iter().take(20).map(|(seed, v)| format!("{seed} ({v})")).collect();
+        println!("  unknown: seeds {}{}", shown.join(", "), if s.unknowns.len() > 20 { ", ..." } else { "" });
+    }
     for (seed, verdict, file) in &s.failures {
         println!(
             "  FAILED seed {seed}: {verdict}{}",
