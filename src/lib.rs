@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod check_cmd;
 pub mod cli;
+pub mod fuzz;
 pub mod linearizability;
 pub mod runner;
 pub mod scenario;

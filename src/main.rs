@@ -51,9 +51,15 @@ enum Command {
         /// Print the client history too, one operation a line.
         #[arg(long)]
         history: bool,
+        #[command(flatten)]
+        planted: mirrorsim::fuzz::cli::PlantedArgs,
     },
     /// Judge history files (from mirrorsim or any system) for linearizability.
     Check(mirrorsim::check_cmd::CheckArgs),
+    /// Run generated scenarios, one per seed, in parallel; save each failure.
+    Fuzz(mirrorsim::fuzz::cli::FuzzArgs),
+    /// Minimize a failing scenario while the same seed still gives the same verdict.
+    Shrink(mirrorsim::fuzz::cli::ShrinkArgs),
     /// Measure the simulator's speed on reference scenarios.
     Bench {
         /// Smaller runs (a quick smoke of the benchmark).
@@ -66,7 +72,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run { paths, seed, format } => cmd_run(&paths, seed, format),
-        Command::Replay { file, seed, trace, history } => cmd_replay(&file, seed, trace, history),
+        Command::Replay { file, seed, trace, history, planted } => match planted.bugs() {
+            Ok(bugs) => cmd_replay(&file, seed, trace, history, &bugs),
+            Err(e) => {
+                eprintln!("error: --planted: {e}");
+                2
+            }
+        },
+        Command::Fuzz(args) => mirrorsim::fuzz::cli::fuzz(&args),
+        Command::Shrink(args) => mirrorsim::fuzz::cli::shrink(&args),
         Command::Bench { quick } => mirrorsim::bench::run(quick),
         Command::Check(args) => u8::try_from(mirrorsim::check_cmd::run(&args)).unwrap_or(2),
     };
@@ -183,13 +197,20 @@ fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect) 
     .to_string()
 }
 
-fn cmd_replay(file: &PathBuf, seed: Option<u64>, trace: bool, history: bool) -> u8 {
+fn cmd_replay(
+    file: &PathBuf,
+    seed: Option<u64>,
+    trace: bool,
+    history: bool,
+    planted: &mirrorsim::fuzz::PlantedBugs,
+) -> u8 {
     let sc = match load(std::slice::from_ref(file)) {
         Ok(mut s) => s.remove(0),
         Err(code) => return code,
     };
     let seed = seed.unwrap_or(sc.file.seed);
-    let (r, wall_ms) = timed(|| runner::run(&sc, seed, &ControllerFactory, trace));
+    let factory = mirrorsim::fuzz::planted::factory(planted);
+    let (r, wall_ms) = timed(|| runner::run(&sc, seed, factory.as_ref(), trace));
     if trace {
         println!("# columns: event index, simulated time (ns), event kind, fields (key=value)");
         for e in &r.result.trace.events {

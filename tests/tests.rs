@@ -9,11 +9,17 @@
 //!   `.err` sibling.
 //! - `judging`: deliberately broken engines are caught (the checks can fail).
 //! - `cli`: exit codes and output formats of the binary.
+//! - `fuzz`: scenario generation (determinism, validity, write-load-replay), fuzz
+//!   campaigns (seed order, shards, jobs), failures saved without overwriting,
+//!   shrinking, the planted canary, the fuzz and shrink command lines.
+//! - `regression`: every scenario in `tests/regression/` meets its expectation.
 
 mod broken;
 mod cli;
 mod determinism;
 mod differential;
+mod fuzz;
 mod judging;
 mod library;
+mod regression;
 mod support;

@@ -517,7 +517,9 @@ impl<'a> World<'a> {
             if self.phase == Phase::Settling && self.settled() {
                 self.begin_audit();
             }
-            if self.phase == Phase::Audit && self.audit.open.is_none() {
+            // An engine may answer an audit read at once (a rejection): issue the next
+            // one without waiting for an event.
+            while self.phase == Phase::Audit && self.audit.open.is_none() {
                 if self.audit.next == self.audit.reads.len() {
                     return Ending::Completed;
                 }

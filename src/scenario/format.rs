@@ -15,7 +15,7 @@ pub struct ScenarioFile {
     #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// The seed a plain `mirrorsim run` uses (`--seed` overrides it).
     #[serde(default = "default_seed")]
@@ -32,7 +32,7 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub limits: LimitsDef,
     /// Which checks judge the run. Default: every check that applies.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<Vec<CheckName>>,
     #[serde(default)]
     pub expect: Expect,
@@ -94,7 +94,7 @@ fn default_write() -> DistDef<Duration> {
 #[serde(deny_unknown_fields)]
 pub struct HostDef {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadDef>,
     /// How long the host waits for an answer before the outcome is unknown.
     #[serde(default = "default_timeout")]
@@ -204,7 +204,7 @@ pub enum ActionDef {
     },
     CrashArray {
         array: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         restart_after: Option<Duration>,
     },
     RestartArray {
@@ -212,7 +212,7 @@ pub enum ActionDef {
     },
     CrashHost {
         host: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         restart_after: Option<Duration>,
     },
     RestartHost {
@@ -255,11 +255,11 @@ pub enum ActionDef {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RandomFaultsDef {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_flap: Option<FaultRateDef>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array_crash: Option<FaultRateDef>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_crash: Option<FaultRateDef>,
 }
 

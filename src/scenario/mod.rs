@@ -5,4 +5,4 @@ pub mod format;
 mod validate;
 
 pub use format::{CheckName, Expect, ScenarioFile};
-pub use validate::{Scenario, ScenarioError, load, parse};
+pub use validate::{Scenario, ScenarioError, load, parse, validate};

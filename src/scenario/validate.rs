@@ -105,6 +105,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     Ok(Scenario { path: path.to_path_buf(), file, config, checks })
 }
 
+/// Validates a scenario file already in memory (a generated or shrunk one); `path` is
+/// used in messages and replay commands only.
+pub fn validate(path: &Path, file: ScenarioFile) -> Result<Scenario, ScenarioError> {
+    let (config, checks) = Validator { file: path }.convert(&file)?;
+    Ok(Scenario { path: path.to_path_buf(), file, config, checks })
+}
+
 /// serde_json appends " at line L column C"; we print the position ourselves.
 fn strip_position(msg: &str) -> String {
     let msg = match msg.rfind(" at line ") {

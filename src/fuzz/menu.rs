@@ -1,0 +1,204 @@
+//! The timeline menu: every kind of scripted action the generator can put on a
+//! scenario's timeline, each one entry of [`TIMELINE_MENU`].
+//!
+//! **Extension point.** Adding a kind of timeline entry (a fault, a repair, an admin
+//! command such as `pair_create`, `split`, `resync` or `restore`) is adding one
+//! [`MenuItem`] to [`TIMELINE_MENU`]: a name (it appears in the swarm configuration
+//! and the JSON output), `applies` (whether the topology has what the action needs),
+//! and `emit` (push one or more timeline entries at or after [`Emit::at`], drawing
+//! every choice from [`Emit::rng`]). Swarm testing then enables the new kind on a
+//! random half of the seeds with a random weight, and the shrinker removes its entries
+//! like any other. An item that needs state across entries (which pairs exist, which
+//! are split) keeps it in [`Emit::state`], which lives for one scenario's generation.
+
+use super::rng::GenRng;
+use crate::scenario::format::{ActionDef, Duration, TimelineEntry};
+use std::collections::BTreeMap;
+
+/// The names of what a generated scenario contains, for menu items to pick from.
+#[derive(Clone, Debug, Default)]
+pub struct Topology {
+    pub arrays: Vec<String>,
+    /// `(volume name, index of its array)`.
+    pub volumes: Vec<(String, usize)>,
+    pub hosts: Vec<String>,
+    /// Host-to-array links.
+    pub host_links: Vec<String>,
+    /// Array-to-array links.
+    pub array_links: Vec<String>,
+    /// The size of each volume, in the order of `volumes`.
+    pub volume_blocks: Vec<u64>,
+    /// Volumes of equal size on one array that can form a pair: (source, mirror,
+    /// array index).
+    pub twins: Vec<(String, String, usize)>,
+    /// (host, array index) for every host-to-array link.
+    pub host_arrays: Vec<(String, usize)>,
+}
+
+impl Topology {
+    /// Every link, host-to-array first.
+    pub fn links(&self) -> Vec<&String> {
+        self.host_links.iter().chain(&self.array_links).collect()
+    }
+}
+
+/// What a menu item gets to produce its entries.
+pub struct Emit<'a> {
+    pub rng: &'a mut GenRng,
+    pub topo: &'a Topology,
+    /// When the entry happens (simulated ns), already drawn from the fault window.
+    pub at: u64,
+    /// The estimated length of the workload phase (simulated ns): scale delays by it.
+    pub horizon: u64,
+    /// Free-form state shared by the items during one scenario's generation.
+    pub state: &'a mut BTreeMap<String, Vec<String>>,
+    pub(super) entries: &'a mut Vec<TimelineEntry>,
+}
+
+impl Emit<'_> {
+    /// Adds an entry at `at` (simulated ns).
+    pub fn push(&mut self, at: u64, action: ActionDef) {
+        self.entries.push(TimelineEntry { at: Duration(at), action });
+    }
+
+    /// A uniformly chosen name.
+    pub fn pick<'n>(&mut self, names: &'n [String]) -> &'n String {
+        &names[self.rng.index(names)]
+    }
+
+    /// An outage length: 50us to 5ms, or up to a tenth of the horizon.
+    pub fn outage(&mut self) -> u64 {
+        let hi = (self.horizon / 10).clamp(200_000, 5_000_000);
+        self.rng.between(50_000, hi)
+    }
+}
+
+/// One kind of timeline entry.
+pub struct MenuItem {
+    pub name: &'static str,
+    /// Whether the topology has what this action needs.
+    pub applies: fn(&Topology) -> bool,
+    /// Pushes the entries of one occurrence.
+    pub emit: fn(&mut Emit<'_>),
+}
+
+/// Every kind of timeline entry the generator knows, in a fixed order (the order is
+/// part of what a seed means: append new items at the end).
+pub const TIMELINE_MENU: &[MenuItem] = &[
+    MenuItem { name: "link_down", applies: has_links, emit: link_down },
+    MenuItem { name: "link_flap", applies: has_links, emit: link_flap },
+    MenuItem { name: "crash_array", applies: |_| true, emit: crash_array },
+    MenuItem { name: "crash_host", applies: |t| !t.hosts.is_empty(), emit: crash_host },
+    MenuItem { name: "media_error", applies: |t| !t.volumes.is_empty(), emit: media_error },
+    MenuItem { name: "pair_command", applies: pairable, emit: pair_command },
+];
+
+/// A latent sector error on a random block (biased to the first blocks, where
+/// workloads with a hot set land).
+fn media_error(e: &mut Emit<'_>) {
+    let v = e.rng.index(&e.topo.volumes);
+    let blocks = e.topo.volume_blocks[v];
+    let block = if e.rng.chance(1, 2) { e.rng.below(blocks.min(16)) } else { e.rng.below(blocks) };
+    let volume = e.topo.volumes[v].0.clone();
+    e.push(e.at, ActionDef::MediaError { volume, block });
+}
+
+fn pairable(t: &Topology) -> bool {
+    t.twins.iter().any(|(_, _, a)| t.host_arrays.iter().any(|(_, b)| a == b))
+}
+
+/// An S2 admin command: usually on a pair created earlier in this scenario (any
+/// command, from whatever state the pair is in: refusals are judged too), else the
+/// creation of a pair on two twin volumes.
+fn pair_command(e: &mut Emit<'_>) {
+    let pairs = e.state.get("pairs").cloned().unwrap_or_default();
+    if pairs.is_empty() || e.rng.chance(1, 5) {
+        let usable: Vec<&(String, String, usize)> =
+            e.topo.twins.iter().filter(|(_, _, a)| e.topo.host_arrays.iter().any(|(_, b)| a == b)).collect();
+        let (source, mirror, array) = usable[e.rng.index(&usable)].clone();
+        let host = admin_host(e, array);
+        let pair = format!("p{}", pairs.len() + 1);
+        e.state.entry("pairs".into()).or_default().push(format!("{pair}/{array}"));
+        e.push(e.at, ActionDef::PairCreate { host, pair, source, mirror });
+        return;
+    }
+    let chosen = pairs[e.rng.index(&pairs)].clone();
+    let (pair, array) = chosen.split_once('/').expect("name/array");
+    let (pair, array) = (pair.to_string(), array.parse::<usize>().expect("an array index"));
+    let host = admin_host(e, array);
+    let action = match e.rng.below(8) {
+        0..=2 => ActionDef::Split { host, pair },
+        3 | 4 => ActionDef::Resync { host, pair },
+        5 => ActionDef::Restore { host, pair, protected: false },
+        6 => ActionDef::Restore { host, pair, protected: true },
+        _ => ActionDef::PairDelete { host, pair },
+    };
+    e.push(e.at, action);
+}
+
+fn admin_host(e: &mut Emit<'_>, array: usize) -> String {
+    let hosts: Vec<String> =
+        e.topo.host_arrays.iter().filter(|(_, a)| *a == array).map(|(h, _)| h.clone()).collect();
+    e.pick(&hosts).clone()
+}
+
+fn has_links(t: &Topology) -> bool {
+    !t.host_links.is_empty() || !t.array_links.is_empty()
+}
+
+/// A link goes down; usually it comes back, otherwise it stays down until the
+/// workload ends (the simulator repairs everything before settling).
+fn link_down(e: &mut Emit<'_>) {
+    let links: Vec<String> = e.topo.links().into_iter().cloned().collect();
+    let link = e.pick(&links).clone();
+    e.push(e.at, ActionDef::LinkDown { link: link.clone() });
+    if e.rng.chance(3, 4) {
+        let back = e.at + e.outage();
+        e.push(back, ActionDef::LinkUp { link });
+    }
+}
+
+fn link_flap(e: &mut Emit<'_>) {
+    let links: Vec<String> = e.topo.links().into_iter().cloned().collect();
+    let link = e.pick(&links).clone();
+    let down = Duration(e.rng.between(20_000, 2_000_000));
+    let up = Duration(e.rng.between(20_000, 2_000_000));
+    let times = e.rng.between(1, 8) as u32;
+    e.push(e.at, ActionDef::LinkFlap { link, down, up, times });
+}
+
+/// A controller crash: restarted after a delay, or by an explicit restart later, or
+/// left down until the workload ends.
+fn crash_array(e: &mut Emit<'_>) {
+    let array = e.pick(&e.topo.arrays).clone();
+    match e.rng.below(4) {
+        0 | 1 => {
+            let after = e.outage();
+            e.push(e.at, ActionDef::CrashArray { array, restart_after: Some(Duration(after)) })
+        }
+        2 => {
+            let back = e.at + e.outage();
+            e.push(e.at, ActionDef::CrashArray { array: array.clone(), restart_after: None });
+            e.push(back, ActionDef::RestartArray { array });
+        }
+        _ => e.push(e.at, ActionDef::CrashArray { array, restart_after: None }),
+    }
+}
+
+/// A host crash: its open operations end with no response; it restarts after a delay
+/// or an explicit restart, or stays down (its workload ends there).
+fn crash_host(e: &mut Emit<'_>) {
+    let host = e.pick(&e.topo.hosts).clone();
+    match e.rng.below(8) {
+        0..=4 => {
+            let after = e.outage();
+            e.push(e.at, ActionDef::CrashHost { host, restart_after: Some(Duration(after)) })
+        }
+        5 | 6 => {
+            let back = e.at + e.outage();
+            e.push(e.at, ActionDef::CrashHost { host: host.clone(), restart_after: None });
+            e.push(back, ActionDef::RestartHost { host });
+        }
+        _ => e.push(e.at, ActionDef::CrashHost { host, restart_after: None }),
+    }
+}

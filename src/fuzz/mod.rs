@@ -1,0 +1,27 @@
+//! Fuzzing and reproduction: random scenarios from seeds, campaigns over many seeds,
+//! shrinking a failure to a minimal scenario, and planted bugs that prove failures are
+//! caught.
+//!
+//! - [`generate`]: a seed becomes a valid [`crate::scenario::ScenarioFile`] (swarm
+//!   testing: each seed enables a random subset of fault kinds with random weights);
+//! - [`menu`]: the kinds of timeline entries the generator can emit, the one place to
+//!   extend when the scenario format gains actions;
+//! - [`campaign`]: `mirrorsim fuzz`, seeds on a worker pool, results in seed order,
+//!   failures saved;
+//! - [`shrink`]: `mirrorsim shrink`, greedy minimisation keeping the verdict;
+//! - [`planted`]: the planted-bug catalog (feature `planted-bugs`) and the engine
+//!   factory that carries them;
+//! - [`save`]: atomic, never-overwriting file writes;
+//! - [`cli`]: the two commands' arguments and output.
+
+pub mod campaign;
+pub mod cli;
+pub mod generate;
+pub mod menu;
+pub mod planted;
+pub mod rng;
+pub mod save;
+pub mod shrink;
+
+pub use generate::{Generated, Swarm, generate};
+pub use planted::PlantedBugs;

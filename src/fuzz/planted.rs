@@ -1,0 +1,188 @@
+//! Planted bugs: named, switchable defects the fuzzer must catch.
+//!
+//! Compiled in only with the cargo feature `planted-bugs` (never in a default build):
+//! without it [`CATALOG`] is empty and `--planted NAME` is not a flag at all. A run
+//! selects bugs by name ([`PlantedBugs::parse`]); [`factory`] then builds the engine
+//! factory that carries them.
+//!
+//! Two levels of bug plug in here:
+//!
+//! - **Harness-level** bugs live in this file as wrappers around the engine (they
+//!   rewrite what the engine says). The `canary` is one: it corrupts every block the
+//!   final audit reads, so every run that wrote anything must fail. It proves that
+//!   failures are reported, saved and shrunk end to end.
+//! - **Engine-level** bugs (a resync that ignores a change map, a restore copier that
+//!   overwrites a host write, ...) belong in `engine/src/controller.rs`, behind an
+//!   `engine` feature `planted-bugs` that this package's feature turns on. The
+//!   controller gets the set of names from its factory (`ControllerFactory` gains a
+//!   `planted: BTreeSet<&'static str>` field, read where the bug sits:
+//!   `if self.planted.contains("resync-ignores-secondary-map") { ... }`). To add one:
+//!   put the defect in the controller, add a [`PlantedBug`] entry with
+//!   `level: Level::Engine` to [`CATALOG`], and pass [`PlantedBugs::engine_names`] to
+//!   the controller factory in [`factory`]. The fuzz tests then prove each catalog
+//!   entry is caught by one of its `caught_by` checks within a fixed seed budget.
+
+use crate::scenario::CheckName;
+use engine::{ArrayConfig, ArrayEngine, ControllerFactory, EngineFactory, Metadata};
+use std::collections::BTreeSet;
+
+/// Where a planted bug lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// A wrapper around the engine, in this file.
+    Harness,
+    /// Inside `engine/src/controller.rs`, switched by the controller factory.
+    Engine,
+}
+
+/// One entry of the catalog.
+#[derive(Clone, Copy, Debug)]
+pub struct PlantedBug {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub level: Level,
+    /// The checks that may report it (the first check of a scenario's list that sees
+    /// the defect reports it).
+    pub caught_by: &'static [CheckName],
+}
+
+/// Every planted bug this build knows.
+#[cfg(feature = "planted-bugs")]
+pub const CATALOG: &[PlantedBug] = &[PlantedBug {
+    name: "canary",
+    description: "always fails: every block the final audit reads comes back with a value no write wrote",
+    level: Level::Harness,
+    caught_by: &[CheckName::Differential, CheckName::Durability],
+}];
+
+/// Every planted bug this build knows: none without the `planted-bugs` feature.
+#[cfg(not(feature = "planted-bugs"))]
+pub const CATALOG: &[PlantedBug] = &[];
+
+/// The planted bugs switched on for a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlantedBugs(BTreeSet<&'static str>);
+
+impl PlantedBugs {
+    /// No planted bug: the engine under test as it is.
+    pub fn none() -> PlantedBugs {
+        PlantedBugs::default()
+    }
+
+    /// The bugs with these names; an unknown name is an error listing the known ones.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<PlantedBugs, String> {
+        let mut set = BTreeSet::new();
+        for n in names {
+            let n = n.as_ref();
+            match CATALOG.iter().find(|b| b.name == n) {
+                Some(b) => {
+                    set.insert(b.name);
+                }
+                None if CATALOG.is_empty() => {
+                    return Err(format!(
+                        "unknown planted bug {n:?}: this build has none (build with --features planted-bugs)"
+                    ));
+                }
+                None => {
+                    let known: Vec<&str> = CATALOG.iter().map(|b| b.name).collect();
+                    return Err(format!("unknown planted bug {n:?}; known: {}", known.join(", ")));
+                }
+            }
+        }
+        Ok(PlantedBugs(set))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+
+    /// The names, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().copied().collect()
+    }
+
+    /// The engine-level bugs, for the controller factory.
+    pub fn engine_names(&self) -> BTreeSet<&'static str> {
+        self.0
+            .iter()
+            .copied()
+            .filter(|n| CATALOG.iter().any(|b| b.name == *n && b.level == Level::Engine))
+            .collect()
+    }
+
+    /// The `--planted` arguments that select these bugs again (empty when none).
+    pub fn cli_args(&self) -> String {
+        self.0.iter().map(|n| format!(" --planted {n}")).collect()
+    }
+}
+
+/// The engine factory for a run with `bugs`: our controller, wrapped by the
+/// harness-level bugs.
+pub fn factory(bugs: &PlantedBugs) -> Box<dyn EngineFactory> {
+    let inner: Box<dyn EngineFactory> = Box::new(ControllerFactory);
+    if bugs.is_empty() {
+        return inner;
+    }
+    Box::new(Planted { inner, bugs: bugs.clone() })
+}
+
+/// Wraps a factory's engines with the harness-level bugs.
+struct Planted {
+    inner: Box<dyn EngineFactory>,
+    #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
+    bugs: PlantedBugs,
+}
+
+impl EngineFactory for Planted {
+    fn name(&self) -> &str {
+        "planted"
+    }
+
+    fn boot(&self, config: &ArrayConfig, metadata: &Metadata) -> Box<dyn ArrayEngine> {
+        #[allow(unused_mut)]
+        let mut engine = self.inner.boot(config, metadata);
+        #[cfg(feature = "planted-bugs")]
+        if self.bugs.contains("canary") {
+            engine = Box::new(bugs::Canary(engine));
+        }
+        engine
+    }
+}
+
+#[cfg(feature = "planted-bugs")]
+mod bugs {
+    use engine::{ArrayEngine, Input, Output};
+    use model::{Reply, Value};
+
+    /// Writer 0xffff is never a host's (at most 65534 hosts; writer ids start at 1).
+    pub const CANARY_VALUE: u64 = 0xffff_ffff_ffff_0000;
+
+    /// The canary: corrupts every value the audit reads.
+    pub struct Canary(pub Box<dyn ArrayEngine>);
+
+    impl ArrayEngine for Canary {
+        fn handle(&mut self, input: Input, out: &mut Vec<Output>) {
+            let start = out.len();
+            self.0.handle(input, out);
+            for o in &mut out[start..] {
+                if let Output::Reply { req, result: Ok(Reply::Values(values)) } = o
+                    && req.host == sim::AUDITOR_HOST
+                {
+                    values.iter_mut().for_each(|v| *v = Value(CANARY_VALUE));
+                }
+            }
+        }
+
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+
+        fn busy(&self) -> bool {
+            self.0.busy()
+        }
+    }
+}
