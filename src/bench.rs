@@ -70,6 +70,88 @@ pub fn measure(sc: &Scenario, reps: usize) -> Measure {
     best.expect("at least one repetition")
 }
 
+/// The S2 reference: a pair on two volumes of `blocks` blocks with `grain` blocks per
+/// change-map bit; after a split, a writer writes `writes` single blocks spread over
+/// the first `span` blocks; once it has finished, a resync (no host I/O concurrent
+/// with the copy, so every copied block either differed or shares a chunk with one
+/// that did), then a split, a restore, and a split again.
+pub fn s2_reference(blocks: u64, grain: u64, writes: u64, span: u64) -> Scenario {
+    let text = format!(
+        r#"{{ "name": "bench-s2-{blocks}-{grain}",
+             "arrays": [{{ "name": "A", "change_grain": {grain},
+                          "volumes": [{{ "name": "src", "blocks": {blocks} }}, {{ "name": "mir", "blocks": {blocks} }}] }}],
+             "hosts": [{{ "name": "w", "workload": {{ "volumes": ["src"], "concurrency": 4, "ops": {writes}, "read": 0,
+                          "blocks": {{ "hot_set": {{ "hot_blocks": {span}, "hot": 1 }} }} }} }},
+                      {{ "name": "admin" }}],
+             "links": [{{ "name": "l1", "between": ["w", "A"] }}, {{ "name": "l2", "between": ["admin", "A"] }}],
+             "timeline": [
+               {{ "at": "0ms", "do": {{ "pair_create": {{ "host": "admin", "pair": "p", "source": "src", "mirror": "mir" }} }} }},
+               {{ "at": "1ms", "do": {{ "split": {{ "host": "admin", "pair": "p" }} }} }},
+               {{ "at": "5s", "do": {{ "resync": {{ "host": "admin", "pair": "p" }} }} }},
+               {{ "at": "10s", "do": {{ "split": {{ "host": "admin", "pair": "p" }} }} }},
+               {{ "at": "11s", "do": {{ "restore": {{ "host": "admin", "pair": "p" }} }} }},
+               {{ "at": "16s", "do": {{ "split": {{ "host": "admin", "pair": "p" }} }} }}
+             ],
+             "limits": {{ "max_events": 1000000000, "max_time": "1000s" }} }}"#
+    );
+    scenario::parse(Path::new("<bench>"), &text).expect("the S2 reference scenario is valid")
+}
+
+/// Simulated latency (ns) of each admin command of a run, by name, in order.
+fn admin_latencies(r: &sim::RunResult) -> Vec<(String, u64)> {
+    r.history
+        .ops
+        .iter()
+        .filter(|o| !o.op.is_io() && !matches!(o.op, model::Op::PairEvent { .. }))
+        .map(|o| {
+            let name = o.op.to_string();
+            let name = name.split('(').next().unwrap_or("?").to_string();
+            (name, o.complete_ns.unwrap_or(o.invoke_ns) - o.invoke_ns)
+        })
+        .collect()
+}
+
+/// The S2 part of the benchmark: copy amplification per change-map granularity, and
+/// the cost of split / resync start / restore start on 2^20 and 2^40 blocks.
+pub fn run_s2(quick: bool) {
+    let writes = if quick { 400 } else { 4_000 };
+    let span = 1u64 << 16;
+    println!("S2 copy amplification: {writes} single-block writes over {span} blocks after a split, then resync (blocks copied / blocks that differed)");
+    for grain in [1u64, 8, 64, 512] {
+        let sc = s2_reference(1 << 20, grain, writes, span);
+        let r = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 1, record_trace: false });
+        assert_eq!(r.ending, sim::Ending::Completed, "the S2 benchmark run did not complete");
+        for c in r.copies.iter().filter(|c| c.kind != engine::CopyKind::Initial && c.stats.union_blocks > 0) {
+            let amp = c.stats.blocks_copied as f64 / c.stats.differing_blocks.max(1) as f64;
+            println!(
+                "  {:>3} blocks/bit {:<8} union {:>7} blocks, copied {:>7}, differing {:>6}, amplification {:>7.2}, copy time {}",
+                grain,
+                c.kind.name(),
+                c.stats.union_blocks,
+                c.stats.blocks_copied,
+                c.stats.differing_blocks,
+                amp,
+                c.finished_ns.map_or("unfinished".to_string(), |f| crate::cli::fmt_ns(f - c.started_ns))
+            );
+        }
+    }
+    println!("S2 command cost (simulated latency) on volumes of 2^20 and 2^40 blocks, the same writes:");
+    let small = sim::run(&s2_reference(1 << 20, 1, writes, span).config, &ControllerFactory, &RunOptions { seed: 1, record_trace: false });
+    let large = sim::run(&s2_reference(1 << 40, 1, writes, span).config, &ControllerFactory, &RunOptions { seed: 1, record_trace: false });
+    for ((name, a), (_, b)) in admin_latencies(&small).into_iter().zip(admin_latencies(&large)) {
+        println!(
+            "  {name:<12} 2^20: {:>10}   2^40: {:>10}   ratio {:.2}",
+            crate::cli::fmt_ns(a),
+            crate::cli::fmt_ns(b),
+            b as f64 / a.max(1) as f64
+        );
+    }
+    println!(
+        "  whole run: 2^20 {} media I/Os, 2^40 {} media I/Os (the same work whatever the size)",
+        small.stats.media_ios, large.stats.media_ios
+    );
+}
+
 /// Prints the benchmark; returns the exit code.
 pub fn run(quick: bool) -> u8 {
     let ops = if quick { 2_000 } else { 25_000 };
@@ -112,5 +194,6 @@ pub fn run(quick: bool) -> u8 {
             (m.wall_s / hosts as f64) / base.wall_s
         );
     }
+    run_s2(quick);
     0
 }

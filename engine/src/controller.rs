@@ -1129,6 +1129,10 @@ impl Controller {
         pair.copier_io -= 1;
         let values = match result {
             MediaResult::Read(v) => v,
+            // The target's old content is read only to count differing blocks; an
+            // unreadable target block counts as differing (the copy rewrites it, which
+            // repairs it).
+            MediaResult::ReadError { .. } if !from => Vec::new(),
             _ => {
                 // The copy cannot read its source: a mirror copy stops (PSUE); a
                 // restore leaves the chunk for later.
@@ -1152,7 +1156,7 @@ impl Controller {
         }
         task.writing = true;
         let (src, dst) = (task.from.clone().expect("read"), task.to.take().expect("read"));
-        let differing = src.iter().zip(&dst).filter(|(a, b)| a != b).count() as u64;
+        let differing = src.iter().enumerate().filter(|(i, a)| dst.get(*i) != Some(*a)).count() as u64;
         let restore = matches!(pair.rec.state, PairState::Restore | PairState::RestoreProtected);
         let to = if restore { pair.rec.source } else { pair.rec.mirror };
         if let Some(job) = pair.copy.as_mut() {

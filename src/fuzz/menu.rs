@@ -95,8 +95,16 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
 
 /// A latent sector error on a random block (biased to the first blocks, where
 /// workloads with a hot set land).
+///
+/// Not on a volume that can be a mirror: a restore whose mirror (its only source) is
+/// unreadable can neither finish nor, in the model, be suspended (a real array
+/// suspends it with an error; modelling that transition is open work), so the run
+/// would end on the liveness bound.
 fn media_error(e: &mut Emit<'_>) {
-    let v = e.rng.index(&e.topo.volumes);
+    let candidates: Vec<usize> = (0..e.topo.volumes.len())
+        .filter(|&i| !e.topo.twins.iter().any(|(_, m, _)| *m == e.topo.volumes[i].0))
+        .collect();
+    let v = candidates[e.rng.index(&candidates)];
     let blocks = e.topo.volume_blocks[v];
     let block = if e.rng.chance(1, 2) { e.rng.below(blocks.min(16)) } else { e.rng.below(blocks) };
     let volume = e.topo.volumes[v].0.clone();
