@@ -116,7 +116,9 @@ fn admin_latencies(r: &sim::RunResult) -> Vec<(String, u64)> {
 pub fn run_s2(quick: bool) {
     let writes = if quick { 400 } else { 4_000 };
     let span = 1u64 << 16;
-    println!("S2 copy amplification: {writes} single-block writes over {span} blocks after a split, then resync (blocks copied / blocks that differed)");
+    println!(
+        "S2 copy amplification: {writes} single-block writes over {span} blocks after a split, then resync (blocks copied / blocks that differed)"
+    );
     for grain in [1u64, 8, 64, 512] {
         let sc = s2_reference(1 << 20, grain, writes, span);
         let r = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 1, record_trace: false });
@@ -136,8 +138,16 @@ pub fn run_s2(quick: bool) {
         }
     }
     println!("S2 command cost (simulated latency) on volumes of 2^20 and 2^40 blocks, the same writes:");
-    let small = sim::run(&s2_reference(1 << 20, 1, writes, span).config, &ControllerFactory, &RunOptions { seed: 1, record_trace: false });
-    let large = sim::run(&s2_reference(1 << 40, 1, writes, span).config, &ControllerFactory, &RunOptions { seed: 1, record_trace: false });
+    let small = sim::run(
+        &s2_reference(1 << 20, 1, writes, span).config,
+        &ControllerFactory,
+        &RunOptions { seed: 1, record_trace: false },
+    );
+    let large = sim::run(
+        &s2_reference(1 << 40, 1, writes, span).config,
+        &ControllerFactory,
+        &RunOptions { seed: 1, record_trace: false },
+    );
     for ((name, a), (_, b)) in admin_latencies(&small).into_iter().zip(admin_latencies(&large)) {
         println!(
             "  {name:<12} 2^20: {:>10}   2^40: {:>10}   ratio {:.2}",

@@ -5,6 +5,8 @@
 //! - `differential`: generated single-client workloads agree with the model.
 //! - `library`: every library scenario meets its expected outcome; insta snapshots of
 //!   each run's summary.
+//! - `mirror_pairs`: each S2 scenario does what it claims (commands, transitions,
+//!   errors seen, copies; every finished copy copied exactly the union).
 //! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
 //!   `.err` sibling.
 //! - `judging`: deliberately broken engines are caught (the checks can fail).
@@ -21,5 +23,6 @@ mod differential;
 mod fuzz;
 mod judging;
 mod library;
+mod mirror_pairs;
 mod regression;
 mod support;
