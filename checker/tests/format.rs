@@ -45,7 +45,7 @@ fn documented_examples_check_as_documented() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 6, "every model has a good and a bad example");
+    assert_eq!(seen, 8, "every model has a good and a bad example (storage also with mirror pairs)");
 }
 
 #[test]

@@ -1297,9 +1297,11 @@ impl Controller {
             PairState::Copy | PairState::Resync => {
                 pair.copy.as_ref().is_some_and(|j| j.listing == 0) && (c0..=c1).all(clean)
             }
-            PairState::Suspended => {
-                (c0..=c1).all(|c| clean(c) && !pair.bits.keys().any(|k| k.2 == c && k.1 == Side::Source))
-            }
+            // Suspended: the mirror holds a chunk the initial copy reached (below its
+            // durable cursor) that no bit marks as different or still to copy.
+            PairState::Suspended => (c0..=c1).all(|c| {
+                clean(c) && pair.rec.cursor.is_none_or(|k| c < k) && !pair.bits.keys().any(|k| k.2 == c)
+            }),
             _ => false,
         }
     }
