@@ -52,11 +52,21 @@
 //! the verdict stricter, and how unlikely it is). Nothing is allocated per step
 //! except the states the model itself builds.
 //!
+//! When a partition has at most 128 unknown operations, the fingerprint covers the
+//! known operations only and the placed unknown ones are a 128-bit mask compared by
+//! *inclusion* ([`DomTable`]): a configuration is skipped when one with the same
+//! known set and state (and lazy marker) already failed with a subset of its
+//! unknown operations placed. Fewer unknown operations placed only leaves more
+//! options (any of them may stay unplaced, and identical ones are interchangeable),
+//! so that failure implies this one. Without it, every subset of unknown operations
+//! that leads to the same state is a configuration of its own (2^20 of them for 20
+//! unknown writes of a few values).
+//!
 //! The counterexample comes from the deepest stack the search reached, kept as it
 //! goes at amortised O(1) per push: no second search, no per-operation records.
 
 use crate::report::{Counterexample, OpSummary, Stats, UnknownReason, Verdict};
-use crate::table::{MemoTable, StateTable, fx_hash, lazy_marker, zobrist};
+use crate::table::{DomTable, StateTable, fx_hash, lazy_marker, zobrist};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -364,8 +374,13 @@ pub(crate) fn check_part<M: Model>(
     let h = model.state_hash(&init);
     let heap = model.state_heap_bytes(&init);
     let mut state = states.intern(init, h, heap);
-    let mut memo = MemoTable::new();
+    let mut memo = DomTable::new();
+    // The fingerprint of the linearized operations: in dominance mode (at most 128
+    // unknown operations) of the known ones only, the unknown ones being the mask
+    // `umask` (bit `entry - 1`), compared by inclusion; otherwise of all of them.
+    let dominance = u_len <= 128;
     let mut fp: u128 = 0;
+    let mut umask: u128 = 0;
     let mut stack: Vec<Frame> = Vec::new();
     // The deepest stack seen (as ops), sharing `best_common` entries with `stack`.
     let mut best: Vec<u32> = Vec::new();
@@ -458,7 +473,7 @@ pub(crate) fn check_part<M: Model>(
                     };
                     let fp2 = fp ^ zobrist(op);
                     let forced = next_id == state && model.read_only(&o.op, seen);
-                    if memo.insert(fp2, next_id) {
+                    if memo.insert(fp2, next_id, umask) {
                         pushed = Some(Frame { at: cursor, op, prev_state: state, forced });
                         // Lift the call and its return.
                         let r = ret_entry[op as usize];
@@ -515,8 +530,9 @@ pub(crate) fn check_part<M: Model>(
                     let h = model.state_hash(&s);
                     let heap = model.state_heap_bytes(&s);
                     let next_id = states.intern(s, h, heap);
-                    let fp2 = fp ^ zobrist(op);
-                    if next_id != state && memo.insert(fp2 ^ lazy_marker(op, state), next_id) {
+                    let (fp2, umask2) =
+                        if dominance { (fp, umask | 1u128 << (u - 1)) } else { (fp ^ zobrist(op), 0) };
+                    if next_id != state && memo.insert(fp2 ^ lazy_marker(op, state), next_id, umask2) {
                         pushed = Some(Frame { at: cursor, op, prev_state: state, forced: false });
                         let (p, nx) = (u_prev[u as usize], u_next[u as usize]);
                         u_next[p as usize] = nx;
@@ -524,6 +540,7 @@ pub(crate) fn check_part<M: Model>(
                         u_placed[u as usize] = true;
                         state = next_id;
                         fp = fp2;
+                        umask = umask2;
                     }
                 }
                 if pushed.is_none() {
@@ -538,7 +555,6 @@ pub(crate) fn check_part<M: Model>(
                     };
                     best_common = best_common.min(stack.len());
                     state = f.prev_state;
-                    fp ^= zobrist(f.op);
                     match f.at {
                         Cursor::Known(e) => {
                             let r = ret_entry[f.op as usize];
@@ -548,6 +564,7 @@ pub(crate) fn check_part<M: Model>(
                                 k_prev[nx as usize] = x;
                             }
                             placed[f.op as usize] = false;
+                            fp ^= zobrist(f.op);
                             cursor = Cursor::Known(k_next[e as usize]);
                         }
                         Cursor::Unknown(u, bound) => {
@@ -555,6 +572,11 @@ pub(crate) fn check_part<M: Model>(
                             u_next[p as usize] = u;
                             u_prev[nx as usize] = u;
                             u_placed[u as usize] = false;
+                            if dominance {
+                                umask &= !(1u128 << (u - 1));
+                            } else {
+                                fp ^= zobrist(f.op);
+                            }
                             cursor = Cursor::Unknown(u_next[u as usize], bound);
                         }
                     }

@@ -397,3 +397,25 @@ fn empty_and_all_unknown_histories_are_linearizable() {
     assert!(check(&CasRegister { init: 5, names: vec![] }, &h, &Budget::UNLIMITED).is_linearizable());
     assert_eq!(CasRegister { init: 5, names: vec![] }.init(), 5);
 }
+
+#[test]
+fn unknown_operations_used_up_differently_are_not_the_same_configuration() {
+    // Two ways to reach "cas 1 -> 3 done, register 3": via the unknown write 1, or via
+    // the unknown cas 0 -> 1. Only the second leaves the write 1 for the final read
+    // (after the write 5), so the memo must not treat the two as one configuration
+    // (it may only skip a configuration reached with a *superset* of unknown
+    // operations placed).
+    let rows = |first_write: bool| {
+        let (a, b) = (Write(1), Cas { expected: 0, new: 1 });
+        let (a, b) = if first_write { (a, b) } else { (b, a) };
+        vec![
+            (0, a, 1, info()),
+            (1, b, 1, info()),
+            (2, Cas { expected: 1, new: 3 }, 2, ok(RegRet::Cas(true), 3)),
+            (3, Write(5), 4, ok(RegRet::Written, 5)),
+            (4, Read, 6, ok(RegRet::Read(1), 7)),
+        ]
+    };
+    check_reg(rows(true), None);
+    check_reg(rows(false), None);
+}
