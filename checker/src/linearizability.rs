@@ -104,6 +104,16 @@ pub trait Model {
         false
     }
 
+    /// A cheap, sound refutation tried before the search: an operation with a known
+    /// result that no linearization of `ops` can give (a read of a value no
+    /// operation invoked before its response could have written), with what the
+    /// model could return instead. `ops` are the operations that may have taken
+    /// effect (no failed ones), in the caller's order. `None` (the default) claims
+    /// nothing; the search decides. Must never refute a linearizable history.
+    fn refute(&self, _ops: &[&Operation<Self::Op, Self::Ret>]) -> Option<Refutation> {
+        None
+    }
+
     /// A deterministic hash of a state; equal states must hash equal.
     fn state_hash(&self, state: &Self::State) -> u64 {
         fx_hash(state)
@@ -125,6 +135,15 @@ pub trait Model {
     fn describe_state(&self, state: &Self::State) -> String {
         format!("{state:?}")
     }
+}
+
+/// What [`Model::refute`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refutation {
+    /// Index into the `ops` slice of an operation whose result is impossible.
+    pub op: usize,
+    /// What the model could have returned instead, for the counterexample.
+    pub expected: String,
 }
 
 /// How an operation ended.
@@ -265,6 +284,48 @@ pub(crate) fn check_part<M: Model>(
     let ops: Vec<&Operation<M::Op, M::Ret>> =
         history.iter().filter(|o| !matches!(o.outcome, Outcome::Failed)).collect();
     assert!(ops.len() < (u32::MAX / 2) as usize, "history too long");
+    if let Some(r) = model.refute(&ops) {
+        assert!(ops[r.op].ret_time().is_some(), "a refutation names an operation with a known result");
+        let mut c = counterexample(model, &ops, &[], r.op, partition);
+        c.state = "(any: the result is impossible wherever it is placed)".to_string();
+        c.expected = r.expected;
+        c.minimal = vec![summarize(model, ops[r.op])];
+        c.minimal_complete = true;
+        return PartVerdict::NotLinearizable(Box::new(c));
+    }
+    let steps_before = meter.stats.steps;
+    match search(model, &ops, meter) {
+        Searched::Linearizable => PartVerdict::Linearizable,
+        Searched::Unknown(reason) => PartVerdict::Unknown(reason),
+        Searched::NotLinearizable { best, culprit } => {
+            let mut c = counterexample(model, &ops, &best, culprit, partition);
+            let search_steps = meter.stats.steps - steps_before;
+            let (kept, complete) = crate::shrink::shrink(model, &ops, culprit, search_steps, meter);
+            c.minimal = kept.iter().map(|&i| summarize(model, ops[i])).collect();
+            c.minimal_complete = complete;
+            PartVerdict::NotLinearizable(Box::new(c))
+        }
+    }
+}
+
+/// What the search concluded.
+pub(crate) enum Searched {
+    Linearizable,
+    /// `best`: the deepest linearizable prefix (local indices, in order); `culprit`:
+    /// the first operation to return that is not in it.
+    NotLinearizable {
+        best: Vec<u32>,
+        culprit: usize,
+    },
+    Unknown(UnknownReason),
+}
+
+/// The search over `ops` (no failed operations).
+pub(crate) fn search<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Op, M::Ret>],
+    meter: &mut Meter<'_>,
+) -> Searched {
     let n = ops.len();
 
     // Known list: entry 0 is the head sentinel, 1..=2k the calls and returns in
@@ -605,9 +666,19 @@ pub(crate) fn check_part<M: Model>(
 
     match verdict {
         PartVerdict::NotLinearizable(_) => {
-            PartVerdict::NotLinearizable(Box::new(counterexample(model, &ops, &best, &events, partition)))
+            let mut in_prefix = vec![false; n];
+            for &op in &best {
+                in_prefix[op as usize] = true;
+            }
+            let culprit = events
+                .iter()
+                .find(|&&(_, is_ret, op)| is_ret && !in_prefix[op as usize])
+                .map(|&(_, _, op)| op as usize)
+                .expect("a non-linearizable history has a known operation the prefix lacks");
+            Searched::NotLinearizable { best, culprit }
         }
-        v => v,
+        PartVerdict::Linearizable => Searched::Linearizable,
+        PartVerdict::Unknown(reason) => Searched::Unknown(reason),
     }
 }
 
@@ -639,13 +710,14 @@ fn lazy_redundant<M: Model>(
     n2.as_ref().unwrap_or(s0o) == s1o
 }
 
-/// Builds the counterexample from the deepest prefix: replay it, find the first
-/// operation to return that is not in it, and say what the model would return.
+/// Builds the counterexample from the deepest prefix: replay it and say what the
+/// model would return for the culprit (the first operation to return that is not
+/// in it). The minimal set is left empty for the caller.
 fn counterexample<M: Model>(
     model: &M,
     ops: &[&Operation<M::Op, M::Ret>],
     best: &[u32],
-    events: &[(u64, bool, u32)],
+    culprit: usize,
     partition: &str,
 ) -> Counterexample {
     let mut in_prefix = vec![false; ops.len()];
@@ -656,11 +728,6 @@ fn counterexample<M: Model>(
             state = s;
         }
     }
-    let culprit = events
-        .iter()
-        .find(|&&(_, is_ret, op)| is_ret && !in_prefix[op as usize])
-        .map(|&(_, _, op)| op as usize)
-        .expect("a non-linearizable history has a known operation the prefix lacks");
     let c = ops[culprit];
     let (expected, _) = model.step(&state, &c.op);
     let Outcome::Returned { value: seen, time: c_ret } = &c.outcome else { unreachable!("known op") };
@@ -689,6 +756,8 @@ fn counterexample<M: Model>(
         seen: model.describe_ret(seen),
         concurrent_linearized,
         concurrent_pending,
+        minimal: Vec::new(),
+        minimal_complete: false,
     }
 }
 
@@ -711,6 +780,8 @@ impl Default for Counterexample {
             seen: String::new(),
             concurrent_linearized: Vec::new(),
             concurrent_pending: Vec::new(),
+            minimal: Vec::new(),
+            minimal_complete: false,
         }
     }
 }

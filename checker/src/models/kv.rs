@@ -3,9 +3,9 @@
 //! Keys are independent objects, so [`Kv`] partitions per key into [`KvKey`]
 //! registers.
 
-use crate::linearizability::Model;
+use crate::linearizability::{Model, Operation, Outcome, Refutation};
 use crate::partition::{Partitioned, Projection};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The whole store (used only for whole-object checks; see [`Partitioned`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,6 +126,57 @@ impl Model for KvKey {
 
     fn state_heap_bytes(&self, state: &String) -> usize {
         state.capacity()
+    }
+
+    /// A get of a non-empty `v` is impossible unless some operation invoked no later
+    /// than its response could leave `v`: a put of exactly `v`, or an append of a
+    /// suffix of `v`. A result of the wrong kind is impossible too. Linear
+    /// logarithmic (per get, one lookup per distinct append length).
+    fn refute(&self, ops: &[&Operation<KeyOp, KvRet>]) -> Option<Refutation> {
+        let mut puts: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut appends: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut lengths: BTreeSet<usize> = BTreeSet::new();
+        for o in ops {
+            let (map, v) = match &o.op {
+                _ if matches!(o.outcome, Outcome::Failed) => continue,
+                KeyOp::Get => continue,
+                KeyOp::Put(v) => (&mut puts, v),
+                KeyOp::Append(v) => {
+                    lengths.insert(v.len());
+                    (&mut appends, v)
+                }
+            };
+            let e = map.entry(v.as_str()).or_insert(u64::MAX);
+            *e = (*e).min(o.call);
+        }
+        let producible = |v: &str, ret: u64| {
+            v.is_empty()
+                || puts.get(v).is_some_and(|&c| c <= ret)
+                || lengths.iter().any(|&l| {
+                    l <= v.len()
+                        && v.is_char_boundary(v.len() - l)
+                        && appends.get(&v[v.len() - l..]).is_some_and(|&c| c <= ret)
+                })
+        };
+        let mut first: Option<(u64, usize, &'static str)> = None;
+        for (i, o) in ops.iter().enumerate() {
+            let Outcome::Returned { value, .. } = &o.outcome else { continue };
+            let ret = o.ret_time().expect("returned");
+            let expected = match (&o.op, value) {
+                (KeyOp::Get, KvRet::Value(v)) if producible(v, ret) => continue,
+                (KeyOp::Get, KvRet::Value(_)) => {
+                    "\"\", or a value put, or one ending with a value appended, by an operation \
+                     invoked before it returned"
+                }
+                (KeyOp::Get, KvRet::Done) => "a value",
+                (KeyOp::Put(_) | KeyOp::Append(_), KvRet::Done) => continue,
+                (KeyOp::Put(_) | KeyOp::Append(_), KvRet::Value(_)) => "done",
+            };
+            if first.is_none_or(|f| (ret, i) < (f.0, f.1)) {
+                first = Some((ret, i, expected));
+            }
+        }
+        first.map(|(_, op, expected)| Refutation { op, expected: expected.to_string() })
     }
 
     fn describe_op(&self, op: &KeyOp) -> String {
