@@ -19,11 +19,16 @@
 //! non-linearizable but perhaps not minimal (`minimal_complete: false`).
 
 use crate::linearizability::{Meter, Model, Operation, Outcome, Searched, search};
+use crate::report::UnknownReason;
 
 /// Steps the shrink may always take (a millisecond or so).
 const SHRINK_STEPS_MIN: u64 = 200_000;
 /// Steps the shrink may take per step of the search it explains.
 const SHRINK_FACTOR: u64 = 2;
+/// One trial may take at most this fraction of the shrink's steps: a relaxed
+/// history that is hard to judge is given up on (its chunk kept) rather than
+/// allowed to starve the other trials.
+const TRIAL_SHARE: u64 = 8;
 
 /// Returns the kept operations (indices into `ops`, in order, the culprit among
 /// them) and whether the set is 1-minimal.
@@ -37,11 +42,15 @@ pub(crate) fn shrink<M: Model>(
     let start = meter.stats.steps;
     let allowance = SHRINK_STEPS_MIN.max(search_steps.saturating_mul(SHRINK_FACTOR));
     let saved = meter.budget.steps_max;
-    let limit = start.saturating_add(allowance);
-    meter.budget.steps_max = Some(saved.map_or(limit, |m| m.min(limit)));
+    let limit = saved.map_or(start.saturating_add(allowance), |m| m.min(start.saturating_add(allowance)));
+    let trial_max = (allowance / TRIAL_SHARE).max(SHRINK_STEPS_MIN / TRIAL_SHARE);
 
-    let candidates: Vec<usize> =
+    // Latest invocation first: the operations after the culprit are usually
+    // irrelevant and cheap to relax (unknown ones are placed only when needed), so
+    // the first chunks tried are likely to go.
+    let mut candidates: Vec<usize> =
         (0..ops.len()).filter(|&i| i != culprit && ops[i].ret_time().is_some()).collect();
+    candidates.sort_by_key(|&i| (std::cmp::Reverse(ops[i].call), i));
     let mut keep = vec![false; ops.len()];
     keep[culprit] = true;
     for &i in &candidates {
@@ -54,24 +63,31 @@ pub(crate) fn shrink<M: Model>(
     'outer: while chunk > 0 {
         let mut i = 0;
         while i < kept.len() {
+            let now = meter.stats.steps;
+            if now >= limit {
+                complete = false;
+                break 'outer;
+            }
+            meter.budget.steps_max = Some(limit.min(now + trial_max));
             let end = (i + chunk).min(kept.len());
             for &j in &kept[i..end] {
                 keep[j] = false;
             }
-            match still_violated(model, ops, &keep, meter) {
-                Some(true) => {
-                    kept.drain(i..end);
-                }
-                Some(false) => {
-                    for &j in &kept[i..end] {
-                        keep[j] = true;
-                    }
-                    i = end;
-                }
-                None => {
-                    for &j in &kept[i..end] {
-                        keep[j] = true;
-                    }
+            let verdict = still_violated(model, ops, &keep, meter);
+            if verdict == Ok(true) {
+                kept.drain(i..end);
+                continue;
+            }
+            for &j in &kept[i..end] {
+                keep[j] = true;
+            }
+            i = end;
+            match verdict {
+                Ok(_) => {}
+                // Undecided within the trial's steps: keep the chunk, go on.
+                Err(UnknownReason::Steps { .. }) => complete = false,
+                // Cancelled, or out of memory: stop here.
+                Err(_) => {
                     complete = false;
                     break 'outer;
                 }
@@ -90,13 +106,13 @@ pub(crate) fn shrink<M: Model>(
 }
 
 /// Whether the history with the operations not in `keep` relaxed is still not
-/// linearizable; `None` when a budget ran out.
+/// linearizable; the reason when a budget ran out.
 fn still_violated<M: Model>(
     model: &M,
     ops: &[&Operation<M::Op, M::Ret>],
     keep: &[bool],
     meter: &mut Meter<'_>,
-) -> Option<bool> {
+) -> Result<bool, UnknownReason> {
     let relaxed: Vec<Operation<M::Op, M::Ret>> = ops
         .iter()
         .zip(keep)
@@ -108,11 +124,11 @@ fn still_violated<M: Model>(
         .collect();
     let refs: Vec<&Operation<M::Op, M::Ret>> = relaxed.iter().collect();
     if model.refute(&refs).is_some() {
-        return Some(true);
+        return Ok(true);
     }
     match search(model, &refs, meter) {
-        Searched::NotLinearizable { .. } => Some(true),
-        Searched::Linearizable => Some(false),
-        Searched::Unknown(_) => None,
+        Searched::NotLinearizable { .. } => Ok(true),
+        Searched::Linearizable => Ok(false),
+        Searched::Unknown(reason) => Err(reason),
     }
 }

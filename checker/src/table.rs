@@ -303,6 +303,9 @@ const DOM_EMPTY: DomSlot = DomSlot { fp_hi: 0, fp_lo: 0, state: EMPTY, head: EMP
 /// so no chain is needed.
 const DOM_ZERO: u32 = u32::MAX - 1;
 
+/// How many masks of one key a lookup compares at most.
+const DOM_CHAIN_MAX: usize = 32;
+
 impl Default for DomTable {
     fn default() -> Self {
         Self::new()
@@ -347,13 +350,18 @@ impl DomTable {
                 if s.head == DOM_ZERO {
                     return false;
                 }
+                // Newest first, and only so far: a long chain (many incomparable
+                // sets) would make every lookup slow, and missing a dominating set
+                // only means exploring a configuration twice, never a wrong verdict.
                 let mut n = s.head;
-                while n != EMPTY {
+                let mut walked = 0;
+                while n != EMPTY && walked < DOM_CHAIN_MAX {
                     let (m, next) = self.nodes[n as usize];
                     if m & !set == 0 {
                         return false;
                     }
                     n = next;
+                    walked += 1;
                 }
                 // (Masks the new one dominates stay in the chain: harmless, and
                 // rare enough not to be worth unlinking.)

@@ -445,7 +445,11 @@ fn minimal_set_keeps_only_the_operations_that_show_the_violation() {
     );
     let c = cex(&r);
     assert!(c.minimal_complete);
-    assert_eq!(c.minimal.iter().map(|o| o.id).collect::<Vec<_>>(), vec![0, 1, 4]);
+    // The write of 1, the stale read, and one witness that 2 was written since: the
+    // write of 2 (id 1) or the read of 2 (id 2). Which one depends on the order the
+    // shrink tries; either is 1-minimal.
+    let ids: Vec<u64> = c.minimal.iter().map(|o| o.id).collect();
+    assert!(ids == vec![0, 1, 4] || ids == vec![0, 2, 4], "{ids:?}");
     let text = r.to_string();
     assert!(text.contains("minimal set of operations that cannot be linearized together"), "{text}");
     assert!(text.contains("[id 4] process 4: read -> ok 1 (7..9)"), "{text}");
