@@ -114,6 +114,14 @@ pub trait Model {
         None
     }
 
+    /// Unknown-outcome operations (indices into `ops`) that can be left out: for
+    /// each, any linearization that places it stays valid with it removed (its
+    /// effect is never observed: a put whose value no read sees). Leaving them out
+    /// spares the search from offering them at every step. Default: none.
+    fn droppable_unknown(&self, _ops: &[&Operation<Self::Op, Self::Ret>]) -> Vec<usize> {
+        Vec::new()
+    }
+
     /// A deterministic hash of a state; equal states must hash equal.
     fn state_hash(&self, state: &Self::State) -> u64 {
         fx_hash(state)
@@ -281,9 +289,19 @@ pub(crate) fn check_part<M: Model>(
     meter: &mut Meter<'_>,
 ) -> PartVerdict {
     // The operations that may have taken effect, as local indices.
-    let ops: Vec<&Operation<M::Op, M::Ret>> =
+    let mut ops: Vec<&Operation<M::Op, M::Ret>> =
         history.iter().filter(|o| !matches!(o.outcome, Outcome::Failed)).collect();
     assert!(ops.len() < (u32::MAX / 2) as usize, "history too long");
+    let drop = model.droppable_unknown(&ops);
+    if !drop.is_empty() {
+        let mut keep = vec![true; ops.len()];
+        for i in drop {
+            assert!(ops[i].ret_time().is_none(), "only unknown operations are droppable");
+            keep[i] = false;
+        }
+        let mut k = keep.iter();
+        ops.retain(|_| *k.next().expect("one flag per op"));
+    }
     if let Some(r) = model.refute(&ops) {
         assert!(ops[r.op].ret_time().is_some(), "a refutation names an operation with a known result");
         let mut c = counterexample(model, &ops, &[], r.op, partition);

@@ -128,6 +128,33 @@ impl Model for KvKey {
         state.capacity()
     }
 
+    /// An unknown put of `v` that no get's value starts with: wherever it is placed,
+    /// no get follows it before the next put (the get would read a string starting
+    /// with `v`), appends return `done` in any state, and the next put overwrites
+    /// it, so removing it keeps the linearization valid. (Not appends: dropping one
+    /// would need a substring test against every get.)
+    fn droppable_unknown(&self, ops: &[&Operation<KeyOp, KvRet>]) -> Vec<usize> {
+        let mut reads: Vec<&str> = ops
+            .iter()
+            .filter_map(|o| match &o.outcome {
+                Outcome::Returned { value: KvRet::Value(v), .. } => Some(v.as_str()),
+                _ => None,
+            })
+            .collect();
+        reads.sort_unstable();
+        (0..ops.len())
+            .filter(|&i| match (&ops[i].op, &ops[i].outcome) {
+                (KeyOp::Put(v), Outcome::Unknown) => {
+                    // The reads starting with `v` are contiguous in sorted order,
+                    // from the first one not less than `v`.
+                    let at = reads.partition_point(|r| *r < v.as_str());
+                    !reads.get(at).is_some_and(|r| r.starts_with(v.as_str()))
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
     /// A get of a non-empty `v` is impossible unless some operation invoked no later
     /// than its response could leave `v`: a put of exactly `v`, or an append of a
     /// suffix of `v`. A result of the wrong kind is impossible too. Linear
