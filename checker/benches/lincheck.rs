@@ -406,6 +406,20 @@ fn kv_sections(big: usize, budget: &Budget, small: &Budget) {
         run_kv(Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 0, bad: true }, b);
         run_kv(Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 1, bad: true }, b);
     }
+
+    println!("\n== kv: counterexample, 50 clients, a get changed to read \"\" (not refutable up front) ==");
+    header();
+    for (n, keys) in [(10_000, 100), (100_000, 1000), (big, 1000)] {
+        let row = Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 0, bad: true };
+        let mut ops = kv_ops(n, 50, keys, 0, false, 7);
+        let mut rng = Rng(99);
+        // Usually a stale read (the key was written before); "" is always a value
+        // the key may hold, so only the search can tell.
+        spoil(&mut ops, &mut rng, |o| matches!(o, KvOp::Get(_)), |_| KvRet::Value(String::new()));
+        let (r, secs, peak) = measure(|| check_partitioned(&Kv, &ops, &budget));
+        print(&row, &r, secs, peak);
+        explain(&r);
+    }
 }
 
 fn cas_sections(quick: bool, big: usize, budget: &Budget) {
