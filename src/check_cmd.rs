@@ -38,7 +38,7 @@ pub struct CheckArgs {
     /// Most model steps per file before the verdict is `unknown`.
     #[arg(long, default_value_t = 1_000_000_000)]
     pub budget_steps: u64,
-    /// Most wall-clock milliseconds per file before the verdict is `unknown`.
+    /// Most wall-clock milliseconds per file before the verdict is `unknown` (every model).
     #[arg(long)]
     pub budget_ms: Option<u64>,
     /// Most MiB the search's tables may hold per file before the verdict is `unknown`.

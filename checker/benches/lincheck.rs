@@ -173,8 +173,22 @@ fn run_kv(row: Row, budget: &Budget) -> (f64, usize) {
     print(&row, &r, secs, peak);
     if row.bad {
         assert!(!r.is_linearizable(), "a spoiled history passed:\n{r}");
+        explain(&r);
     }
     (secs, peak)
+}
+
+/// One line about a violation's counterexample: its minimal set and what it cost.
+fn explain(r: &Report) {
+    if let Some(c) = r.counterexample() {
+        println!(
+            "    counterexample: {}, minimal set of {} ops ({}), {} of the steps spent shrinking",
+            c.partition,
+            c.minimal.len(),
+            if c.minimal_complete { "1-minimal" } else { "shrink budget ran out" },
+            r.stats.counterexample_steps
+        );
+    }
 }
 
 fn cas_ops(
@@ -182,7 +196,7 @@ fn cas_ops(
     clients: usize,
     unknown: usize,
     values: u64,
-    bad: bool,
+    spoil_how: Spoil,
     seed: u64,
 ) -> Vec<Operation<RegOp, RegRet>> {
     let mut rng = Rng(seed);
@@ -203,10 +217,35 @@ fn cas_ops(
             made += 1;
         }
     }
-    if bad {
-        spoil(&mut ops, &mut rng, |o| matches!(o, RegOp::Read), |_| RegRet::Read(1_000_000));
+    match spoil_how {
+        Spoil::No => {}
+        Spoil::NeverWritten => {
+            spoil(&mut ops, &mut rng, |o| matches!(o, RegOp::Read), |_| RegRet::Read(1_000_000))
+        }
+        // Another value of the same range: usually written by someone, so nothing
+        // refutes it up front and the search must show it cannot be placed (when it
+        // cannot: some of these histories stay linearizable).
+        Spoil::OtherValue => spoil(
+            &mut ops,
+            &mut rng,
+            |o| matches!(o, RegOp::Read),
+            |r| match r {
+                RegRet::Read(v) => RegRet::Read(v % values + 1),
+                other => *other,
+            },
+        ),
     }
     ops
+}
+
+/// How a CAS history is spoiled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spoil {
+    No,
+    /// One read returns a value nobody wrote.
+    NeverWritten,
+    /// One read returns another value of the range.
+    OtherValue,
 }
 
 fn storage_ops(
@@ -288,6 +327,20 @@ fn main() {
     }
 }
 
+/// Why a linearizable single-key kv history with 50 concurrent clients may end
+/// `unknown` (README: "Limits").
+const KV_ONE_KEY_NOTE: &str =
+    "  note: with one key, every operation is on one object, so partitioning cannot help, and
+  about 50 operations are open at any moment. The search's configurations are (set of
+  operations linearized, value), and within the window of open operations the sets
+  it must tell apart grow exponentially: a put whose value nobody reads (most of them:
+  the next put overwrites it) may be linearized at any point of its interval, and
+  each choice leaves a different set; appends in different orders leave different
+  strings. Up to about 16 clients the search finishes (10^5 ops, 8 clients: 0.5 s);
+  from about 24 it exhausts 5*10^7 steps on 1000 operations. The verdict is then
+  `unknown`, never a pass. A violation is still found at once when a read is
+  impossible on its face (Model::refute), as in the counterexample rows below.";
+
 fn kv_sections(big: usize, budget: &Budget, small: &Budget) {
     let (budget, small) = (*budget, *small);
     println!("== kv: growth with history length (64 clients, 1000 keys) ==");
@@ -339,12 +392,33 @@ fn kv_sections(big: usize, budget: &Budget, small: &Budget) {
     run_kv(Row { model: "kv", ops: 10_000, clients: 8, keys: 1, unknown_pct: 1, bad: false }, &small);
     run_kv(Row { model: "kv", ops: 100_000, clients: 8, keys: 1, unknown_pct: 1, bad: false }, &small);
 
+    println!("\n== kv: one key, 50 clients, linearizable (no target; see the note) ==");
+    header();
+    for (n, unknown) in [(1_000, 0), (1_000, 1)] {
+        run_kv(Row { model: "kv", ops: n, clients: 50, keys: 1, unknown_pct: unknown, bad: false }, &small);
+    }
+    println!("{KV_ONE_KEY_NOTE}");
+
     println!("\n== kv: target: counterexample, 50 clients ==");
     header();
     for (n, keys) in [(1_000, 1), (10_000, 1), (100_000, 100), (100_000, 1000), (big, 1000)] {
         let b = if keys == 1 { &small } else { &budget };
         run_kv(Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 0, bad: true }, b);
         run_kv(Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 1, bad: true }, b);
+    }
+
+    println!("\n== kv: counterexample, 50 clients, a get changed to read \"\" (not refutable up front) ==");
+    header();
+    for (n, keys) in [(10_000, 100), (100_000, 1000), (big, 1000)] {
+        let row = Row { model: "kv", ops: n, clients: 50, keys, unknown_pct: 0, bad: true };
+        let mut ops = kv_ops(n, 50, keys, 0, false, 7);
+        let mut rng = Rng(99);
+        // Usually a stale read (the key was written before); "" is always a value
+        // the key may hold, so only the search can tell.
+        spoil(&mut ops, &mut rng, |o| matches!(o, KvOp::Get(_)), |_| KvRet::Value(String::new()));
+        let (r, secs, peak) = measure(|| check_partitioned(&Kv, &ops, &budget));
+        print(&row, &r, secs, peak);
+        explain(&r);
     }
 }
 
@@ -354,24 +428,33 @@ fn cas_sections(quick: bool, big: usize, budget: &Budget) {
         "\n== cas-register: target: small hard histories (100 ops, 20 processes, 20 unknown, values 1..5) =="
     );
     let runs = if quick { 200 } else { 2000 };
-    for bad in [false, true] {
+    for how in [Spoil::No, Spoil::NeverWritten, Spoil::OtherValue] {
         let mut times = Vec::new();
         let mut peak_max = 0;
         let mut unknown_verdicts = 0;
         let mut violations = 0;
+        let (mut minimal_max, mut minimal_incomplete) = (0, 0);
         for seed in 0..runs {
-            let ops = cas_ops(100, 20, 20, 5, bad, seed);
+            let ops = cas_ops(100, 20, 20, 5, how, seed);
             let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
             times.push(secs * 1e3);
             peak_max = peak_max.max(peak);
             unknown_verdicts += usize::from(matches!(r.verdict, Verdict::Unknown { .. }));
             violations += usize::from(r.counterexample().is_some());
+            if let Some(c) = r.counterexample() {
+                minimal_max = minimal_max.max(c.minimal.len());
+                minimal_incomplete += usize::from(!c.minimal_complete);
+            }
         }
         times.sort_by(f64::total_cmp);
         println!(
             "  {} histories{}: median {:.3} ms, p99 {:.3} ms, max {:.3} ms; peak memory max {:.2} MB; {} violations, {} unknown",
             runs,
-            if bad { " with a spoiled read" } else { " (linearizable)" },
+            match how {
+                Spoil::No => " (linearizable)",
+                Spoil::NeverWritten => " with a read of a value never written [target]",
+                Spoil::OtherValue => " with a read of another value in the range [not a target]",
+            },
             percentile(&times, 0.5),
             percentile(&times, 0.99),
             times[times.len() - 1],
@@ -379,6 +462,11 @@ fn cas_sections(quick: bool, big: usize, budget: &Budget) {
             violations,
             unknown_verdicts
         );
+        if violations > 0 {
+            println!(
+                "    counterexamples (time included above): minimal sets of at most {minimal_max} ops, {minimal_incomplete} not shrunk to 1-minimal within their budget"
+            );
+        }
     }
 
     println!("\n== cas-register: one register, growth with length (8 clients, values 1..100) ==");
@@ -386,7 +474,7 @@ fn cas_sections(quick: bool, big: usize, budget: &Budget) {
     let mut pts = Vec::new();
     let mut n = 1000;
     while n <= big {
-        let ops = cas_ops(n, 8, n / 100, 100, false, 3);
+        let ops = cas_ops(n, 8, n / 100, 100, Spoil::No, 3);
         let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
         print(&Row { model: "cas", ops: n, clients: 8, keys: 1, unknown_pct: 1, bad: false }, &r, secs, peak);
         pts.push((n, secs, peak));
@@ -394,7 +482,7 @@ fn cas_sections(quick: bool, big: usize, budget: &Budget) {
     }
     growth("1% unknown", &pts);
     for clients in [64, 256] {
-        let ops = cas_ops(10_000, clients, 0, 100, false, 3);
+        let ops = cas_ops(10_000, clients, 0, 100, Spoil::No, 3);
         let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
         print(
             &Row { model: "cas", ops: 10_000, clients, keys: 1, unknown_pct: 0, bad: false },
@@ -402,7 +490,7 @@ fn cas_sections(quick: bool, big: usize, budget: &Budget) {
             secs,
             peak,
         );
-        let ops = cas_ops(10_000, clients, 0, 100, true, 3);
+        let ops = cas_ops(10_000, clients, 0, 100, Spoil::NeverWritten, 3);
         let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
         print(
             &Row { model: "cas", ops: 10_000, clients, keys: 1, unknown_pct: 0, bad: true },

@@ -12,7 +12,7 @@
 use crate::linearizability::{Budget, Operation, Outcome};
 use crate::models::cas::{CasRegister, RegOp, RegRet};
 use crate::models::kv::{Kv, KvOp, KvRet};
-use crate::models::storage::{check_storage_ops, error_kind_from_name};
+use crate::models::storage::{StorageSpec, error_kind_from_name, split_per_block};
 use crate::partition::{check_partitioned_with_cancel, check_with_cancel};
 use crate::report::Report;
 use model::{Op, OpResult, Reply, Value, VolumeId, VolumeSpec};
@@ -77,8 +77,17 @@ pub fn check_text(
         ParsedHistory::CasRegister { model, ops } => check_with_cancel(&model, &ops, budget, cancel),
         ParsedHistory::Kv { ops } => check_partitioned_with_cancel(&Kv, &ops, budget, cancel),
         ParsedHistory::Storage { volumes, ops } => {
-            // No cancel hook on this path: storage histories are per-block and cheap.
-            check_storage_ops(&volumes, ops, budget)
+            // `check_storage_ops` with the cancel hook: multi-block operations split
+            // per block, the caller's operation counts reported.
+            let (n, unknown) = (
+                ops.len() as u64,
+                ops.iter().filter(|o| matches!(o.outcome, Outcome::Unknown)).count() as u64,
+            );
+            let split = split_per_block(&volumes, ops);
+            let mut r = check_partitioned_with_cancel(&StorageSpec::new(&volumes), &split, budget, cancel);
+            r.stats.ops = n;
+            r.stats.unknown_ops = unknown;
+            r
         }
     })
 }

@@ -22,9 +22,10 @@ pub mod linearizability;
 pub mod models;
 pub mod partition;
 pub mod report;
+mod shrink;
 pub mod table;
 
-pub use linearizability::{Budget, Model, Operation, Outcome};
+pub use linearizability::{Budget, Model, Operation, Outcome, Refutation};
 pub use models::storage::{check_storage, check_storage_ops, storage_operations};
 pub use partition::{
     Partitioned, Projection, check, check_partitioned, check_partitioned_with_cancel, check_with_cancel,

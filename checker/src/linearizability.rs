@@ -52,11 +52,21 @@
 //! the verdict stricter, and how unlikely it is). Nothing is allocated per step
 //! except the states the model itself builds.
 //!
+//! When a partition has at most 128 unknown operations, the fingerprint covers the
+//! known operations only and the placed unknown ones are a 128-bit mask compared by
+//! *inclusion* ([`DomTable`]): a configuration is skipped when one with the same
+//! known set and state (and lazy marker) already failed with a subset of its
+//! unknown operations placed. Fewer unknown operations placed only leaves more
+//! options (any of them may stay unplaced, and identical ones are interchangeable),
+//! so that failure implies this one. Without it, every subset of unknown operations
+//! that leads to the same state is a configuration of its own (2^20 of them for 20
+//! unknown writes of a few values).
+//!
 //! The counterexample comes from the deepest stack the search reached, kept as it
 //! goes at amortised O(1) per push: no second search, no per-operation records.
 
 use crate::report::{Counterexample, OpSummary, Stats, UnknownReason, Verdict};
-use crate::table::{MemoTable, StateTable, fx_hash, lazy_marker, zobrist};
+use crate::table::{DomTable, StateTable, fx_hash, lazy_marker, zobrist};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -94,6 +104,24 @@ pub trait Model {
         false
     }
 
+    /// A cheap, sound refutation tried before the search: an operation with a known
+    /// result that no linearization of `ops` can give (a read of a value no
+    /// operation invoked before its response could have written), with what the
+    /// model could return instead. `ops` are the operations that may have taken
+    /// effect (no failed ones), in the caller's order. `None` (the default) claims
+    /// nothing; the search decides. Must never refute a linearizable history.
+    fn refute(&self, _ops: &[&Operation<Self::Op, Self::Ret>]) -> Option<Refutation> {
+        None
+    }
+
+    /// Unknown-outcome operations (indices into `ops`) that can be left out: for
+    /// each, any linearization that places it stays valid with it removed (its
+    /// effect is never observed: a put whose value no read sees). Leaving them out
+    /// spares the search from offering them at every step. Default: none.
+    fn droppable_unknown(&self, _ops: &[&Operation<Self::Op, Self::Ret>]) -> Vec<usize> {
+        Vec::new()
+    }
+
     /// A deterministic hash of a state; equal states must hash equal.
     fn state_hash(&self, state: &Self::State) -> u64 {
         fx_hash(state)
@@ -115,6 +143,15 @@ pub trait Model {
     fn describe_state(&self, state: &Self::State) -> String {
         format!("{state:?}")
     }
+}
+
+/// What [`Model::refute`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refutation {
+    /// Index into the `ops` slice of an operation whose result is impossible.
+    pub op: usize,
+    /// What the model could have returned instead, for the counterexample.
+    pub expected: String,
 }
 
 /// How an operation ended.
@@ -252,9 +289,61 @@ pub(crate) fn check_part<M: Model>(
     meter: &mut Meter<'_>,
 ) -> PartVerdict {
     // The operations that may have taken effect, as local indices.
-    let ops: Vec<&Operation<M::Op, M::Ret>> =
+    let mut ops: Vec<&Operation<M::Op, M::Ret>> =
         history.iter().filter(|o| !matches!(o.outcome, Outcome::Failed)).collect();
     assert!(ops.len() < (u32::MAX / 2) as usize, "history too long");
+    let drop = model.droppable_unknown(&ops);
+    if !drop.is_empty() {
+        let mut keep = vec![true; ops.len()];
+        for i in drop {
+            assert!(ops[i].ret_time().is_none(), "only unknown operations are droppable");
+            keep[i] = false;
+        }
+        let mut k = keep.iter();
+        ops.retain(|_| *k.next().expect("one flag per op"));
+    }
+    if let Some(r) = model.refute(&ops) {
+        assert!(ops[r.op].ret_time().is_some(), "a refutation names an operation with a known result");
+        let mut c = counterexample(model, &ops, &[], r.op, partition);
+        c.state = "(any: the result is impossible wherever it is placed)".to_string();
+        c.expected = r.expected;
+        c.minimal = vec![summarize(model, ops[r.op])];
+        c.minimal_complete = true;
+        return PartVerdict::NotLinearizable(Box::new(c));
+    }
+    let steps_before = meter.stats.steps;
+    match search(model, &ops, meter) {
+        Searched::Linearizable => PartVerdict::Linearizable,
+        Searched::Unknown(reason) => PartVerdict::Unknown(reason),
+        Searched::NotLinearizable { best, culprit } => {
+            let mut c = counterexample(model, &ops, &best, culprit, partition);
+            let search_steps = meter.stats.steps - steps_before;
+            let (kept, complete) = crate::shrink::shrink(model, &ops, culprit, search_steps, meter);
+            c.minimal = kept.iter().map(|&i| summarize(model, ops[i])).collect();
+            c.minimal_complete = complete;
+            PartVerdict::NotLinearizable(Box::new(c))
+        }
+    }
+}
+
+/// What the search concluded.
+pub(crate) enum Searched {
+    Linearizable,
+    /// `best`: the deepest linearizable prefix (local indices, in order); `culprit`:
+    /// the first operation to return that is not in it.
+    NotLinearizable {
+        best: Vec<u32>,
+        culprit: usize,
+    },
+    Unknown(UnknownReason),
+}
+
+/// The search over `ops` (no failed operations).
+pub(crate) fn search<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Op, M::Ret>],
+    meter: &mut Meter<'_>,
+) -> Searched {
     let n = ops.len();
 
     // Known list: entry 0 is the head sentinel, 1..=2k the calls and returns in
@@ -364,8 +453,13 @@ pub(crate) fn check_part<M: Model>(
     let h = model.state_hash(&init);
     let heap = model.state_heap_bytes(&init);
     let mut state = states.intern(init, h, heap);
-    let mut memo = MemoTable::new();
+    let mut memo = DomTable::new();
+    // The fingerprint of the linearized operations: in dominance mode (at most 128
+    // unknown operations) of the known ones only, the unknown ones being the mask
+    // `umask` (bit `entry - 1`), compared by inclusion; otherwise of all of them.
+    let dominance = u_len <= 128;
     let mut fp: u128 = 0;
+    let mut umask: u128 = 0;
     let mut stack: Vec<Frame> = Vec::new();
     // The deepest stack seen (as ops), sharing `best_common` entries with `stack`.
     let mut best: Vec<u32> = Vec::new();
@@ -458,7 +552,7 @@ pub(crate) fn check_part<M: Model>(
                     };
                     let fp2 = fp ^ zobrist(op);
                     let forced = next_id == state && model.read_only(&o.op, seen);
-                    if memo.insert(fp2, next_id) {
+                    if memo.insert(fp2, next_id, umask) {
                         pushed = Some(Frame { at: cursor, op, prev_state: state, forced });
                         // Lift the call and its return.
                         let r = ret_entry[op as usize];
@@ -515,8 +609,9 @@ pub(crate) fn check_part<M: Model>(
                     let h = model.state_hash(&s);
                     let heap = model.state_heap_bytes(&s);
                     let next_id = states.intern(s, h, heap);
-                    let fp2 = fp ^ zobrist(op);
-                    if next_id != state && memo.insert(fp2 ^ lazy_marker(op, state), next_id) {
+                    let (fp2, umask2) =
+                        if dominance { (fp, umask | 1u128 << (u - 1)) } else { (fp ^ zobrist(op), 0) };
+                    if next_id != state && memo.insert(fp2 ^ lazy_marker(op, state), next_id, umask2) {
                         pushed = Some(Frame { at: cursor, op, prev_state: state, forced: false });
                         let (p, nx) = (u_prev[u as usize], u_next[u as usize]);
                         u_next[p as usize] = nx;
@@ -524,6 +619,7 @@ pub(crate) fn check_part<M: Model>(
                         u_placed[u as usize] = true;
                         state = next_id;
                         fp = fp2;
+                        umask = umask2;
                     }
                 }
                 if pushed.is_none() {
@@ -538,7 +634,6 @@ pub(crate) fn check_part<M: Model>(
                     };
                     best_common = best_common.min(stack.len());
                     state = f.prev_state;
-                    fp ^= zobrist(f.op);
                     match f.at {
                         Cursor::Known(e) => {
                             let r = ret_entry[f.op as usize];
@@ -548,6 +643,7 @@ pub(crate) fn check_part<M: Model>(
                                 k_prev[nx as usize] = x;
                             }
                             placed[f.op as usize] = false;
+                            fp ^= zobrist(f.op);
                             cursor = Cursor::Known(k_next[e as usize]);
                         }
                         Cursor::Unknown(u, bound) => {
@@ -555,6 +651,11 @@ pub(crate) fn check_part<M: Model>(
                             u_next[p as usize] = u;
                             u_prev[nx as usize] = u;
                             u_placed[u as usize] = false;
+                            if dominance {
+                                umask &= !(1u128 << (u - 1));
+                            } else {
+                                fp ^= zobrist(f.op);
+                            }
                             cursor = Cursor::Unknown(u_next[u as usize], bound);
                         }
                     }
@@ -583,9 +684,19 @@ pub(crate) fn check_part<M: Model>(
 
     match verdict {
         PartVerdict::NotLinearizable(_) => {
-            PartVerdict::NotLinearizable(Box::new(counterexample(model, &ops, &best, &events, partition)))
+            let mut in_prefix = vec![false; n];
+            for &op in &best {
+                in_prefix[op as usize] = true;
+            }
+            let culprit = events
+                .iter()
+                .find(|&&(_, is_ret, op)| is_ret && !in_prefix[op as usize])
+                .map(|&(_, _, op)| op as usize)
+                .expect("a non-linearizable history has a known operation the prefix lacks");
+            Searched::NotLinearizable { best, culprit }
         }
-        v => v,
+        PartVerdict::Linearizable => Searched::Linearizable,
+        PartVerdict::Unknown(reason) => Searched::Unknown(reason),
     }
 }
 
@@ -617,13 +728,14 @@ fn lazy_redundant<M: Model>(
     n2.as_ref().unwrap_or(s0o) == s1o
 }
 
-/// Builds the counterexample from the deepest prefix: replay it, find the first
-/// operation to return that is not in it, and say what the model would return.
+/// Builds the counterexample from the deepest prefix: replay it and say what the
+/// model would return for the culprit (the first operation to return that is not
+/// in it). The minimal set is left empty for the caller.
 fn counterexample<M: Model>(
     model: &M,
     ops: &[&Operation<M::Op, M::Ret>],
     best: &[u32],
-    events: &[(u64, bool, u32)],
+    culprit: usize,
     partition: &str,
 ) -> Counterexample {
     let mut in_prefix = vec![false; ops.len()];
@@ -634,11 +746,6 @@ fn counterexample<M: Model>(
             state = s;
         }
     }
-    let culprit = events
-        .iter()
-        .find(|&&(_, is_ret, op)| is_ret && !in_prefix[op as usize])
-        .map(|&(_, _, op)| op as usize)
-        .expect("a non-linearizable history has a known operation the prefix lacks");
     let c = ops[culprit];
     let (expected, _) = model.step(&state, &c.op);
     let Outcome::Returned { value: seen, time: c_ret } = &c.outcome else { unreachable!("known op") };
@@ -667,6 +774,8 @@ fn counterexample<M: Model>(
         seen: model.describe_ret(seen),
         concurrent_linearized,
         concurrent_pending,
+        minimal: Vec::new(),
+        minimal_complete: false,
     }
 }
 
@@ -689,6 +798,8 @@ impl Default for Counterexample {
             seen: String::new(),
             concurrent_linearized: Vec::new(),
             concurrent_pending: Vec::new(),
+            minimal: Vec::new(),
+            minimal_complete: false,
         }
     }
 }

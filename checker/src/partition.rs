@@ -126,6 +126,8 @@ fn partitioned<M: Partitioned>(
                         culprit: summarize(model, o),
                         expected,
                         seen: ret.map(|r| model.describe_ret(r)).unwrap_or_default(),
+                        minimal: vec![summarize(model, o)],
+                        minimal_complete: true,
                         ..Counterexample::default()
                     });
                 }

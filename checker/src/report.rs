@@ -52,6 +52,9 @@ pub struct Stats {
     pub memo_entries_max: u64,
     /// Largest estimated footprint of the search's tables, bytes.
     pub peak_bytes: u64,
+    /// Of `steps`, those spent shrinking a counterexample to its minimal set.
+    #[serde(default)]
+    pub counterexample_steps: u64,
 }
 
 /// One operation, described for a reader.
@@ -94,6 +97,17 @@ pub struct Counterexample {
     /// The operations overlapping the culprit that are not in the prefix: each of them
     /// either cannot be placed before it either, or placing it leads nowhere.
     pub concurrent_pending: Vec<OpSummary>,
+    /// A minimal set of operations (the culprit among them, in invocation order)
+    /// whose results cannot be linearized together even if every other operation is
+    /// treated as unknown (it may have taken effect at any point after its
+    /// invocation, or not at all) and every other read is ignored.
+    #[serde(default)]
+    pub minimal: Vec<OpSummary>,
+    /// Whether `minimal` is 1-minimal (relaxing any one of its operations makes the
+    /// history linearizable). `false` when the shrinking budget ran out first: the
+    /// set still shows the violation but may hold an unnecessary operation.
+    #[serde(default)]
+    pub minimal_complete: bool,
 }
 
 impl Report {
@@ -178,7 +192,16 @@ impl fmt::Display for Counterexample {
         writeln!(f, "    the model returns: {}", self.expected)?;
         writeln!(f, "    the client saw:    {}", self.seen)?;
         list(f, "concurrent operations already in the prefix", &self.concurrent_linearized)?;
-        list(f, "concurrent operations not placeable before it", &self.concurrent_pending)
+        list(f, "concurrent operations not placeable before it", &self.concurrent_pending)?;
+        list(
+            f,
+            &format!(
+                "{}minimal set of operations that cannot be linearized together (every other \
+                 operation treated as unknown)",
+                if self.minimal_complete { "" } else { "(shrinking budget ran out) not necessarily " }
+            ),
+            &self.minimal,
+        )
     }
 }
 

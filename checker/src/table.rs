@@ -268,6 +268,146 @@ impl MemoTable {
     }
 }
 
+/// The memo with *dominance* over unknown operations: configurations are keyed by
+/// (fingerprint, state), and each key keeps the sets of unknown operations (as
+/// 128-bit masks) with which it was already explored. A configuration is new
+/// unless an explored one with the same key had placed a *subset* of its unknown
+/// operations: having placed fewer of them can only leave more options (an unknown
+/// operation may always stay unplaced), so the failure of the one implies the
+/// failure of the other. With every mask 0 it is an exact memo, 24 bytes an entry.
+///
+/// Like [`MemoTable`], it is never iterated: lookups only.
+pub struct DomTable {
+    slots: Vec<DomSlot>,
+    mask: usize,
+    /// Occupied slots.
+    used: usize,
+    /// Configurations recorded (slots plus extra masks).
+    len: usize,
+    /// Chains of masks: (mask, next node or `EMPTY`).
+    nodes: Vec<(u128, u32)>,
+}
+
+#[derive(Clone, Copy)]
+struct DomSlot {
+    fp_hi: u64,
+    fp_lo: u64,
+    state: u32,
+    /// The first node of the key's chain of masks, or [`DOM_ZERO`].
+    head: u32,
+}
+
+const DOM_EMPTY: DomSlot = DomSlot { fp_hi: 0, fp_lo: 0, state: EMPTY, head: EMPTY };
+
+/// The key was explored with no unknown operation placed: that dominates every set,
+/// so no chain is needed.
+const DOM_ZERO: u32 = u32::MAX - 1;
+
+/// How many masks of one key a lookup compares at most.
+const DOM_CHAIN_MAX: usize = 32;
+
+impl Default for DomTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DomTable {
+    pub fn new() -> Self {
+        let cap = 1024;
+        DomTable { slots: vec![DOM_EMPTY; cap], mask: cap - 1, used: 0, len: 0, nodes: Vec::new() }
+    }
+
+    /// Configurations recorded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, set: u128, next: u32) -> u32 {
+        let id = u32::try_from(self.nodes.len()).expect("fewer than 2^32 memo masks");
+        assert!(id < DOM_ZERO, "memo mask table full");
+        self.nodes.push((set, next));
+        id
+    }
+
+    /// Records configuration (`fp`, `state`) with unknown operations `set` placed;
+    /// returns `false` if one recorded before dominates it (same key, a subset of
+    /// `set`).
+    pub fn insert(&mut self, fp: u128, state: u32, set: u128) -> bool {
+        debug_assert!(state != EMPTY);
+        let (hi, lo) = ((fp >> 64) as u64, fp as u64);
+        let mut i = MemoTable::slot_of(fp, state) & self.mask;
+        loop {
+            let s = self.slots[i];
+            if s.state == EMPTY {
+                break;
+            }
+            if s.state == state && s.fp_lo == lo && s.fp_hi == hi {
+                if s.head == DOM_ZERO {
+                    return false;
+                }
+                // Newest first, and only so far: a long chain (many incomparable
+                // sets) would make every lookup slow, and missing a dominating set
+                // only means exploring a configuration twice, never a wrong verdict.
+                let mut n = s.head;
+                let mut walked = 0;
+                while n != EMPTY && walked < DOM_CHAIN_MAX {
+                    let (m, next) = self.nodes[n as usize];
+                    if m & !set == 0 {
+                        return false;
+                    }
+                    n = next;
+                    walked += 1;
+                }
+                // (Masks the new one dominates stay in the chain: harmless, and
+                // rare enough not to be worth unlinking.)
+                self.slots[i].head = if set == 0 { DOM_ZERO } else { self.push(set, s.head) };
+                self.len += 1;
+                return true;
+            }
+            i = (i + 1) & self.mask;
+        }
+        let head = if set == 0 { DOM_ZERO } else { self.push(set, EMPTY) };
+        self.slots[i] = DomSlot { fp_hi: hi, fp_lo: lo, state, head };
+        self.len += 1;
+        self.used += 1;
+        if self.used * 2 > self.slots.len() {
+            self.grow();
+        }
+        true
+    }
+
+    fn grow(&mut self) {
+        let cap = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![DOM_EMPTY; cap]);
+        self.mask = cap - 1;
+        for s in old.into_iter().filter(|s| s.state != EMPTY) {
+            let fp = (u128::from(s.fp_hi) << 64) | u128::from(s.fp_lo);
+            let mut i = MemoTable::slot_of(fp, s.state) & self.mask;
+            while self.slots[i].state != EMPTY {
+                i = (i + 1) & self.mask;
+            }
+            self.slots[i] = s;
+        }
+    }
+
+    /// Bytes held, for the memory budget.
+    pub fn bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<DomSlot>()
+            + self.nodes.capacity() * std::mem::size_of::<(u128, u32)>()
+    }
+
+    /// Whether the next insertion of a new key doubles the slots (transiently
+    /// holding both).
+    pub fn will_grow(&self) -> bool {
+        (self.used + 1) * 2 > self.slots.len()
+    }
+}
+
 /// A 128-bit key for "the last operation placed is unknown operation `op`, placed in
 /// state `state`", XORed into a configuration's fingerprint while that constraint
 /// holds (see the lazy placement rule in `linearizability`).
@@ -315,5 +455,25 @@ mod tests {
             assert!(m.insert(zobrist(i), 7 + i % 7));
         }
         assert_eq!(m.len(), 10_000);
+    }
+
+    #[test]
+    fn dominance_memo_rejects_supersets_only() {
+        let mut d = DomTable::new();
+        assert!(d.insert(zobrist(1), 0, 0b0110));
+        assert!(!d.insert(zobrist(1), 0, 0b0110), "same set");
+        assert!(!d.insert(zobrist(1), 0, 0b1110), "superset");
+        assert!(d.insert(zobrist(1), 0, 0b0010), "subset is new");
+        assert!(!d.insert(zobrist(1), 0, 0b1010), "superset of the subset");
+        assert!(d.insert(zobrist(1), 0, 0b1001), "incomparable");
+        assert!(d.insert(zobrist(1), 1, 0b1110), "other state");
+        assert!(d.insert(zobrist(2), 0, 0b1110), "other key");
+        assert!(d.insert(zobrist(1), 0, 0), "empty set is new");
+        assert!(!d.insert(zobrist(1), 0, 0b1001), "everything is dominated by the empty set");
+        for i in 0..5000u32 {
+            assert!(d.insert(zobrist(100 + i), i % 7, 0));
+            assert!(!d.insert(zobrist(100 + i), i % 7, u128::from(i)));
+        }
+        assert_eq!(d.len(), 6 + 5000);
     }
 }

@@ -220,3 +220,53 @@ fn storage_histories_round_trip_through_the_format() {
         assert!(parse(ModelKind::Storage, &text).is_ok());
     }
 }
+
+/// The cancel hook (`mirrorsim check --budget-ms`) applies to every model,
+/// storage included: a per-block search long enough to poll it gives `unknown`.
+#[test]
+fn cancel_hook_applies_to_every_model() {
+    let n = 8;
+    let mut storage = vec![r#"{"volumes": [{"id": 0, "blocks": 4}]}"#.to_string()];
+    let mut cas = Vec::new();
+    for i in 0..n {
+        storage.push(format!(
+            r#"{{"process": {i}, "type": "invoke", "f": "write", "vol": 0, "block": 1, "value": [{}]}}"#,
+            i + 1
+        ));
+        cas.push(format!(r#"{{"process": {i}, "type": "invoke", "f": "write", "value": {}}}"#, i + 1));
+    }
+    for i in 0..n {
+        let p = n + i;
+        storage.push(format!(
+            r#"{{"process": {p}, "type": "invoke", "f": "read", "vol": 0, "block": 1, "len": 1}}"#
+        ));
+        cas.push(format!(r#"{{"process": {p}, "type": "invoke", "f": "read", "value": null}}"#));
+    }
+    for i in 0..n {
+        let p = n + i;
+        storage.push(format!(r#"{{"process": {p}, "type": "ok", "f": "read", "value": [{}]}}"#, i + 1));
+        cas.push(format!(r#"{{"process": {p}, "type": "ok", "f": "read", "value": {}}}"#, i + 1));
+    }
+    for i in 0..n {
+        storage.push(format!(r#"{{"process": {i}, "type": "ok", "f": "write"}}"#));
+        cas.push(format!(r#"{{"process": {i}, "type": "ok", "f": "write", "value": {}}}"#, i + 1));
+    }
+    // A read of the initial value after every write returned: exhausts the search.
+    let p = 2 * n;
+    storage.push(format!(
+        r#"{{"process": {p}, "type": "invoke", "f": "read", "vol": 0, "block": 1, "len": 1}}"#
+    ));
+    storage.push(format!(r#"{{"process": {p}, "type": "ok", "f": "read", "value": [0]}}"#));
+    cas.push(format!(r#"{{"process": {p}, "type": "invoke", "f": "read", "value": null}}"#));
+    cas.push(format!(r#"{{"process": {p}, "type": "ok", "f": "read", "value": null}}"#));
+    for (kind, lines) in [(ModelKind::Storage, storage), (ModelKind::CasRegister, cas)] {
+        let text = lines.join("\n");
+        assert!(run(kind, &text).counterexample().is_some(), "{kind:?}: without a deadline, a violation");
+        let r = check_text(kind, &text, &Budget::default(), &mut || true).unwrap();
+        assert_eq!(
+            r.verdict,
+            Verdict::Unknown { reason: mirrorsim_checker::UnknownReason::Cancelled },
+            "{kind:?}"
+        );
+    }
+}

@@ -127,9 +127,20 @@ pub fn cas_history(seed: u64, mutated: bool) -> Vec<Operation<RegOp, RegRet>> {
 }
 
 pub fn cas_history_with(seed: u64, mutated: bool, unknown_pct: u64) -> Vec<Operation<RegOp, RegRet>> {
+    cas_history_sized(seed, mutated, unknown_pct, 4, 9)
+}
+
+/// A CAS history of 1 to `ops_max` operations from 1 to `procs_max` processes.
+pub fn cas_history_sized(
+    seed: u64,
+    mutated: bool,
+    unknown_pct: u64,
+    procs_max: u64,
+    ops_max: u64,
+) -> Vec<Operation<RegOp, RegRet>> {
     let mut rng = Rng(seed);
-    let procs = 1 + rng.below(4) as usize;
-    let n = 1 + rng.below(9) as usize;
+    let procs = 1 + rng.below(procs_max) as usize;
+    let n = 1 + rng.below(ops_max) as usize;
     let mut ops = simulate(&CasRegister::default(), &mut rng, procs, n, unknown_pct, |r| match r.below(10) {
         0..4 => RegOp::Read,
         4..7 => RegOp::Write(1 + r.below(3)),

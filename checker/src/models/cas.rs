@@ -3,7 +3,8 @@
 //! Values are `u64`; a caller with richer values (the JSON-lines reader) numbers them
 //! and passes their names for counterexamples.
 
-use crate::linearizability::Model;
+use crate::linearizability::{Model, Operation, Outcome, Refutation};
+use std::collections::BTreeMap;
 
 /// The register. Starts at `init`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +63,86 @@ impl Model for CasRegister {
 
     fn read_only(&self, op: &RegOp, ret: &RegRet) -> bool {
         matches!((op, ret), (RegOp::Read, _) | (RegOp::Cas { .. }, RegRet::Cas(false)))
+    }
+
+    /// A read of `v` (or a swapping compare-and-set expecting `v`) is impossible
+    /// unless `v` is the initial value or some other operation invoked no later than
+    /// its response writes `v` (a write, or a compare-and-set not known to have
+    /// failed). A result of the wrong kind is impossible too. Linear-logarithmic,
+    /// and it spares the search an exhaustive walk of every prefix (exponential in
+    /// the unknown operations) before it could conclude the same.
+    fn refute(&self, ops: &[&Operation<RegOp, RegRet>]) -> Option<Refutation> {
+        // The two earliest invocations of an operation that may write each value.
+        let mut producers: BTreeMap<u64, [(u64, usize); 2]> = BTreeMap::new();
+        for (i, o) in ops.iter().enumerate() {
+            let v = match (o.op, &o.outcome) {
+                (_, Outcome::Failed) | (RegOp::Read, _) => continue,
+                (RegOp::Cas { .. }, Outcome::Returned { value: RegRet::Cas(false), .. }) => continue,
+                (RegOp::Write(v), _) | (RegOp::Cas { new: v, .. }, _) => v,
+            };
+            let e = producers.entry(v).or_insert([(u64::MAX, usize::MAX); 2]);
+            if (o.call, i) < e[0] {
+                e[1] = e[0];
+                e[0] = (o.call, i);
+            } else if (o.call, i) < e[1] {
+                e[1] = (o.call, i);
+            }
+        }
+        let written_before = |v: u64, i: usize, ret: u64| {
+            producers
+                .get(&v)
+                .is_some_and(|p| p.iter().any(|&(call, j)| j != i && j != usize::MAX && call <= ret))
+        };
+        // The impossible operation that returned first: (response, index, what it needs).
+        let mut first: Option<(u64, usize, Option<&str>)> = None;
+        for (i, o) in ops.iter().enumerate() {
+            let Outcome::Returned { value, .. } = &o.outcome else { continue };
+            let ret = o.ret_time().expect("returned");
+            let impossible = match (o.op, *value) {
+                (RegOp::Read, RegRet::Read(v)) | (RegOp::Cas { expected: v, .. }, RegRet::Cas(true)) => {
+                    v != self.init && !written_before(v, i, ret)
+                }
+                (RegOp::Cas { .. }, RegRet::Cas(false)) | (RegOp::Write(_), RegRet::Written) => false,
+                _ => true,
+            };
+            let kind = match (o.op, *value) {
+                (RegOp::Read, RegRet::Read(_)) | (RegOp::Cas { .. }, RegRet::Cas(_)) => None,
+                (RegOp::Read, _) => Some("a value read"),
+                (RegOp::Write(_), _) => Some("done"),
+                (RegOp::Cas { .. }, _) => Some("swapped or not swapped"),
+            };
+            if impossible && first.is_none_or(|f| (ret, i) < (f.0, f.1)) {
+                first = Some((ret, i, kind));
+            }
+        }
+        let (ret, op, kind) = first?;
+        let expected = match kind {
+            Some(k) => k.to_string(),
+            None => {
+                let mut vs = vec![self.init];
+                vs.extend(
+                    producers.keys().copied().filter(|&v| v != self.init && written_before(v, op, ret)),
+                );
+                let shown: Vec<String> = vs.iter().take(8).map(|&v| self.name(v)).collect();
+                let seen = match (ops[op].op, &ops[op].outcome) {
+                    (RegOp::Read, Outcome::Returned { value: RegRet::Read(v), .. }) => *v,
+                    (RegOp::Cas { expected, .. }, _) => expected,
+                    _ => unreachable!("a value-impossible read or swap"),
+                };
+                format!(
+                    "{}{}{} (no operation invoked before it returned writes {})",
+                    match (ops[op].op, vs.len()) {
+                        (RegOp::Read, 1) => "",
+                        (RegOp::Read, _) => "one of ",
+                        _ => "not swapped: the register holds one of ",
+                    },
+                    shown.join(", "),
+                    if vs.len() > 8 { ", ..." } else { "" },
+                    self.name(seen)
+                )
+            }
+        };
+        Some(Refutation { op, expected })
     }
 
     fn describe_op(&self, op: &RegOp) -> String {

@@ -3,9 +3,9 @@
 //! Keys are independent objects, so [`Kv`] partitions per key into [`KvKey`]
 //! registers.
 
-use crate::linearizability::Model;
+use crate::linearizability::{Model, Operation, Outcome, Refutation};
 use crate::partition::{Partitioned, Projection};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The whole store (used only for whole-object checks; see [`Partitioned`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,6 +126,84 @@ impl Model for KvKey {
 
     fn state_heap_bytes(&self, state: &String) -> usize {
         state.capacity()
+    }
+
+    /// An unknown put of `v` that no get's value starts with: wherever it is placed,
+    /// no get follows it before the next put (the get would read a string starting
+    /// with `v`), appends return `done` in any state, and the next put overwrites
+    /// it, so removing it keeps the linearization valid. (Not appends: dropping one
+    /// would need a substring test against every get.)
+    fn droppable_unknown(&self, ops: &[&Operation<KeyOp, KvRet>]) -> Vec<usize> {
+        let mut reads: Vec<&str> = ops
+            .iter()
+            .filter_map(|o| match &o.outcome {
+                Outcome::Returned { value: KvRet::Value(v), .. } => Some(v.as_str()),
+                _ => None,
+            })
+            .collect();
+        reads.sort_unstable();
+        (0..ops.len())
+            .filter(|&i| match (&ops[i].op, &ops[i].outcome) {
+                (KeyOp::Put(v), Outcome::Unknown) => {
+                    // The reads starting with `v` are contiguous in sorted order,
+                    // from the first one not less than `v`.
+                    let at = reads.partition_point(|r| *r < v.as_str());
+                    !reads.get(at).is_some_and(|r| r.starts_with(v.as_str()))
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// A get of a non-empty `v` is impossible unless some operation invoked no later
+    /// than its response could leave `v`: a put of exactly `v`, or an append of a
+    /// suffix of `v`. A result of the wrong kind is impossible too. Linear
+    /// logarithmic (per get, one lookup per distinct append length).
+    fn refute(&self, ops: &[&Operation<KeyOp, KvRet>]) -> Option<Refutation> {
+        let mut puts: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut appends: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut lengths: BTreeSet<usize> = BTreeSet::new();
+        for o in ops {
+            let (map, v) = match &o.op {
+                _ if matches!(o.outcome, Outcome::Failed) => continue,
+                KeyOp::Get => continue,
+                KeyOp::Put(v) => (&mut puts, v),
+                KeyOp::Append(v) => {
+                    lengths.insert(v.len());
+                    (&mut appends, v)
+                }
+            };
+            let e = map.entry(v.as_str()).or_insert(u64::MAX);
+            *e = (*e).min(o.call);
+        }
+        let producible = |v: &str, ret: u64| {
+            v.is_empty()
+                || puts.get(v).is_some_and(|&c| c <= ret)
+                || lengths.iter().any(|&l| {
+                    l <= v.len()
+                        && v.is_char_boundary(v.len() - l)
+                        && appends.get(&v[v.len() - l..]).is_some_and(|&c| c <= ret)
+                })
+        };
+        let mut first: Option<(u64, usize, &'static str)> = None;
+        for (i, o) in ops.iter().enumerate() {
+            let Outcome::Returned { value, .. } = &o.outcome else { continue };
+            let ret = o.ret_time().expect("returned");
+            let expected = match (&o.op, value) {
+                (KeyOp::Get, KvRet::Value(v)) if producible(v, ret) => continue,
+                (KeyOp::Get, KvRet::Value(_)) => {
+                    "\"\", or a value put, or one ending with a value appended, by an operation \
+                     invoked before it returned"
+                }
+                (KeyOp::Get, KvRet::Done) => "a value",
+                (KeyOp::Put(_) | KeyOp::Append(_), KvRet::Done) => continue,
+                (KeyOp::Put(_) | KeyOp::Append(_), KvRet::Value(_)) => "done",
+            };
+            if first.is_none_or(|f| (ret, i) < (f.0, f.1)) {
+                first = Some((ret, i, expected));
+            }
+        }
+        first.map(|(_, op, expected)| Refutation { op, expected: expected.to_string() })
     }
 
     fn describe_op(&self, op: &KeyOp) -> String {
