@@ -114,6 +114,13 @@ pub trait Model {
         None
     }
 
+    /// A sound refutation too costly or too coarse to try first: called once the
+    /// search has spent [`LATE_REFUTE_AFTER`] steps on a partition without a
+    /// verdict. Same contract as [`Model::refute`]. Default: nothing.
+    fn refute_late(&self, _ops: &[&Operation<Self::Op, Self::Ret>]) -> Option<Refutation> {
+        None
+    }
+
     /// Unknown-outcome operations (indices into `ops`) that can be left out: for
     /// each, any linearization that places it stays valid with it removed (its
     /// effect is never observed: a put whose value no read sees). Leaving them out
@@ -152,6 +159,9 @@ pub struct Refutation {
     pub op: usize,
     /// What the model could have returned instead, for the counterexample.
     pub expected: String,
+    /// Other operations (indices into `ops`) the refutation rests on; empty when
+    /// the operation's result is impossible on its own.
+    pub witnesses: Vec<usize>,
 }
 
 /// How an operation ended.
@@ -303,16 +313,30 @@ pub(crate) fn check_part<M: Model>(
         ops.retain(|_| *k.next().expect("one flag per op"));
     }
     if let Some(r) = model.refute(&ops) {
-        assert!(ops[r.op].ret_time().is_some(), "a refutation names an operation with a known result");
-        let mut c = counterexample(model, &ops, &[], r.op, partition);
-        c.state = "(any: the result is impossible wherever it is placed)".to_string();
-        c.expected = r.expected;
-        c.minimal = vec![summarize(model, ops[r.op])];
-        c.minimal_complete = true;
-        return PartVerdict::NotLinearizable(Box::new(c));
+        return refuted(model, &ops, r, partition);
     }
     let steps_before = meter.stats.steps;
-    match search(model, &ops, meter) {
+    // A short search first: most histories are decided in a few thousand steps, with
+    // the search's own counterexample. Past that, a model's costlier refutation
+    // (stale reads) is tried before the search goes on with the whole budget.
+    let early = steps_before.saturating_add(LATE_REFUTE_AFTER);
+    let capped = meter.budget.steps_max.is_none_or(|m| m > early);
+    let mut searched = if capped {
+        let saved = meter.budget.steps_max;
+        meter.budget.steps_max = Some(early);
+        let s = search(model, &ops, meter);
+        meter.budget.steps_max = saved;
+        s
+    } else {
+        search(model, &ops, meter)
+    };
+    if capped && matches!(searched, Searched::Unknown(UnknownReason::Steps { .. })) {
+        if let Some(r) = model.refute_late(&ops) {
+            return refuted(model, &ops, r, partition);
+        }
+        searched = search(model, &ops, meter);
+    }
+    match searched {
         Searched::Linearizable => PartVerdict::Linearizable,
         Searched::Unknown(reason) => PartVerdict::Unknown(reason),
         Searched::NotLinearizable { best, culprit } => {
@@ -324,6 +348,30 @@ pub(crate) fn check_part<M: Model>(
             PartVerdict::NotLinearizable(Box::new(c))
         }
     }
+}
+
+/// Steps the search takes on a partition before [`Model::refute_late`] is tried.
+pub const LATE_REFUTE_AFTER: u64 = 20_000;
+
+/// The verdict for a refuted partition: the impossible operation and, as the minimal
+/// set, it with the operations the refutation rests on.
+fn refuted<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Op, M::Ret>],
+    r: Refutation,
+    partition: &str,
+) -> PartVerdict {
+    assert!(ops[r.op].ret_time().is_some(), "a refutation names an operation with a known result");
+    let mut c = counterexample(model, ops, &[], r.op, partition);
+    c.state = "(any: the result is impossible wherever it is placed)".to_string();
+    c.expected = r.expected;
+    let mut minimal: Vec<usize> = std::iter::once(r.op).chain(r.witnesses.iter().copied()).collect();
+    minimal.sort_by_key(|&i| (ops[i].call, i));
+    minimal.dedup();
+    c.minimal = minimal.iter().map(|&i| summarize(model, ops[i])).collect();
+    // A refutation with witnesses keeps all of them; it is not shrunk further.
+    c.minimal_complete = r.witnesses.is_empty();
+    PartVerdict::NotLinearizable(Box::new(c))
 }
 
 /// What the search concluded.

@@ -464,3 +464,25 @@ fn minimal_set_keeps_only_the_operations_that_show_the_violation() {
     assert_eq!(cex(&r).minimal.iter().map(|o| o.id).collect::<Vec<_>>(), vec![1]);
     assert_eq!(r.stats.steps, 0);
 }
+
+#[test]
+fn stale_reads_are_refuted_without_a_search_once_the_search_is_long() {
+    // write 1 completes, write 2 completes, then a read of 1: stale, with the two
+    // writes as witnesses (2 overwrote 1 before the read began).
+    let h = hist(vec![
+        (0, Write(1), 1, ok(RegRet::Written, 2)),
+        (1, Write(2), 3, ok(RegRet::Written, 4)),
+        (2, Read, 5, ok(RegRet::Read(1), 6)),
+    ]);
+    let refs: Vec<&Operation<RegOp, RegRet>> = h.iter().collect();
+    let r = CasRegister::default().refute_late(&refs).expect("a stale read");
+    assert_eq!((r.op, r.witnesses.clone()), (2, vec![0, 1]));
+    // A read concurrent with the overwrite is not refuted.
+    let h = hist(vec![
+        (0, Write(1), 1, ok(RegRet::Written, 2)),
+        (1, Write(2), 3, ok(RegRet::Written, 6)),
+        (2, Read, 5, ok(RegRet::Read(1), 7)),
+    ]);
+    let refs: Vec<&Operation<RegOp, RegRet>> = h.iter().collect();
+    assert!(CasRegister::default().refute_late(&refs).is_none());
+}

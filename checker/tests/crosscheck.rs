@@ -7,7 +7,7 @@ use crate::r#gen::{
     SnapRegs, cas_history, cas_history_sized, cas_history_with, kv_history, kv_history_with, snap_history,
     storage_history, storage_volumes,
 };
-use mirrorsim_checker::models::cas::CasRegister;
+use mirrorsim_checker::models::cas::{CasRegister, RegOp, RegRet};
 use mirrorsim_checker::models::kv::Kv;
 use mirrorsim_checker::models::storage::{StorageSpec, check_storage_ops, split_per_block};
 use mirrorsim_checker::{Budget, Model, Operation, Outcome, Report, Verdict, check, check_partitioned};
@@ -76,6 +76,26 @@ fn cas(seed: u64, mutated: bool) -> (bool, bool) {
     (verdict_bool(&r), brute::linearizable(&CasRegister::default(), &h))
 }
 
+/// The late (stale-read) refutation, applied directly: whenever it refutes, the
+/// brute force must agree the history is not linearizable, and the refutation's
+/// witnesses must suffice on their own (every other operation relaxed).
+fn cas_late_refutation_is_sound(seed: u64, mutated: bool) {
+    let h = cas_history(seed, mutated);
+    let refs: Vec<&Operation<RegOp, RegRet>> = h.iter().collect();
+    if let Some(r) = CasRegister::default().refute_late(&refs) {
+        assert!(
+            !brute::linearizable(&CasRegister::default(), &h),
+            "cas seed {seed}: refuted a linearizable history"
+        );
+        let keep: std::collections::BTreeSet<u64> =
+            std::iter::once(r.op).chain(r.witnesses.iter().copied()).map(|i| h[i].id).collect();
+        assert!(
+            !brute::linearizable(&CasRegister::default(), &relax(&CasRegister::default(), &h, &keep)),
+            "cas seed {seed}: the refutation's witnesses do not show the violation on their own"
+        );
+    }
+}
+
 fn kv(seed: u64, mutated: bool) -> (bool, bool) {
     let h = kv_history(seed, mutated);
     let r = check_partitioned(&Kv, &h, &Budget::UNLIMITED);
@@ -123,6 +143,11 @@ proptest! {
     fn cas_register_agrees_with_brute_force(seed in any::<u64>(), mutated in any::<bool>()) {
         let (fast, brute) = cas(seed, mutated);
         prop_assert_eq!(fast, brute);
+    }
+
+    #[test]
+    fn cas_stale_read_refutation_is_sound(seed in any::<u64>(), mutated in any::<bool>()) {
+        cas_late_refutation_is_sound(seed, mutated);
     }
 
     #[test]

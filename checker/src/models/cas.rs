@@ -142,7 +142,11 @@ impl Model for CasRegister {
                 )
             }
         };
-        Some(Refutation { op, expected })
+        Some(Refutation { op, expected, witnesses: Vec::new() })
+    }
+
+    fn refute_late(&self, ops: &[&Operation<RegOp, RegRet>]) -> Option<Refutation> {
+        self.refute_stale(ops)
     }
 
     fn describe_op(&self, op: &RegOp) -> String {
@@ -164,5 +168,94 @@ impl Model for CasRegister {
 
     fn describe_state(&self, state: &u64) -> String {
         self.name(*state)
+    }
+}
+
+impl CasRegister {
+    /// Stale reads, refuted without a search. A read (or a successful CAS) that needs
+    /// value `v` is impossible when every operation that may write `v` (and the
+    /// initial value, if `v` is it) is *dead* for it: some write that certainly took
+    /// effect (an acknowledged write or successful CAS) was invoked after that
+    /// producer returned and returned before the read was invoked, so it is
+    /// linearized between them; and producers invoked after the read returned cannot
+    /// precede it at all. Then the last write before the read in any linearization
+    /// would be a dead producer with a later write before the read: a contradiction.
+    /// Unknown producers never die (they never returned). O(n log n).
+    fn refute_stale(&self, ops: &[&Operation<RegOp, RegRet>]) -> Option<Refutation> {
+        // Certain writes as (call, return, index), by call, with the suffix minimum
+        // of returns (and which write has it).
+        let mut kills: Vec<(u64, u64, usize)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match (o.op, &o.outcome) {
+                (RegOp::Write(_), Outcome::Returned { .. })
+                | (RegOp::Cas { .. }, Outcome::Returned { value: RegRet::Cas(true), .. }) => {
+                    Some((o.call, o.ret_time().expect("returned"), i))
+                }
+                _ => None,
+            })
+            .collect();
+        kills.sort_unstable();
+        let mut suffix_min = vec![(u64::MAX, usize::MAX); kills.len() + 1];
+        for i in (0..kills.len()).rev() {
+            suffix_min[i] = suffix_min[i + 1].min((kills[i].1, kills[i].2));
+        }
+        // The certain write invoked strictly after `t` that returns first.
+        let killed_after = |t: u64| suffix_min[kills.partition_point(|k| k.0 <= t)];
+        // Producers of each value: (call, return or MAX, index).
+        let mut producers: BTreeMap<u64, Vec<(u64, u64, usize)>> = BTreeMap::new();
+        for (i, o) in ops.iter().enumerate() {
+            let v = match (o.op, &o.outcome) {
+                (_, Outcome::Failed) | (RegOp::Read, _) => continue,
+                (RegOp::Cas { .. }, Outcome::Returned { value: RegRet::Cas(false), .. }) => continue,
+                (RegOp::Write(v), _) | (RegOp::Cas { new: v, .. }, _) => v,
+            };
+            producers.entry(v).or_default().push((o.call, o.ret_time().unwrap_or(u64::MAX), i));
+        }
+        let mut first: Option<(u64, usize, u64, Vec<usize>)> = None;
+        for (i, o) in ops.iter().enumerate() {
+            let v = match (o.op, &o.outcome) {
+                (RegOp::Read, Outcome::Returned { value: RegRet::Read(v), .. }) => *v,
+                (RegOp::Cas { expected, .. }, Outcome::Returned { value: RegRet::Cas(true), .. }) => expected,
+                _ => continue,
+            };
+            let (call, ret) = (o.call, o.ret_time().expect("returned"));
+            if first.as_ref().is_some_and(|f| (f.0, f.1) < (ret, i)) {
+                continue;
+            }
+            // The witnesses: each producer that could precede, and the write that
+            // killed it (and the one that killed the initial value).
+            let mut witnesses = Vec::new();
+            let init_dead = v != self.init || {
+                let (k_ret, k) = suffix_min[0];
+                witnesses.push(k);
+                k_ret < call
+            };
+            let all_dead = init_dead
+                && producers.get(&v).is_none_or(|ps| {
+                    ps.iter().all(|&(p_call, p_ret, p)| {
+                        if p_call > ret {
+                            return true;
+                        }
+                        let (k_ret, k) =
+                            if p_ret == u64::MAX { (u64::MAX, usize::MAX) } else { killed_after(p_ret) };
+                        witnesses.extend([p, k]);
+                        k_ret < call
+                    })
+                });
+            if all_dead {
+                witnesses.retain(|&w| w != usize::MAX && w != i);
+                first = Some((ret, i, v, witnesses));
+            }
+        }
+        let (_, op, v, witnesses) = first?;
+        Some(Refutation {
+            op,
+            witnesses,
+            expected: format!(
+                "not {}: every write of it was certainly overwritten before this operation began (a stale read)",
+                self.name(v)
+            ),
+        })
     }
 }

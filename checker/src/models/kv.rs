@@ -203,7 +203,11 @@ impl Model for KvKey {
                 first = Some((ret, i, expected));
             }
         }
-        first.map(|(_, op, expected)| Refutation { op, expected: expected.to_string() })
+        first.map(|(_, op, expected)| Refutation {
+            op,
+            expected: expected.to_string(),
+            witnesses: Vec::new(),
+        })
     }
 
     fn describe_op(&self, op: &KeyOp) -> String {
