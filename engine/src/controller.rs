@@ -364,6 +364,10 @@ pub struct Controller {
     uid_next: u64,
     /// Work to issue at `Input::Started` (a restart's record bumps and clean-up).
     boot_work: Vec<MediaOp>,
+    /// Pairs whose record a restart changed (a new generation): written at
+    /// `Input::Started` as the pair's one record put in flight, so no later put of the
+    /// same key can be overtaken by it.
+    boot_records: Vec<PairId>,
     /// The first invariant this controller found broken.
     violation: Option<String>,
 }
@@ -394,6 +398,7 @@ impl Controller {
             agg_next: 0,
             uid_next: 1,
             boot_work: Vec::new(),
+            boot_records: Vec::new(),
             violation: None,
         };
         let mut by_uid: BTreeMap<u64, PairId> = BTreeMap::new();
@@ -439,7 +444,7 @@ impl Controller {
                 // again under a new generation.
                 let top = pair.bits.keys().map(|k| k.0).max().unwrap_or(0);
                 pair.rec.epoch = pair.rec.epoch.max(top) + 1;
-                c.boot_work.push(MediaOp::MetaPut { key: Record::key(id), value: pair.rec.encode() });
+                c.boot_records.push(id);
             }
         }
         c
@@ -1348,6 +1353,10 @@ impl Controller {
     fn started(&mut self, out: &mut Vec<Output>) {
         for op in std::mem::take(&mut self.boot_work) {
             self.submit(op, Pending::Forget, out);
+        }
+        for p in std::mem::take(&mut self.boot_records) {
+            let rec = self.pairs[&p].rec;
+            self.put_record(p, rec, After::Quiet, out);
         }
         let ids: Vec<PairId> = self.pairs.keys().copied().collect();
         for p in ids {
