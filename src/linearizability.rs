@@ -6,7 +6,9 @@ use model::{History, VolumeSpec};
 
 /// What the linearizability check concluded about a run.
 pub enum Outcome {
-    Linearizable,
+    /// `whole`: false when a history with admin commands passed per block part but
+    /// its whole-object pass hit its bound (see `checker::models::storage`).
+    Linearizable { whole: bool },
     /// The explanation: partition, prefix, the operation that cannot be placed, what
     /// the model would return versus what the client saw, the concurrent operations.
     Violation(String),
@@ -24,7 +26,7 @@ pub fn run_budget() -> Budget {
 pub fn check(history: &History, volumes: &[VolumeSpec]) -> Outcome {
     let report = checker::models::storage::check_storage(history, volumes, &run_budget());
     match report.verdict {
-        Verdict::Linearizable => Outcome::Linearizable,
+        Verdict::Linearizable => Outcome::Linearizable { whole: report.stats.whole_object },
         Verdict::NotLinearizable(cx) => Outcome::Violation(cx.to_string()),
         Verdict::Unknown { reason } => Outcome::Unknown(reason.to_string()),
     }

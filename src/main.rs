@@ -193,6 +193,7 @@ fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect) 
         "details": r.details,
         "replay": r.replay_command(),
         "copies": runner::copies_json(&r.result),
+        "notes": r.notes,
     })
     .to_string()
 }
@@ -237,6 +238,9 @@ fn cmd_replay(
     );
     for line in runner::copy_lines(&r.result) {
         println!("{line}");
+    }
+    for note in &r.notes {
+        println!("note: {note}");
     }
     if let Some(d) = &r.details {
         println!("{d}");

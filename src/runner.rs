@@ -70,6 +70,8 @@ pub struct RunReport {
     pub ending: Ending,
     /// Human-readable details of a violation or unknown verdict.
     pub details: Option<String>,
+    /// What a passing verdict rests on, where it is less than the full check.
+    pub notes: Vec<String>,
     pub result: RunResult,
 }
 
@@ -91,7 +93,8 @@ fn shell_quote(s: &str) -> String {
 /// Runs `scenario` with `seed` on the engine `factory` boots, and judges it.
 pub fn run(scenario: &Scenario, seed: u64, factory: &dyn EngineFactory, record_trace: bool) -> RunReport {
     let result = sim::run(&scenario.config, factory, &RunOptions { seed, record_trace });
-    let (verdict, details) = judge(scenario, &result);
+    let mut notes = Vec::new();
+    let (verdict, details) = judge(scenario, &result, &mut notes);
     let expected_met = verdict.meets(&scenario.file.expect);
     let mut report = RunReport {
         scenario: scenario.name().to_string(),
@@ -105,6 +108,7 @@ pub fn run(scenario: &Scenario, seed: u64, factory: &dyn EngineFactory, record_t
         stats: result.stats,
         ending: result.ending,
         details: None,
+        notes,
         result,
     };
     report.details = details.map(|d| {
@@ -118,7 +122,7 @@ pub fn run(scenario: &Scenario, seed: u64, factory: &dyn EngineFactory, record_t
     report
 }
 
-fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
+fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdict, Option<String>) {
     let completed = r.ending == Ending::Completed;
     let volumes = scenario.config.volume_specs();
     let mut unknown = None;
@@ -163,7 +167,16 @@ fn judge(scenario: &Scenario, r: &RunResult) -> (Verdict, Option<String>) {
             }
             CheckName::Durability => {} // No audit without settling; the ending is the verdict.
             CheckName::Linearizability => match crate::linearizability::check(&r.history, &volumes) {
-                Outcome::Linearizable => {}
+                Outcome::Linearizable { whole } => {
+                    if !whole && r.history.ops.iter().any(|o| !o.op.is_io()) {
+                        notes.push(format!(
+                            "linearizability: every block part passed; the whole-object pass stopped at its \
+                             bound of {} steps, so the cross-block consistency of split and restore images \
+                             rests on the engine's invariant probes",
+                            checker::models::storage::WHOLE_STEPS_MAX
+                        ));
+                    }
+                }
                 Outcome::Violation(explanation) => return violation(check, explanation, String::new()),
                 Outcome::Unknown(reason) => unknown = unknown.or(Some((check, reason))),
             },
