@@ -57,7 +57,7 @@ pub fn measure(sc: &Scenario, reps: usize) -> Measure {
         let start = std::time::Instant::now();
         let r = sim::run(
             &sc.config,
-            &ControllerFactory,
+            &ControllerFactory::default(),
             &RunOptions { seed: 1 + rep as u64, record_trace: false },
         );
         let wall_s = start.elapsed().as_secs_f64();

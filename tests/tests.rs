@@ -13,6 +13,9 @@
 //!   campaigns (seed order, shards, jobs), failures saved without overwriting,
 //!   shrinking, the planted canary, the fuzz and shrink command lines.
 //! - `regression`: every scenario in `tests/regression/` meets its expectation.
+//! - `planted`: each engine-level planted bug (S2 pairs) is caught by its scenarios
+//!   (library or `tests/planted/`) and, where the generator reaches it, by a fuzz
+//!   campaign; the correct engine passes the same (test builds have the feature).
 
 mod broken;
 mod cli;
@@ -21,5 +24,7 @@ mod differential;
 mod fuzz;
 mod judging;
 mod library;
+#[cfg(feature = "planted-bugs")]
+mod planted;
 mod regression;
 mod support;
