@@ -57,7 +57,7 @@ pub fn measure(sc: &Scenario, reps: usize) -> Measure {
         let start = std::time::Instant::now();
         let r = sim::run(
             &sc.config,
-            &ControllerFactory,
+            &ControllerFactory::default(),
             &RunOptions { seed: 1 + rep as u64, record_trace: false },
         );
         let wall_s = start.elapsed().as_secs_f64();
@@ -121,7 +121,7 @@ pub fn run_s2(quick: bool) {
     );
     for grain in [1u64, 8, 64, 512] {
         let sc = s2_reference(1 << 20, grain, writes, span);
-        let r = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 1, record_trace: false });
+        let r = sim::run(&sc.config, &ControllerFactory::default(), &RunOptions { seed: 1, record_trace: false });
         assert_eq!(r.ending, sim::Ending::Completed, "the S2 benchmark run did not complete");
         for c in r.copies.iter().filter(|c| c.kind != engine::CopyKind::Initial && c.stats.union_blocks > 0) {
             let amp = c.stats.blocks_copied as f64 / c.stats.differing_blocks.max(1) as f64;
@@ -140,12 +140,12 @@ pub fn run_s2(quick: bool) {
     println!("S2 command cost (simulated latency) on volumes of 2^20 and 2^40 blocks, the same writes:");
     let small = sim::run(
         &s2_reference(1 << 20, 1, writes, span).config,
-        &ControllerFactory,
+        &ControllerFactory::default(),
         &RunOptions { seed: 1, record_trace: false },
     );
     let large = sim::run(
         &s2_reference(1 << 40, 1, writes, span).config,
-        &ControllerFactory,
+        &ControllerFactory::default(),
         &RunOptions { seed: 1, record_trace: false },
     );
     for ((name, a), (_, b)) in admin_latencies(&small).into_iter().zip(admin_latencies(&large)) {

@@ -121,7 +121,7 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
     }
     for sc in &scenarios {
         let seed = seed.unwrap_or(sc.file.seed);
-        let (r, wall_ms) = timed(|| runner::run(sc, seed, &ControllerFactory, false));
+        let (r, wall_ms) = timed(|| runner::run(sc, seed, &ControllerFactory::default(), false));
         match format {
             Format::Text => {
                 let verdict = if r.expected_met {

@@ -16,8 +16,8 @@ fn first_divergence(a: &[TraceEvent], b: &[TraceEvent]) -> String {
 fn same_seed_same_trace_hash_for_every_library_scenario() {
     for sc in library() {
         let opts = RunOptions { seed: sc.file.seed, record_trace: true };
-        let a = sim::run(&sc.config, &ControllerFactory, &opts);
-        let b = sim::run(&sc.config, &ControllerFactory, &opts);
+        let a = sim::run(&sc.config, &ControllerFactory::default(), &opts);
+        let b = sim::run(&sc.config, &ControllerFactory::default(), &opts);
         assert!(
             a.trace.hash() == b.trace.hash(),
             "{}: seed {} gave two trace hashes; {}",
@@ -37,12 +37,14 @@ fn same_seed_same_trace_hash_for_every_library_scenario() {
 #[test]
 fn different_seeds_give_different_traces() {
     for sc in library() {
-        let h1 = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 1, record_trace: false })
-            .trace
-            .hash();
-        let h2 = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 2, record_trace: false })
-            .trace
-            .hash();
+        let h1 =
+            sim::run(&sc.config, &ControllerFactory::default(), &RunOptions { seed: 1, record_trace: false })
+                .trace
+                .hash();
+        let h2 =
+            sim::run(&sc.config, &ControllerFactory::default(), &RunOptions { seed: 2, record_trace: false })
+                .trace
+                .hash();
         assert_ne!(h1, h2, "{}: seeds 1 and 2 gave the same trace hash", sc.name());
     }
 }
@@ -50,8 +52,8 @@ fn different_seeds_give_different_traces() {
 #[test]
 fn recording_the_trace_does_not_change_the_run() {
     let sc = &library()[0];
-    let a = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 9, record_trace: true });
-    let b = sim::run(&sc.config, &ControllerFactory, &RunOptions { seed: 9, record_trace: false });
+    let a = sim::run(&sc.config, &ControllerFactory::default(), &RunOptions { seed: 9, record_trace: true });
+    let b = sim::run(&sc.config, &ControllerFactory::default(), &RunOptions { seed: 9, record_trace: false });
     assert_eq!(a.trace.hash(), b.trace.hash());
     assert!(b.trace.events.is_empty());
 }

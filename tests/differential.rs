@@ -30,7 +30,7 @@ proptest! {
                  "links": [{{ "name": "l", "between": ["h", "A"], "duplicate": "1/10", "reorder": "1/10" }}] }}"#
         ));
         prop_assert!(sc.checks.contains(&CheckName::Differential));
-        let r = runner::run(&sc, seed, &ControllerFactory, false);
+        let r = runner::run(&sc, seed, &ControllerFactory::default(), false);
         prop_assert_eq!(&r.verdict, &Verdict::Pass, "{}", r.details.unwrap_or_default());
         prop_assert_eq!(r.stats.ops, ops);
     }

@@ -82,12 +82,12 @@ fn a_generated_scenario_written_and_loaded_replays_identically() {
     for seed in 0..15 {
         let g = generate(seed);
         let in_memory = scenario::validate(Path::new("mem"), g.file.clone()).unwrap();
-        let a = runner::run(&in_memory, seed, &engine::ControllerFactory, false);
+        let a = runner::run(&in_memory, seed, &engine::ControllerFactory::default(), false);
         let path = dir.join(format!("s{seed}.json"));
         std::fs::write(&path, g.to_json()).unwrap();
         let loaded = scenario::load(&path).unwrap();
         assert_eq!(loaded.file.seed, seed, "the file carries its seed");
-        let b = runner::run(&loaded, loaded.file.seed, &engine::ControllerFactory, false);
+        let b = runner::run(&loaded, loaded.file.seed, &engine::ControllerFactory::default(), false);
         assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}: the written scenario replays differently");
         assert_eq!(a.verdict, b.verdict);
     }
@@ -168,7 +168,13 @@ fn the_canary_is_caught_saved_and_shrunk() {
     let twice = shrink::shrink(&sc.file, first.seed, factory.as_ref(), Path::new("x"), |_| {}).unwrap();
     assert_eq!(to_json(&twice.file), to_json(&shrunk.file));
     // Without the canary the shrunk scenario passes: nothing to shrink.
-    let err = shrink::shrink(&shrunk.file, first.seed, &engine::ControllerFactory, Path::new("x"), |_| {});
+    let err = shrink::shrink(
+        &shrunk.file,
+        first.seed,
+        &engine::ControllerFactory::default(),
+        Path::new("x"),
+        |_| {},
+    );
     assert!(matches!(err, Err(shrink::ShrinkError::Passes { .. })), "{err:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

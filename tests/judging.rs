@@ -70,7 +70,7 @@ const CRASHING: &str = r#"{
 #[test]
 fn acknowledging_before_the_media_is_caught_as_lost_writes() {
     let sc = scenario(CRASHING);
-    let good = runner::run(&sc, 1, &engine::ControllerFactory, false);
+    let good = runner::run(&sc, 1, &engine::ControllerFactory::default(), false);
     assert_eq!(good.verdict, Verdict::Pass, "{:?}", good.details);
     let r = runner::run(&sc, 1, &Factory(|c| Box::new(AckEarly(c))), false);
     let Verdict::Violation { check, summary } = &r.verdict else {
@@ -119,7 +119,7 @@ fn a_bound_ends_the_run_with_a_named_outcome() {
       "expect": { "ending": "max_events" }
     }"#,
     );
-    let r = runner::run(&sc, 1, &engine::ControllerFactory, false);
+    let r = runner::run(&sc, 1, &engine::ControllerFactory::default(), false);
     assert_eq!(r.verdict, Verdict::Ending(sim::Ending::MaxEvents));
     assert!(r.expected_met);
     assert_eq!(r.events, 5000);
@@ -237,7 +237,7 @@ fn a_stale_read_under_concurrency_is_caught_by_linearizability() {
       "checks": ["linearizability"]
     }"#,
     );
-    assert_eq!(runner::run(&sc, 2, &engine::ControllerFactory, false).verdict, Verdict::Pass);
+    assert_eq!(runner::run(&sc, 2, &engine::ControllerFactory::default(), false).verdict, Verdict::Pass);
     struct F;
     impl EngineFactory for F {
         fn name(&self) -> &str {

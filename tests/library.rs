@@ -7,7 +7,7 @@ fn every_library_scenario_meets_its_expected_outcome_with_a_snapshot() {
     let scenarios = library();
     assert!(scenarios.len() >= 5, "the library holds at least five scenarios");
     for sc in scenarios {
-        let r = runner::run(&sc, sc.file.seed, &ControllerFactory, false);
+        let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
         assert!(
             r.expected_met,
             "{}: expected {:?}, got {}\n{}",
@@ -47,7 +47,7 @@ fn fault_scenarios_really_inject_their_faults() {
     let expected = ["array-crash-write-burst", "host-crash-inflight", "link-flapping", "random-faults"];
     let mut seen = Vec::new();
     for sc in library() {
-        let r = runner::run(&sc, sc.file.seed, &ControllerFactory, false);
+        let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
         let s = r.stats;
         match sc.name() {
             "array-crash-write-burst" => assert_eq!(s.array_crashes, 2),

@@ -12,7 +12,7 @@ use std::path::Path;
 fn run(name: &str) -> RunReport {
     let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let sc = scenario::load(Path::new(&path)).expect("a library scenario loads");
-    let r = runner::run(&sc, sc.file.seed, &ControllerFactory, false);
+    let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
     assert!(r.expected_met, "{name}: {}\n{}", r.verdict, r.details.clone().unwrap_or_default());
     // SPEC §2: every finished resync or restore copied exactly the union of the maps.
     for c in &r.result.copies {

@@ -16,7 +16,7 @@ fn every_regression_scenario_meets_its_expectation() {
     files.sort();
     for f in &files {
         let sc = mirrorsim::scenario::load(f).unwrap_or_else(|e| panic!("{e}"));
-        let r = runner::run(&sc, sc.file.seed, &ControllerFactory, false);
+        let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
         assert!(
             r.expected_met,
             "{}: expected {:?}, got {}\n{}",

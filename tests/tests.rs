@@ -15,6 +15,9 @@
 //!   campaigns (seed order, shards, jobs), failures saved without overwriting,
 //!   shrinking, the planted canary, the fuzz and shrink command lines.
 //! - `regression`: every scenario in `tests/regression/` meets its expectation.
+//! - `planted`: each engine-level planted bug (S2 pairs) is caught by its scenarios
+//!   (library or `tests/planted/`) and, where the generator reaches it, by a fuzz
+//!   campaign; the correct engine passes the same (test builds have the feature).
 
 mod broken;
 mod cli;
@@ -24,5 +27,7 @@ mod fuzz;
 mod judging;
 mod library;
 mod mirror_pairs;
+#[cfg(feature = "planted-bugs")]
+mod planted;
 mod regression;
 mod support;

@@ -370,6 +370,10 @@ pub struct Controller {
     boot_records: Vec<PairId>,
     /// The first invariant this controller found broken.
     violation: Option<String>,
+    /// The planted bugs switched on (see [`ControllerFactory::with_planted`]); read only
+    /// in builds with the feature `planted-bugs`.
+    #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
+    planted: BTreeSet<&'static str>,
 }
 
 impl Controller {
@@ -379,6 +383,16 @@ impl Controller {
 
     /// Rebuilds the controller from the durable metadata.
     pub fn boot(config: &ArrayConfig, meta: &Metadata) -> Controller {
+        Controller::boot_planted(config, meta, BTreeSet::new())
+    }
+
+    /// Rebuilds the controller from the durable metadata, with these planted bugs
+    /// switched on (they take effect only in builds with the feature `planted-bugs`).
+    pub fn boot_planted(
+        config: &ArrayConfig,
+        meta: &Metadata,
+        planted: BTreeSet<&'static str>,
+    ) -> Controller {
         let volumes = config
             .volumes
             .iter()
@@ -400,6 +414,7 @@ impl Controller {
             boot_work: Vec::new(),
             boot_records: Vec::new(),
             violation: None,
+            planted,
         };
         let mut by_uid: BTreeMap<u64, PairId> = BTreeMap::new();
         for (key, value) in meta {
@@ -620,9 +635,15 @@ impl Controller {
         let pair = self.pairs.get_mut(&p).expect("exists");
         let state = pair.rec.state;
         // A protected restore restores a chunk before a host write lands on it.
-        if state == PairState::RestoreProtected
-            && let Some(&c) = pair.pending.range(c0..=c1).next()
-        {
+        #[allow(unused_mut)]
+        let mut copy_before_write = state == PairState::RestoreProtected;
+        // Planted: the write lands on a chunk not yet restored without the
+        // copy-before-write, so the copier later overwrites it with the image.
+        #[cfg(feature = "planted-bugs")]
+        if self.planted.contains("restore-overwrites-host-write") {
+            copy_before_write = false;
+        }
+        if copy_before_write && let Some(&c) = pair.pending.range(c0..=c1).next() {
             for c in pair.pending.range(c0..=c1).copied().collect::<Vec<_>>() {
                 pair.urgent.insert(c);
             }
@@ -654,6 +675,24 @@ impl Controller {
                 None => missing.push(c),
             }
         }
+        // Planted: the bits are put, but the data write does not wait for them (the
+        // bit becomes durable after, or concurrently with, the data).
+        #[cfg(feature = "planted-bugs")]
+        if self.planted.contains("bit-after-data") && (!missing.is_empty() || wait_on.is_some()) {
+            let uid = pair.rec.uid;
+            for &c in &missing {
+                pair.bits.insert((epoch, side, c), Bit::Putting(Vec::new()));
+            }
+            pair.bit_puts += missing.len() as u32;
+            for c in missing {
+                self.submit(
+                    MediaOp::MetaPut { key: bit_key(uid, epoch, side, c), value: Vec::new() },
+                    Pending::BitPut { pair: p, key: (epoch, side, c) },
+                    out,
+                );
+            }
+            return self.pair_write_data(req, op, p, side, (c0, c1), out);
+        }
         if !missing.is_empty() || wait_on.is_some() {
             let uid = pair.rec.uid;
             let key = wait_on.unwrap_or_else(|| (epoch, side, missing[0]));
@@ -674,12 +713,36 @@ impl Controller {
             }
             return;
         }
+        self.pair_write_data(req, op, p, side, (c0, c1), out);
+    }
+
+    /// The data part of a host write to a pair (its bits are durable): the media
+    /// writes, to both volumes where the mirror follows the source.
+    fn pair_write_data(
+        &mut self,
+        req: ReqId,
+        op: Op,
+        p: PairId,
+        side: Side,
+        (c0, c1): (u64, u64),
+        out: &mut Vec<Output>,
+    ) {
+        let pair = self.pairs.get_mut(&p).expect("exists");
         for c in c0..=c1 {
             *pair.writers.entry(c).or_default() += 1;
         }
+        #[allow(unused_mut)]
+        let mut mirroring = pair.rec.mirroring();
+        // Planted: a protected restore still mirrors host writes of the source.
+        #[cfg(feature = "planted-bugs")]
+        if self.planted.contains("protected-restore-writes-mirror")
+            && pair.rec.state == PairState::RestoreProtected
+        {
+            mirroring = true;
+        }
         let vols = match side {
             Side::Mirror => vec![pair.rec.mirror],
-            Side::Source if pair.rec.mirroring() => vec![pair.rec.source, pair.rec.mirror],
+            Side::Source if mirroring => vec![pair.rec.source, pair.rec.mirror],
             Side::Source => vec![pair.rec.source],
         };
         let agg = self.new_agg();
@@ -799,7 +862,16 @@ impl Controller {
             pair.admin_running = true;
             pair.gate = true;
         }
-        if !self.drained(p) {
+        #[allow(unused_mut)]
+        let mut drained = self.drained(p);
+        // Planted: a split takes effect without waiting for the host writes in flight
+        // (an in-flight mirrored write reaches the mirror after the split point).
+        #[cfg(feature = "planted-bugs")]
+        if self.planted.contains("split-without-drain") && matches!(op, Op::Split { .. }) {
+            let pair = &self.pairs[&p];
+            drained = pair.copier_io == 0 && pair.bit_puts == 0 && pair.rec_put.is_none();
+        }
+        if !drained {
             return;
         }
         let pair = self.pairs.get_mut(&p).expect("exists");
@@ -1048,7 +1120,14 @@ impl Controller {
         let grain = self.grain;
         let pair = self.pairs.get_mut(&p).expect("exists");
         let epoch = pair.rec.epoch;
-        let chunks: BTreeSet<u64> = pair.bits.keys().filter(|k| k.0 < epoch).map(|k| k.2).collect();
+        #[allow(unused_mut)]
+        let mut chunks: BTreeSet<u64> = pair.bits.keys().filter(|k| k.0 < epoch).map(|k| k.2).collect();
+        // Planted: the copy set is built from the source side's bits only (the
+        // mirror's change map is ignored: the DRBD bitmap bug class).
+        #[cfg(feature = "planted-bugs")]
+        if self.planted.contains("resync-ignores-mirror-map") {
+            chunks = pair.bits.keys().filter(|k| k.0 < epoch && k.1 == Side::Source).map(|k| k.2).collect();
+        }
         let blocks = self.volumes[&pair.rec.source].blocks;
         let union: u64 = chunks.iter().map(|c| (c * grain + grain).min(blocks) - c * grain).sum();
         pair.pending = chunks;
@@ -1092,6 +1171,18 @@ impl Controller {
         if pair.gate || !pair.live || job.listing > 0 || pair.rec_put.is_some() {
             return;
         }
+        // Planted: an off-by-one in what is left to start: when one pending chunk is
+        // left that no slot has started, it is dropped, and the copy reports done
+        // with it never copied.
+        #[cfg(feature = "planted-bugs")]
+        if self.planted.contains("copy-done-early") {
+            let unstarted: Vec<u64> =
+                pair.pending.iter().filter(|c| !pair.copying.contains_key(c)).copied().collect();
+            if let [last] = unstarted[..] {
+                self.pairs.get_mut(&p).expect("exists").pending.remove(&last);
+            }
+        }
+        let pair = &self.pairs[&p];
         let restore = matches!(pair.rec.state, PairState::Restore | PairState::RestoreProtected);
         let (from, to) =
             if restore { (pair.rec.mirror, pair.rec.source) } else { (pair.rec.source, pair.rec.mirror) };
@@ -1467,9 +1558,26 @@ impl ArrayEngine for Controller {
     }
 }
 
-/// Boots [`Controller`]s.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ControllerFactory;
+/// Boots [`Controller`]s. `ControllerFactory::default()` boots the engine as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ControllerFactory {
+    planted: BTreeSet<&'static str>,
+}
+
+impl ControllerFactory {
+    /// A factory whose controllers have these planted bugs switched on (the names of
+    /// `mirrorsim::fuzz::planted::CATALOG` with level `Engine`). The defects are
+    /// compiled only with this crate's feature `planted-bugs`: without it the names are
+    /// carried but nothing reads them, and the controllers are the correct engine.
+    pub fn with_planted(planted: BTreeSet<&'static str>) -> ControllerFactory {
+        ControllerFactory { planted }
+    }
+
+    /// The planted bugs this factory switches on.
+    pub fn planted(&self) -> &BTreeSet<&'static str> {
+        &self.planted
+    }
+}
 
 impl EngineFactory for ControllerFactory {
     fn name(&self) -> &str {
@@ -1477,7 +1585,7 @@ impl EngineFactory for ControllerFactory {
     }
 
     fn boot(&self, config: &ArrayConfig, metadata: &Metadata) -> Box<dyn ArrayEngine> {
-        Box::new(Controller::boot(config, metadata))
+        Box::new(Controller::boot_planted(config, metadata, self.planted.clone()))
     }
 }
 

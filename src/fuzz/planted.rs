@@ -12,15 +12,17 @@
 //!   final audit reads, so every run that wrote anything must fail. It proves that
 //!   failures are reported, saved and shrunk end to end.
 //! - **Engine-level** bugs (a resync that ignores a change map, a restore copier that
-//!   overwrites a host write, ...) belong in `engine/src/controller.rs`, behind an
+//!   overwrites a host write, ...) live in `engine/src/controller.rs`, behind the
 //!   `engine` feature `planted-bugs` that this package's feature turns on. The
-//!   controller gets the set of names from its factory (`ControllerFactory` gains a
-//!   `planted: BTreeSet<&'static str>` field, read where the bug sits:
-//!   `if self.planted.contains("resync-ignores-secondary-map") { ... }`). To add one:
-//!   put the defect in the controller, add a [`PlantedBug`] entry with
-//!   `level: Level::Engine` to [`CATALOG`], and pass [`PlantedBugs::engine_names`] to
-//!   the controller factory in [`factory`]. The fuzz tests then prove each catalog
-//!   entry is caught by one of its `caught_by` checks within a fixed seed budget.
+//!   controller gets the set of names from its factory
+//!   (`ControllerFactory::with_planted`, which [`factory`] calls with
+//!   [`PlantedBugs::engine_names`]) and reads it at the exact spot of the correct
+//!   code, compiled only with the feature:
+//!   `#[cfg(feature = "planted-bugs")] if self.planted.contains("bit-after-data") { ... }`.
+//!   To add one: put the defect in the controller, add a [`PlantedBug`] entry with
+//!   `level: Level::Engine` to [`CATALOG`]. The tests (`tests/planted.rs`) then prove
+//!   each catalog entry is caught by one of its `caught_by` checks on the scenario
+//!   library and by a fuzz campaign within a fixed seed budget.
 
 use crate::scenario::CheckName;
 use engine::{ArrayConfig, ArrayEngine, ControllerFactory, EngineFactory, Metadata};
@@ -48,12 +50,50 @@ pub struct PlantedBug {
 
 /// Every planted bug this build knows.
 #[cfg(feature = "planted-bugs")]
-pub const CATALOG: &[PlantedBug] = &[PlantedBug {
-    name: "canary",
-    description: "always fails: every block the final audit reads comes back with a value no write wrote",
-    level: Level::Harness,
-    caught_by: &[CheckName::Differential, CheckName::Durability],
-}];
+pub const CATALOG: &[PlantedBug] = &[
+    PlantedBug {
+        name: "canary",
+        description: "always fails: every block the final audit reads comes back with a value no write wrote",
+        level: Level::Harness,
+        caught_by: &[CheckName::Differential, CheckName::Durability],
+    },
+    PlantedBug {
+        name: "resync-ignores-mirror-map",
+        description: "S2: a resync or restore builds its copy set from the source side's change map only, so blocks written on the split mirror are never copied back (DRBD's bitmap-merge bug class)",
+        level: Level::Engine,
+        caught_by: &[CheckName::Invariants, CheckName::Linearizability],
+    },
+    PlantedBug {
+        name: "restore-overwrites-host-write",
+        description: "S2: in a protected restore a host write to a chunk not yet restored lands without the copy-before-write, and the restore copier later overwrites it with the image",
+        level: Level::Engine,
+        caught_by: &[CheckName::Linearizability],
+    },
+    PlantedBug {
+        name: "protected-restore-writes-mirror",
+        description: "S2: a protected restore still mirrors host writes of the source to the mirror, so the mirror stops being the image (the bug seed 002's patent is about)",
+        level: Level::Engine,
+        caught_by: &[CheckName::Invariants, CheckName::Linearizability],
+    },
+    PlantedBug {
+        name: "split-without-drain",
+        description: "S2: a split takes effect without waiting for the mirrored writes in flight, so such a write reaches the mirror after the split point",
+        level: Level::Engine,
+        caught_by: &[CheckName::Linearizability],
+    },
+    PlantedBug {
+        name: "bit-after-data",
+        description: "S2: the write-intent bit is put concurrently with the data write instead of before it, so a crash can leave data no change map covers (md/DRBD write-intent ordering)",
+        level: Level::Engine,
+        caught_by: &[CheckName::Invariants, CheckName::Linearizability],
+    },
+    PlantedBug {
+        name: "copy-done-early",
+        description: "S2: an off-by-one in what is left: a copy (initial, resync, restore) reports done while one chunk is still pending, which is never copied",
+        level: Level::Engine,
+        caught_by: &[CheckName::Invariants, CheckName::Linearizability],
+    },
+];
 
 /// Every planted bug this build knows: none without the `planted-bugs` feature.
 #[cfg(not(feature = "planted-bugs"))]
@@ -123,7 +163,7 @@ impl PlantedBugs {
 /// The engine factory for a run with `bugs`: our controller, wrapped by the
 /// harness-level bugs.
 pub fn factory(bugs: &PlantedBugs) -> Box<dyn EngineFactory> {
-    let inner: Box<dyn EngineFactory> = Box::new(ControllerFactory);
+    let inner: Box<dyn EngineFactory> = Box::new(ControllerFactory::with_planted(bugs.engine_names()));
     if bugs.is_empty() {
         return inner;
     }
