@@ -121,7 +121,8 @@ pub fn run_s2(quick: bool) {
     );
     for grain in [1u64, 8, 64, 512] {
         let sc = s2_reference(1 << 20, grain, writes, span);
-        let r = sim::run(&sc.config, &ControllerFactory::default(), &RunOptions { seed: 1, record_trace: false });
+        let r =
+            sim::run(&sc.config, &ControllerFactory::default(), &RunOptions { seed: 1, record_trace: false });
         assert_eq!(r.ending, sim::Ending::Completed, "the S2 benchmark run did not complete");
         for c in r.copies.iter().filter(|c| c.kind != engine::CopyKind::Initial && c.stats.union_blocks > 0) {
             let amp = c.stats.blocks_copied as f64 / c.stats.differing_blocks.max(1) as f64;
