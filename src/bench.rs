@@ -98,7 +98,7 @@ pub fn s2_reference(blocks: u64, grain: u64, writes: u64, span: u64) -> Scenario
 }
 
 /// Simulated latency (ns) of each admin command of a run, by name, in order.
-fn admin_latencies(r: &sim::RunResult) -> Vec<(String, u64)> {
+pub fn admin_latencies(r: &sim::RunResult) -> Vec<(String, u64)> {
     r.history
         .ops
         .iter()

@@ -246,6 +246,8 @@ struct Pair {
     copier_io: u32,
     bit_puts: u32,
     rec_put: Option<After>,
+    /// The record that put writes: the pair's record once the put is durable.
+    rec_next: Option<Record>,
     /// A suspension waits for the record put in flight.
     suspend_wanted: bool,
 }
@@ -269,6 +271,7 @@ impl Pair {
             copier_io: 0,
             bit_puts: 0,
             rec_put: None,
+            rec_next: None,
             suspend_wanted: false,
         }
     }
@@ -549,23 +552,7 @@ impl Controller {
         let space = self.volumes[&vid].space;
         match op {
             Op::Read { block, len, .. } => {
-                let agg = self.new_agg();
-                self.reads.insert(
-                    agg,
-                    ReadAgg {
-                        req,
-                        vol: vid,
-                        values: vec![Value::ZERO; len as usize],
-                        left: 1,
-                        failed: false,
-                    },
-                );
-                self.volumes.get_mut(&vid).expect("exists").inflight += 1;
-                self.submit(
-                    MediaOp::Read { space, block, len },
-                    Pending::Read { agg, off: 0, block, len, from_mirror: false },
-                    out,
-                );
+                self.start_read(req, vid, len, vec![(0, block, len, space, false)], out)
             }
             Op::Write { block, values, .. } => {
                 let agg = self.new_agg();
@@ -605,21 +592,31 @@ impl Controller {
             }
             b = seg_end;
         }
-        let (src, mir) = (pair.rec.source, pair.rec.mirror);
+        let spaces = [self.volumes[&pair.rec.source].space, self.volumes[&pair.rec.mirror].space];
+        let segs = segs
+            .into_iter()
+            .map(|(off, block, len, from_mirror)| {
+                (off, block, len, spaces[usize::from(from_mirror)], from_mirror)
+            })
+            .collect();
+        self.start_read(req, vid, len, segs, out);
+    }
+
+    /// Starts a host read of `len` blocks of `vid` as media reads of segments
+    /// `(offset in the answer, block, length, space, from the pair's mirror)`; the
+    /// answer goes out when every segment is back.
+    fn start_read(
+        &mut self,
+        req: ReqId,
+        vid: VolumeId,
+        len: u32,
+        segs: Vec<(usize, u64, u32, SpaceId, bool)>,
+        out: &mut Vec<Output>,
+    ) {
         let agg = self.new_agg();
-        self.reads.insert(
-            agg,
-            ReadAgg {
-                req,
-                vol: vid,
-                values: vec![Value::ZERO; len as usize],
-                left: segs.len() as u32,
-                failed: false,
-            },
-        );
-        for (off, block, len, from_mirror) in segs {
-            let vol = if from_mirror { mir } else { src };
-            let space = self.volumes[&vol].space;
+        let values = vec![Value::ZERO; len as usize];
+        self.reads.insert(agg, ReadAgg { req, vol: vid, values, left: segs.len() as u32, failed: false });
+        for (off, block, len, space, from_mirror) in segs {
             self.volumes.get_mut(&vid).expect("exists").inflight += 1;
             self.submit(
                 MediaOp::Read { space, block, len },
@@ -878,12 +875,7 @@ impl Controller {
         if !pair.live {
             // pair_create: the record is the linearization point.
             let rec = pair.rec;
-            pair.rec_put = Some(After::Admin { req, op });
-            return self.submit(
-                MediaOp::MetaPut { key: Record::key(p), value: rec.encode() },
-                Pending::RecordPut { pair: p },
-                out,
-            );
+            return self.put_record(p, rec, After::Admin { req, op }, out);
         }
         let mut rec = pair.rec;
         let state = rec.state;
@@ -930,12 +922,7 @@ impl Controller {
             }
             _ => unreachable!("admin commands"),
         }
-        pair.rec_put = Some(After::Admin { req, op });
-        self.submit(
-            MediaOp::MetaPut { key: Record::key(p), value: rec.encode() },
-            Pending::RecordPut { pair: p },
-            out,
-        );
+        self.put_record(p, rec, After::Admin { req, op }, out);
     }
 
     /// The head command is answered: lift the gate, resume held I/O, go on.
@@ -957,11 +944,13 @@ impl Controller {
     fn record_durable(&mut self, p: PairId, out: &mut Vec<Output>) {
         let pair = self.pairs.get_mut(&p).expect("a record put for a pair");
         let after = pair.rec_put.take().expect("a record put in flight");
+        let old = pair.rec.state;
+        if let Some(rec) = pair.rec_next.take() {
+            pair.rec = rec;
+        }
         match after {
             After::Admin { req, op } => {
                 let pair = self.pairs.get_mut(&p).expect("exists");
-
-                let old = pair.rec;
                 let kind = match op {
                     Op::PairCreate { mirror, .. } => {
                         pair.live = true;
@@ -977,27 +966,15 @@ impl Controller {
                         Some(CopyKind::Initial)
                     }
                     Op::Split { .. } => {
-                        pair.rec.state = PairState::Split;
-                        pair.rec.epoch += 1;
-                        pair.rec.floor = pair.rec.epoch;
                         // The mirrored period's activity log is garbage now.
                         self.drop_garbage(p, out);
                         None
                     }
-                    Op::Resync { .. } => {
-                        pair.rec.state = PairState::Resync;
-                        pair.rec.epoch += 1;
-                        Some(CopyKind::Resync)
-                    }
-                    Op::Restore { protected, .. } => {
-                        pair.rec.state =
-                            if protected { PairState::RestoreProtected } else { PairState::Restore };
-                        pair.rec.epoch += 1;
-                        Some(if protected { CopyKind::RestoreProtected } else { CopyKind::Restore })
-                    }
+                    Op::Resync { .. } => Some(CopyKind::Resync),
+                    Op::Restore { protected: true, .. } => Some(CopyKind::RestoreProtected),
+                    Op::Restore { protected: false, .. } => Some(CopyKind::Restore),
                     _ => unreachable!("admin commands with a record put"),
                 };
-                debug_assert!(old.epoch <= self.pairs[&p].rec.epoch);
                 out.push(Output::Reply { req, result: Ok(Reply::Done) });
                 if let Some(kind) = kind {
                     self.start_copy(p, kind, out);
@@ -1031,12 +1008,6 @@ impl Controller {
             After::Finished => {
                 let pair = self.pairs.get_mut(&p).expect("exists");
                 let job = pair.copy.take().expect("a finishing copy");
-                let old = pair.rec.state;
-                pair.rec.cursor = None;
-                pair.rec.state = match old {
-                    PairState::RestoreProtected => PairState::Split,
-                    _ => PairState::Mirrored,
-                };
                 if old != pair.rec.state {
                     out.push(Output::Notice(Notice::Pair { pair: p, event: PairEvent::CopyDone }));
                 }
@@ -1052,9 +1023,6 @@ impl Controller {
                 self.after_record(p, out);
             }
             After::Suspended => {
-                let pair = self.pairs.get_mut(&p).expect("exists");
-                let clean = pair.rec.state == PairState::Mirrored && pair.copy.is_none();
-                pair.rec = pending_rec(pair.rec, clean);
                 self.drop_garbage(p, out);
                 let pair = self.pairs.get_mut(&p).expect("exists");
                 pair.copy = None;
@@ -1089,8 +1057,13 @@ impl Controller {
         self.try_admin(p, out);
     }
 
+    /// Makes `rec` the pair's durable record; it becomes the pair's record in memory
+    /// when the put completes (then `after` runs). One record put per pair at a time.
     fn put_record(&mut self, p: PairId, rec: Record, after: After, out: &mut Vec<Output>) {
-        self.pairs.get_mut(&p).expect("exists").rec_put = Some(after);
+        let pair = self.pairs.get_mut(&p).expect("exists");
+        debug_assert!(pair.rec_put.is_none(), "one record put per pair at a time");
+        pair.rec_put = Some(after);
+        pair.rec_next = Some(rec);
         self.submit(
             MediaOp::MetaPut { key: Record::key(p), value: rec.encode() },
             Pending::RecordPut { pair: p },

@@ -55,6 +55,17 @@ pub enum PairState {
 }
 
 impl PairState {
+    /// Every state, in declaration order.
+    pub const ALL: [PairState; 7] = [
+        PairState::Copy,
+        PairState::Mirrored,
+        PairState::Split,
+        PairState::Resync,
+        PairState::Restore,
+        PairState::RestoreProtected,
+        PairState::Suspended,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             PairState::Copy => "copy",
@@ -68,17 +79,7 @@ impl PairState {
     }
 
     pub fn from_name(name: &str) -> Option<PairState> {
-        [
-            PairState::Copy,
-            PairState::Mirrored,
-            PairState::Split,
-            PairState::Resync,
-            PairState::Restore,
-            PairState::RestoreProtected,
-            PairState::Suspended,
-        ]
-        .into_iter()
-        .find(|s| s.name() == name)
+        PairState::ALL.into_iter().find(|s| s.name() == name)
     }
 }
 

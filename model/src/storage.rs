@@ -366,15 +366,7 @@ mod tests {
         (m, s, mi, p)
     }
 
-    const ALL: [PairState; 7] = [
-        PairState::Copy,
-        PairState::Mirrored,
-        PairState::Split,
-        PairState::Resync,
-        PairState::Restore,
-        PairState::RestoreProtected,
-        PairState::Suspended,
-    ];
+    const ALL: [PairState; 7] = PairState::ALL;
 
     #[test]
     fn every_command_from_every_state() {

@@ -1133,17 +1133,11 @@ impl<'a> World<'a> {
         }
         let Some(engine) = self.arrays[a].engine.as_ref() else { return };
         if let Err(message) = engine.check(probe) {
-            self.violated.insert(a);
-            self.trace(TraceKind::Invariant { array: a as u32 });
-            self.violations.push(InvariantViolation {
-                array: ArrayId(a as u32),
-                event: self.events,
-                time_ns: self.now,
-                message,
-            });
+            self.record_violation(a, message);
         }
     }
 
+    /// [`World::probe`] with the array's media to compare.
     fn probe_quiescent(&mut self, a: usize) {
         if self.violated.contains(&a) {
             return;
@@ -1151,15 +1145,19 @@ impl<'a> World<'a> {
         let arr = &self.arrays[a];
         let Some(engine) = arr.engine.as_ref() else { return };
         if let Err(message) = engine.check(&Probe::Quiescent { media: &arr.media }) {
-            self.violated.insert(a);
-            self.trace(TraceKind::Invariant { array: a as u32 });
-            self.violations.push(InvariantViolation {
-                array: ArrayId(a as u32),
-                event: self.events,
-                time_ns: self.now,
-                message,
-            });
+            self.record_violation(a, message);
         }
+    }
+
+    fn record_violation(&mut self, a: usize, message: String) {
+        self.violated.insert(a);
+        self.trace(TraceKind::Invariant { array: a as u32 });
+        self.violations.push(InvariantViolation {
+            array: ArrayId(a as u32),
+            event: self.events,
+            time_ns: self.now,
+            message,
+        });
     }
 
     fn media_done(&mut self, a: usize, incarnation: u32, io: IoId) {

@@ -304,6 +304,11 @@ fn remove_refs(g: &mut ScenarioFile, names: &[String]) {
     }
 }
 
+/// The links with an end among `names` (hosts or arrays).
+fn links_touching(g: &ScenarioFile, names: &[String]) -> Vec<String> {
+    g.links.iter().filter(|l| l.between.iter().any(|e| names.contains(e))).map(|l| l.name.clone()).collect()
+}
+
 fn remove_link_names(g: &mut ScenarioFile, names: &[String]) {
     g.links.retain(|l| !names.contains(&l.name));
     remove_refs(g, names);
@@ -311,12 +316,7 @@ fn remove_link_names(g: &mut ScenarioFile, names: &[String]) {
 
 fn remove_host_names(g: &mut ScenarioFile, names: &[String]) {
     g.hosts.retain(|h| !names.contains(&h.name));
-    let links: Vec<String> = g
-        .links
-        .iter()
-        .filter(|l| l.between.iter().any(|e| names.contains(e)))
-        .map(|l| l.name.clone())
-        .collect();
+    let links = links_touching(g, names);
     remove_link_names(g, &links);
     remove_refs(g, names);
 }
@@ -345,12 +345,7 @@ fn remove_array_names(g: &mut ScenarioFile, names: &[String]) {
         .collect();
     remove_volume_names(g, &volumes);
     g.arrays.retain(|a| !names.contains(&a.name));
-    let links: Vec<String> = g
-        .links
-        .iter()
-        .filter(|l| l.between.iter().any(|e| names.contains(e)))
-        .map(|l| l.name.clone())
-        .collect();
+    let links = links_touching(g, names);
     remove_link_names(g, &links);
     remove_refs(g, names);
 }
