@@ -60,6 +60,8 @@ enum Command {
     Fuzz(mirrorsim::fuzz::cli::FuzzArgs),
     /// Minimize a failing scenario while the same seed still gives the same verdict.
     Shrink(mirrorsim::fuzz::cli::ShrinkArgs),
+    /// Combine the JSON-lines results of fuzz shards into one result and summary.
+    Merge(mirrorsim::fuzz::merge::MergeArgs),
     /// Measure the simulator's speed on reference scenarios.
     Bench {
         /// Smaller runs (a quick smoke of the benchmark).
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         },
         Command::Fuzz(args) => mirrorsim::fuzz::cli::fuzz(&args),
         Command::Shrink(args) => mirrorsim::fuzz::cli::shrink(&args),
+        Command::Merge(args) => mirrorsim::fuzz::merge::merge(&args),
         Command::Bench { quick } => mirrorsim::bench::run(quick),
         Command::Check(args) => u8::try_from(mirrorsim::check_cmd::run(&args)).unwrap_or(2),
     };

@@ -275,6 +275,7 @@ impl Gen {
                 if rng.chance(1, 2) {
                     let name = format!("r{}", topo.array_links.len() + 1);
                     topo.array_links.push(name.clone());
+                    topo.array_link_ends.push((a, b));
                     links.push(self::link(rng, name, [topo.arrays[a].clone(), topo.arrays[b].clone()]));
                 }
             }

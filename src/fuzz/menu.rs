@@ -26,6 +26,9 @@ pub struct Topology {
     pub host_links: Vec<String>,
     /// Array-to-array links.
     pub array_links: Vec<String>,
+    /// The two arrays (indices) of each array-to-array link, in the order of
+    /// `array_links`.
+    pub array_link_ends: Vec<(usize, usize)>,
     /// The size of each volume, in the order of `volumes`.
     pub volume_blocks: Vec<u64>,
     /// Volumes of equal size on one array that can form a pair: (source, mirror,
@@ -92,7 +95,60 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "media_error", applies: |t| !t.volumes.is_empty(), emit: media_error },
     MenuItem { name: "pair_command", applies: pairable, emit: pair_command },
     MenuItem { name: "pair_cycle", applies: pairable, emit: pair_cycle },
+    MenuItem { name: "partition", applies: |t| t.hosts.len() + t.arrays.len() > 2, emit: partition },
+    MenuItem { name: "power_loss", applies: |t| !t.host_arrays.is_empty(), emit: power_loss },
 ];
+
+/// A network partition: the nodes (hosts and arrays) split into two random sides, and
+/// every link between the sides goes down at once; usually they all come back
+/// together after an outage.
+fn partition(e: &mut Emit<'_>) {
+    let (hosts, arrays) = (e.topo.hosts.len(), e.topo.arrays.len());
+    let mut side: Vec<bool> = (0..hosts + arrays).map(|_| e.rng.chance(1, 2)).collect();
+    // Both sides non-empty.
+    let first = e.rng.below((hosts + arrays) as u64) as usize;
+    side[first] = true;
+    if side.iter().all(|&s| s) {
+        let other = (first + 1 + e.rng.below((hosts + arrays - 1) as u64) as usize) % (hosts + arrays);
+        side[other] = false;
+    }
+    let host_index = |name: &String| e.topo.hosts.iter().position(|h| h == name).expect("a host");
+    let mut cut: Vec<String> = Vec::new();
+    for (link, (host, a)) in e.topo.host_links.iter().zip(&e.topo.host_arrays) {
+        if side[host_index(host)] != side[hosts + a] {
+            cut.push(link.clone());
+        }
+    }
+    for (link, &(a, b)) in e.topo.array_links.iter().zip(&e.topo.array_link_ends) {
+        if side[hosts + a] != side[hosts + b] {
+            cut.push(link.clone());
+        }
+    }
+    let heal = if e.rng.chance(3, 4) { Some(e.at + e.outage()) } else { None };
+    for link in cut {
+        e.push(e.at, ActionDef::LinkDown { link: link.clone() });
+        if let Some(t) = heal {
+            e.push(t, ActionDef::LinkUp { link });
+        }
+    }
+}
+
+/// A site loses power: one array's controller and every host linked to it crash at
+/// the same instant (media and metadata survive, as behind a battery-backed cache);
+/// the site comes back after an outage.
+fn power_loss(e: &mut Emit<'_>) {
+    let sites: Vec<usize> = e.topo.host_arrays.iter().map(|(_, a)| *a).collect();
+    let a = sites[e.rng.index(&sites)];
+    let after = e.outage();
+    let array = e.topo.arrays[a].clone();
+    e.push(e.at, ActionDef::CrashArray { array, restart_after: Some(Duration(after)) });
+    let mut hosts: Vec<String> =
+        e.topo.host_arrays.iter().filter(|(_, b)| *b == a).map(|(h, _)| h.clone()).collect();
+    hosts.dedup();
+    for host in hosts {
+        e.push(e.at, ActionDef::CrashHost { host, restart_after: Some(Duration(after)) });
+    }
+}
 
 /// A latent sector error on a random block (biased to the first blocks, where
 /// workloads with a hot set land).

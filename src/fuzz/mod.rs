@@ -13,6 +13,7 @@
 //!   factory that carries them;
 //! - [`coverage`]: the "sometimes" report: which pair states x commands, events and
 //!   faults a campaign reached, and the important combinations CI requires;
+//! - [`merge`]: `mirrorsim merge`, the JSON-lines results of shards as one campaign;
 //! - [`save`]: atomic, never-overwriting file writes;
 //! - [`cli`]: the two commands' arguments and output.
 
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod coverage;
 pub mod generate;
 pub mod menu;
+pub mod merge;
 pub mod planted;
 pub mod rng;
 pub mod save;

@@ -55,7 +55,7 @@ pub const CATALOG: &[PlantedBug] = &[
         name: "canary",
         description: "always fails: every block the final audit reads comes back with a value no write wrote",
         level: Level::Harness,
-        caught_by: &[CheckName::Differential, CheckName::Durability],
+        caught_by: &[CheckName::Differential, CheckName::Durability, CheckName::Linearizability],
     },
     PlantedBug {
         name: "resync-ignores-mirror-map",
