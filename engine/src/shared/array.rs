@@ -59,6 +59,10 @@ pub struct Layout {
     pub pair: Option<(PairId, VolumeId, VolumeId)>,
     /// The snapshot slot: (the pair id histories use for it, volume, image).
     pub snapshot: Option<(PairId, VolumeId, VolumeId)>,
+    /// Yield the thread inside the race windows (between a copier's read of a chunk
+    /// and its write; between a host write's bit and its data), so a stress run hits
+    /// the interleavings the protections exist for more often. Off when measuring.
+    pub perturb: bool,
 }
 
 /// Which protections to remove (only for showing the stress catches their absence).
@@ -111,6 +115,7 @@ pub struct CopyPass {
 pub struct ThreadedArray {
     volumes: BTreeMap<VolumeId, Blocks>,
     grain: u64,
+    perturb: bool,
     pair: Option<PairSlot>,
     snap: Option<SnapSlot>,
     violations: Mutex<Vec<String>>,
@@ -157,9 +162,22 @@ impl ThreadedArray {
         });
         let snap = layout.snapshot.map(|(id, volume, image)| {
             assert_eq!(size(volume), size(image), "an image has its volume's size");
-            SnapSlot { id, volume, image, table: make_table(broken.lookup), command: Mutex::new(()) }
+            SnapSlot {
+                id,
+                volume,
+                image,
+                table: make_table(broken.lookup).perturbed(layout.perturb),
+                command: Mutex::new(()),
+            }
         });
-        ThreadedArray { volumes, grain: layout.grain, pair, snap, violations: Mutex::new(Vec::new()) }
+        ThreadedArray {
+            volumes,
+            grain: layout.grain,
+            perturb: layout.perturb,
+            pair,
+            snap,
+            violations: Mutex::new(Vec::new()),
+        }
     }
 
     /// The operations a history starts with to describe this array's set-up in the
@@ -281,6 +299,7 @@ impl ThreadedArray {
                 for c in chunks {
                     p.source_map.set(c);
                 }
+                self.perturb();
                 store_all(data, block, values);
                 return Ok(());
             }
@@ -360,9 +379,11 @@ impl ThreadedArray {
 
     fn copy_chunk(&self, p: &PairSlot, chunk: u64) {
         let (from, to) = (&self.volumes[&p.source], &self.volumes[&p.mirror]);
-        let end = ((chunk + 1) * self.grain).min(from.len());
-        for b in chunk * self.grain..end {
-            to.store(b, from.load(b));
+        let blocks = chunk * self.grain..((chunk + 1) * self.grain).min(from.len());
+        let values: Vec<u64> = blocks.clone().map(|b| from.load(b)).collect();
+        self.perturb();
+        for (b, v) in blocks.zip(values) {
+            to.store(b, v);
         }
     }
 
@@ -410,6 +431,12 @@ impl ThreadedArray {
         p.state.store(state_code(Some(PairState::Mirrored)), Ordering::SeqCst);
         self.check_pair(p);
         Some(at())
+    }
+
+    fn perturb(&self) {
+        if self.perturb {
+            std::thread::yield_now();
+        }
     }
 
     /// Checks the engine's invariants; call it only when no thread uses the array.

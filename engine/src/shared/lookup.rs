@@ -43,6 +43,7 @@ struct Tables {
 pub struct LookupTable {
     tables: RwLock<Tables>,
     protect: bool,
+    perturb: bool,
 }
 
 impl Default for LookupTable {
@@ -55,7 +56,7 @@ const POISONED: &str = "a thread panicked while holding the lookup-table lock";
 
 impl LookupTable {
     pub fn new() -> LookupTable {
-        LookupTable { tables: RwLock::new(Tables::default()), protect: true }
+        LookupTable { tables: RwLock::new(Tables::default()), protect: true, perturb: false }
     }
 
     /// The table with its protection removed: a volume write releases the lock
@@ -63,6 +64,18 @@ impl LookupTable {
     #[cfg(any(loom, feature = "planted-bugs"))]
     pub fn unprotected() -> LookupTable {
         LookupTable { protect: false, ..LookupTable::new() }
+    }
+
+    /// Makes a volume write yield the thread between its look at the tables and its
+    /// data write (the race window), so a stress run hits it more often.
+    pub fn perturbed(self, on: bool) -> LookupTable {
+        LookupTable { perturb: on, ..self }
+    }
+
+    fn perturb(&self) {
+        if self.perturb {
+            std::thread::yield_now();
+        }
     }
 
     /// Takes a new image of the volume at this instant.
@@ -86,6 +99,7 @@ impl LookupTable {
                 if !self.protect {
                     drop(t);
                 }
+                self.perturb();
                 data.store(block, value);
                 return;
             }
@@ -94,11 +108,10 @@ impl LookupTable {
         for m in t.images.iter_mut() {
             m.entry(block).or_insert_with(|| data.load(block));
         }
-        if self.protect {
-            data.store(block, value);
-            return;
+        if !self.protect {
+            drop(t);
         }
-        drop(t);
+        self.perturb();
         data.store(block, value);
     }
 
