@@ -50,6 +50,9 @@ pub const BLOCKS: u64 = 32;
 pub const GRAIN: u64 = 4;
 /// Most blocks one host operation touches.
 pub const LEN_MAX: u64 = 4;
+/// Host operations per host thread per round: a stress round, a benchmark round.
+pub const STRESS_OPS: u64 = 400;
+pub const BENCH_OPS: u64 = 20_000;
 /// Most host threads.
 pub const THREADS_MAX: usize = 64;
 
@@ -123,6 +126,9 @@ pub struct Config {
     pub perturb: bool,
     /// Protections removed (only with the `planted-bugs` feature).
     pub broken: Broken,
+    /// Host threads address only the first volume (the benchmark: every scenario
+    /// then runs the same host workload, and only the engine's work differs).
+    pub source_only: bool,
 }
 
 /// A round's verdict.
@@ -282,6 +288,7 @@ fn host(
     thread: usize,
     ops: u64,
     seed: u64,
+    source_only: bool,
 ) -> Vec<HistoryOp> {
     let (clock, done) = (&sh.clock, &sh.done);
     let mut rng = Rng(seed ^ (thread as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
@@ -295,7 +302,8 @@ fn host(
             wait_until(&sh.stop, || sh.cycles.load(Ordering::SeqCst) >= 1);
             sh.parked.fetch_sub(1, Ordering::SeqCst);
         }
-        let vol = if scenario != Scenario::Plain && rng.below(4) == 0 { SECOND } else { SOURCE };
+        let vol =
+            if !source_only && scenario != Scenario::Plain && rng.below(4) == 0 { SECOND } else { SOURCE };
         let block = rng.below(BLOCKS);
         let len = (1 + rng.below(LEN_MAX)).min(BLOCKS - block);
         let op = if rng.below(2) == 0 {
@@ -429,8 +437,9 @@ pub fn round(config: &Config, scenario: Scenario, index: u64) -> Round {
         let (array, sh, stop, collected) = (&array, &sh, &sh.stop, &collected);
         let admin = s.spawn(move || commands(array, sh, scenario, ProcessId(threads as u32), total, threads));
         let copy = s.spawn(move || copier(array, sh));
-        let hosts: Vec<_> =
-            (0..threads).map(|t| s.spawn(move || host(array, sh, scenario, t, config.ops, seed))).collect();
+        let hosts: Vec<_> = (0..threads)
+            .map(|t| s.spawn(move || host(array, sh, scenario, t, config.ops, seed, config.source_only)))
+            .collect();
         for h in hosts {
             let ops = h.join().expect("a host thread panicked");
             collected.lock().expect("no thread panics holding it").extend(ops);
@@ -557,6 +566,7 @@ pub fn bench(per: Duration, ops: u64, seed: u64) -> Vec<Measure> {
                 check: false,
                 perturb: false,
                 broken: Broken::default(),
+                source_only: true,
             };
             let ops_per_s = run(&config, |_| {}).ops_per_s();
             let base = *plain.get_or_insert(ops_per_s);
@@ -583,9 +593,10 @@ pub struct StressArgs {
     /// Run exactly this many rounds instead of a time bound.
     #[arg(long)]
     pub rounds: Option<u64>,
-    /// Host operations per host thread per round.
-    #[arg(long, default_value_t = 400)]
-    pub ops: u64,
+    /// Host operations per host thread per round (default 400; 20000 with --bench,
+    /// so thread start-up is a small part of what is measured).
+    #[arg(long)]
+    pub ops: Option<u64>,
     /// Which scenarios the rounds cycle through (repeatable; default: all).
     #[arg(long, value_enum)]
     pub scenario: Vec<Scenario>,
@@ -604,7 +615,8 @@ pub fn config(args: &StressArgs) -> Result<Config, String> {
     if args.threads == 0 || args.threads > THREADS_MAX {
         return Err(format!("--threads: must be between 1 and {THREADS_MAX}, got {}", args.threads));
     }
-    if args.ops == 0 {
+    let ops = args.ops.unwrap_or(if args.bench { BENCH_OPS } else { STRESS_OPS });
+    if ops == 0 {
         return Err("--ops: must be at least 1".into());
     }
     if args.seconds == 0 {
@@ -617,12 +629,13 @@ pub fn config(args: &StressArgs) -> Result<Config, String> {
     Ok(Config {
         threads: args.threads,
         scenarios,
-        ops: args.ops,
+        ops,
         bound: args.rounds.map_or(Bound::Time(Duration::from_secs(args.seconds)), Bound::Rounds),
         seed: args.seed,
         check: true,
         perturb: true,
         broken: Broken::default(),
+        source_only: false,
     })
 }
 
@@ -638,7 +651,7 @@ pub fn main(args: &StressArgs) -> u8 {
     };
     if args.bench {
         let per = Duration::from_secs(args.seconds);
-        let measures = bench(per, args.ops, args.seed);
+        let measures = bench(per, config.ops, args.seed);
         if !json {
             println!("{:<10} {:>7} {:>14} {:>10}", "scenario", "threads", "ops/s", "overhead");
         }

@@ -14,6 +14,7 @@ fn config(scenario: Scenario, rounds: u64, broken: Broken) -> Config {
         check: true,
         perturb: true,
         broken,
+        source_only: false,
     }
 }
 
@@ -77,4 +78,59 @@ fn the_stress_catches_a_broken_lookup_table() {
     let s = until_violation(Scenario::Snapshot, Broken { lookup: true, ..Broken::default() });
     let r = s.violation.expect("a broken lookup table is caught within 200 rounds");
     assert_eq!(r.verdict.code(), "violation:linearizability");
+}
+
+fn mirrorsim(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorsim"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_command_judges_rounds_and_reports_json() {
+    let (code, out, err) = mirrorsim(&[
+        "stress",
+        "--rounds",
+        "4",
+        "--ops",
+        "100",
+        "--scenario",
+        "resync",
+        "--scenario",
+        "snapshot",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    let scenarios: Vec<&str> = lines[..4].iter().map(|l| l["scenario"].as_str().unwrap()).collect();
+    assert_eq!(scenarios, ["resync", "snapshot", "resync", "snapshot"], "rounds cycle through the scenarios");
+    assert!(lines[..4].iter().all(|l| l["verdict"] == "pass" && l["host_ops"] == 200));
+    let summary = &lines[4];
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["rounds"], 4);
+    assert_eq!(summary["verdict"], "pass");
+}
+
+#[test]
+fn bad_flags_exit_2_naming_the_flag() {
+    for (args, want) in [
+        (&["stress", "--threads", "0"][..], "--threads: must be between 1 and 64, got 0"),
+        (&["stress", "--threads", "65"][..], "--threads: must be between 1 and 64, got 65"),
+        (&["stress", "--ops", "0"][..], "--ops: must be at least 1"),
+        (&["stress", "--rounds", "0"][..], "--rounds: must be at least 1"),
+        (&["stress", "--seconds", "0"][..], "--seconds: must be at least 1"),
+        (&["stress", "--scenario", "raid5"][..], "invalid value 'raid5' for '--scenario"),
+    ] {
+        let (code, _, err) = mirrorsim(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
 }
