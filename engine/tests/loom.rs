@@ -132,28 +132,35 @@ fn lookup_insert_vs_read_vs_snapshot_fails_when_the_data_is_written_outside_the_
     lookup_insert_vs_read_vs_snapshot(false);
 }
 
-/// Inhibit gate versus writes in flight: a host write passes the gate and writes its
-/// block in two steps (1, then 2: a multi-block write half done); the inhibitor
-/// must never see the half-done state, and the held write is delayed, never lost.
+/// Inhibit gate versus writes in flight: two host writes pass the gate and each
+/// writes its block in two steps (1, then 2: a multi-block write half done); the
+/// inhibitor must never see a half-done state, and a write held by the inhibit is
+/// delayed, never lost (a lost wake-up would be a deadlock, which loom reports).
 fn inhibit_vs_writes_in_flight(protected: bool) {
     loom::model(move || {
         let gate = Arc::new(if protected { Gate::new() } else { Gate::unprotected() });
-        let data = Arc::new(Blocks::new(1));
-        let writer = {
-            let (gate, data) = (gate.clone(), data.clone());
-            thread::spawn(move || {
-                let _pass = gate.enter();
-                data.store(0, 1);
-                data.store(0, 2);
+        let data = Arc::new(Blocks::new(2));
+        let writers: Vec<_> = (0..2)
+            .map(|b| {
+                let (gate, data) = (gate.clone(), data.clone());
+                thread::spawn(move || {
+                    let _pass = gate.enter();
+                    data.store(b, 1);
+                    data.store(b, 2);
+                })
             })
-        };
+            .collect();
         {
             let _inhibit = gate.inhibit();
-            let seen = data.load(0);
-            assert!(seen == 0 || seen == 2, "the inhibitor saw a write in flight half done");
+            for b in 0..2 {
+                let seen = data.load(b);
+                assert!(seen == 0 || seen == 2, "the inhibitor saw a write in flight half done");
+            }
         }
-        writer.join().unwrap();
-        assert_eq!(data.load(0), 2, "a held write was lost");
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_eq!((data.load(0), data.load(1)), (2, 2), "a held write was lost");
     });
 }
 

@@ -18,20 +18,32 @@
 //! (`Volume::inflight`) and makes the new pair record durable once the count is zero;
 //! here a host thread blocks in [`Gate::enter`] instead of being queued.
 
-use super::sync::{Condvar, Mutex, lock, wait};
+use super::sync::{AtomicU64, Condvar, Mutex, Ordering, lock, wait};
+
+/// The inhibit flag in [`Gate::word`]; the bits below it count passes in flight.
+const INHIBIT: u64 = 1 << 63;
 
 #[derive(Debug, Default)]
 struct State {
-    inhibited: bool,
-    inflight: u64,
-    /// Writes that found the gate inhibited and waited (a count for reports).
+    /// An inhibitor holds the gate (inhibitors exclude each other).
+    inhibiting: bool,
+    /// Passes that found the gate inhibited and waited (a count for reports).
     held_total: u64,
 }
 
 /// Writes pass while the gate is open; an inhibitor closes it and waits for the
 /// writes in flight.
+///
+/// The fast path is one compare-and-swap on one word (the inhibit flag and the count
+/// of passes in flight together), so an open gate costs a host write no lock. The
+/// flag and the count live in one word so that a write entering and an inhibitor
+/// closing are ordered by that word alone. Waiting (a write for the lift, an
+/// inhibitor for the last pass) uses the mutex and condition variable; the flag is
+/// changed only with the mutex held, and a pass that leaves the gate last while it is
+/// inhibited notifies under the mutex, so no wake-up is lost.
 #[derive(Debug)]
 pub struct Gate {
+    word: AtomicU64,
     state: Mutex<State>,
     changed: Condvar,
     protect: bool,
@@ -45,7 +57,12 @@ impl Default for Gate {
 
 impl Gate {
     pub fn new() -> Gate {
-        Gate { state: Mutex::new(State::default()), changed: Condvar::new(), protect: true }
+        Gate {
+            word: AtomicU64::new(0),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            protect: true,
+        }
     }
 
     /// The gate with its protection removed: an inhibitor does not wait for the
@@ -58,26 +75,35 @@ impl Gate {
     /// Passes the gate (waiting while it is inhibited); the pass is held until
     /// dropped.
     pub fn enter(&self) -> Pass<'_> {
-        let mut s = lock(&self.state);
-        if s.inhibited {
-            s.held_total += 1;
+        let mut w = self.word.load(Ordering::SeqCst);
+        loop {
+            if w & INHIBIT != 0 {
+                let mut s = lock(&self.state);
+                s.held_total += 1;
+                while self.word.load(Ordering::SeqCst) & INHIBIT != 0 {
+                    s = wait(&self.changed, s);
+                }
+                drop(s);
+                w = self.word.load(Ordering::SeqCst);
+                continue;
+            }
+            match self.word.compare_exchange(w, w + 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Pass { gate: self },
+                Err(now) => w = now,
+            }
         }
-        while s.inhibited {
-            s = wait(&self.changed, s);
-        }
-        s.inflight += 1;
-        Pass { gate: self }
     }
 
     /// Inhibits new passes and waits until none is in flight; lifted when the
     /// returned value is dropped. Inhibitors exclude each other.
     pub fn inhibit(&self) -> Inhibit<'_> {
         let mut s = lock(&self.state);
-        while s.inhibited {
+        while s.inhibiting {
             s = wait(&self.changed, s);
         }
-        s.inhibited = true;
-        while self.protect && s.inflight > 0 {
+        s.inhibiting = true;
+        self.word.fetch_or(INHIBIT, Ordering::SeqCst);
+        while self.protect && self.word.load(Ordering::SeqCst) & !INHIBIT != 0 {
             s = wait(&self.changed, s);
         }
         Inhibit { gate: self }
@@ -97,11 +123,10 @@ pub struct Pass<'a> {
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        let mut s = lock(&self.gate.state);
-        s.inflight -= 1;
-        let last = s.inflight == 0;
-        drop(s);
-        if last {
+        let old = self.gate.word.fetch_sub(1, Ordering::SeqCst);
+        if old == INHIBIT | 1 {
+            // The last pass out of an inhibited gate: wake the inhibitor.
+            let _s = lock(&self.gate.state);
             self.gate.changed.notify_all();
         }
     }
@@ -115,7 +140,10 @@ pub struct Inhibit<'a> {
 
 impl Drop for Inhibit<'_> {
     fn drop(&mut self) {
-        lock(&self.gate.state).inhibited = false;
+        let mut s = lock(&self.gate.state);
+        s.inhibiting = false;
+        self.gate.word.fetch_and(!INHIBIT, Ordering::SeqCst);
+        drop(s);
         self.gate.changed.notify_all();
     }
 }
