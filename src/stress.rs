@@ -98,7 +98,8 @@ impl Scenario {
         }
     }
 
-    fn volumes(self) -> Vec<VolumeSpec> {
+    /// The volumes a round of this scenario judges.
+    pub fn volumes(self) -> Vec<VolumeSpec> {
         let ids = if self == Scenario::Plain { vec![SOURCE] } else { vec![SOURCE, SECOND] };
         ids.into_iter().map(|id| VolumeSpec { id, blocks: BLOCKS }).collect()
     }

@@ -80,6 +80,15 @@ fn the_stress_catches_a_broken_lookup_table() {
     assert_eq!(r.verdict.code(), "violation:linearizability");
 }
 
+/// With an inhibit that does not wait for writes in flight, a split or the end of a
+/// copy sees a mirrored write half done (on the source, not yet on the mirror).
+#[test]
+fn the_stress_catches_a_gate_that_does_not_wait() {
+    let s = until_violation(Scenario::Mirror, Broken { gate: true, ..Broken::default() });
+    let r = s.violation.expect("a broken gate is caught within 200 rounds");
+    assert!(matches!(r.verdict, Verdict::Violation { .. }), "{:?}", r.verdict);
+}
+
 fn mirrorsim(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorsim"))
         .args(args)
