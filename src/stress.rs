@@ -24,6 +24,9 @@
 //!   split).
 //! - `snapshot`: a snapshot taken while hosts write the volume; hosts then read and
 //!   write the image too.
+//! - `restore`: as `resync`, with (unprotected) restores instead of resyncs: the
+//!   copier copies mirror to source while hosts read the source (served from the
+//!   mirror until a chunk is restored) and write it.
 //!
 //! **Outside the simulator.** This module reads the wall clock and spawns threads;
 //! the determinism rules of the simulated path do not apply here (each use opts out
@@ -71,10 +74,12 @@ pub enum Scenario {
     Mirror,
     Resync,
     Snapshot,
+    Restore,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [Scenario::Plain, Scenario::Mirror, Scenario::Resync, Scenario::Snapshot];
+    pub const ALL: [Scenario; 5] =
+        [Scenario::Plain, Scenario::Mirror, Scenario::Resync, Scenario::Snapshot, Scenario::Restore];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -82,13 +87,14 @@ impl Scenario {
             Scenario::Mirror => "mirror",
             Scenario::Resync => "resync",
             Scenario::Snapshot => "snapshot",
+            Scenario::Restore => "restore",
         }
     }
 
     fn layout(self, perturb: bool) -> Layout {
         let plain = self == Scenario::Plain;
         let volumes = if plain { vec![(SOURCE, BLOCKS)] } else { vec![(SOURCE, BLOCKS), (SECOND, BLOCKS)] };
-        let paired = matches!(self, Scenario::Mirror | Scenario::Resync);
+        let paired = matches!(self, Scenario::Mirror | Scenario::Resync | Scenario::Restore);
         Layout {
             volumes,
             grain: GRAIN,
@@ -300,7 +306,7 @@ fn host(
     let mut out = Vec::with_capacity(ops as usize);
     let mut seq = 0u32;
     for n in 0..ops {
-        if scenario == Scenario::Resync && n == ops / 2 {
+        if matches!(scenario, Scenario::Resync | Scenario::Restore) && n == ops / 2 {
             sh.parked.fetch_add(1, Ordering::SeqCst);
             wait_until(&sh.stop, || sh.cycles.load(Ordering::SeqCst) >= 1);
             sh.parked.fetch_sub(1, Ordering::SeqCst);
@@ -356,7 +362,7 @@ fn commands(
                 exec,
             );
         }
-        Scenario::Resync => {
+        Scenario::Resync | Scenario::Restore => {
             record(
                 clock,
                 &mut out,
@@ -372,7 +378,12 @@ fn commands(
                 let from = done.load(Ordering::SeqCst);
                 let all_parked = || sh.parked.load(Ordering::SeqCst) == threads as u64;
                 wait_until(stop, || done.load(Ordering::SeqCst) >= from + 16 || all_parked());
-                record(clock, &mut out, process, Op::Resync { pair: PAIR }, exec);
+                let copy = if scenario == Scenario::Resync {
+                    Op::Resync { pair: PAIR }
+                } else {
+                    Op::Restore { pair: PAIR, protected: false }
+                };
+                record(clock, &mut out, process, copy, exec);
                 // Often refused (the copy is still running): the refusal is judged too.
                 record(clock, &mut out, process, Op::Split { pair: PAIR }, exec);
                 sh.cycles.fetch_add(1, Ordering::SeqCst);

@@ -35,21 +35,24 @@ fn every_scenario_passes_and_exercises_its_commands() {
             seen.push((
                 count(&|o| matches!(o, Op::Write { .. })),
                 count(&|o| matches!(o, Op::Split { .. })),
-                count(&|o| matches!(o, Op::Resync { .. })),
+                count(&|o| matches!(o, Op::Resync { .. } | Op::Restore { .. })),
                 count(&|o| matches!(o, Op::PairEvent { event: PairEvent::CopyDone, .. })),
             ));
         });
         assert_eq!(summary.exit_code(), 0, "{}: {:?}", scenario.name(), summary.violation.map(|r| r.verdict));
         assert_eq!(summary.rounds, 3);
         assert_eq!(summary.host_ops, 3 * 600);
+        assert!(!seen.is_empty());
         for (writes, splits, resyncs, copies) in seen {
             assert!(writes > 100, "{}: {writes} writes", scenario.name());
             match scenario {
                 Scenario::Plain => assert_eq!((splits, resyncs, copies), (0, 0, 0)),
                 // The initial copy ends, then the final split shows the mirror.
                 Scenario::Mirror => assert!(copies >= 1 && splits == 1 && resyncs == 0),
-                // Split and resync cycles with the copier: each resync's copy ends.
-                Scenario::Resync => assert!(resyncs >= 1 && copies > resyncs && splits >= resyncs),
+                // Split and resync (or restore) cycles with the copier: each copy ends.
+                Scenario::Resync | Scenario::Restore => {
+                    assert!(resyncs >= 1 && copies > resyncs && splits >= resyncs)
+                }
                 // The snapshot is the split; the set-up's pair is Mirrored from the start.
                 Scenario::Snapshot => assert!(splits == 1 && copies == 1 && resyncs == 0),
             }
@@ -142,4 +145,13 @@ fn bad_flags_exit_2_naming_the_flag() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
+}
+
+/// A restore without the interlock: the copier copies a chunk from the mirror over a
+/// host write that went to both volumes.
+#[test]
+fn the_stress_catches_a_broken_interlock_in_a_restore() {
+    let s = until_violation(Scenario::Restore, Broken { interlock: true, ..Broken::default() });
+    let r = s.violation.expect("a broken interlock is caught within 200 rounds");
+    assert!(matches!(r.verdict, Verdict::Violation { .. }), "{:?}", r.verdict);
 }

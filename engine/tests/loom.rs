@@ -10,7 +10,10 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use mirrorsim_engine::shared::{Blocks, ChangeMap, Gate, ImageIx, Interlock, LookupTable};
+use mirrorsim_engine::shared::{
+    Blocks, Broken, ChangeMap, Gate, ImageIx, Interlock, Layout, LookupTable, ThreadedArray,
+};
+use model::{Op, PairId, Reply, Value, VolumeId};
 
 /// Host write versus copier on the same block. The chunk differs (its bit is set:
 /// source 1, mirror 0). A host write holds the chunk, sets its bit and writes 2 to
@@ -173,4 +176,88 @@ fn inhibit_gate_vs_writes_in_flight() {
 #[should_panic(expected = "half done")]
 fn inhibit_gate_fails_when_the_inhibit_does_not_wait() {
     inhibit_vs_writes_in_flight(false);
+}
+
+/// The threaded array itself (`ThreadedArray`, built on the same structures), one
+/// block per chunk and one chunk: a resync's copier and a host write to the source
+/// race, then the copy ends. The mirror must equal the source (the engine's own
+/// invariant, checked at the copy's end) and the host's write must be on both.
+fn array_resync_vs_host_write(broken: Broken) {
+    loom::model(move || {
+        let a = Arc::new(ThreadedArray::with_broken(&layout(), broken));
+        setup_split(&a, 1);
+        assert_eq!(a.execute(&Op::Resync { pair: PAIR }), Ok(Reply::Done));
+        let writer = {
+            let a = a.clone();
+            thread::spawn(move || a.execute(&write(SOURCE, 2)))
+        };
+        a.copy_pass();
+        assert_eq!(writer.join().unwrap(), Ok(Reply::Done));
+        a.finish_copy(|| ()).expect("the pair was copying");
+        assert_eq!(a.violations(), Vec::<String>::new(), "the array broke its invariant");
+    });
+}
+
+#[test]
+fn array_resync_vs_host_write_on_the_same_chunk() {
+    array_resync_vs_host_write(Broken::default());
+}
+
+#[test]
+#[should_panic(expected = "the array broke its invariant")]
+fn array_resync_vs_host_write_fails_without_the_interlock() {
+    array_resync_vs_host_write(Broken { interlock: true, ..Broken::default() });
+}
+
+/// A restore's copier and a host read of the source race: the read must see the
+/// mirror's image (2), whether the chunk was restored yet or not.
+fn array_restore_vs_host_read(broken: Broken) {
+    loom::model(move || {
+        let a = Arc::new(ThreadedArray::with_broken(&layout(), broken));
+        setup_split(&a, 1);
+        assert_eq!(a.execute(&write(MIRROR, 2)), Ok(Reply::Done));
+        assert_eq!(a.execute(&Op::Restore { pair: PAIR, protected: false }), Ok(Reply::Done));
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || a.execute(&Op::Read { vol: SOURCE, block: 0, len: 1 }))
+        };
+        a.copy_pass();
+        let seen = reader.join().unwrap();
+        assert_eq!(seen, Ok(Reply::Values(vec![Value(2)])), "a read during the restore missed the image");
+        a.finish_copy(|| ()).expect("the pair was copying");
+        assert_eq!(a.violations(), Vec::<String>::new(), "the array broke its invariant");
+    });
+}
+
+#[test]
+fn array_restore_vs_host_read_of_the_source() {
+    array_restore_vs_host_read(Broken::default());
+}
+
+const SOURCE: VolumeId = VolumeId(0);
+const MIRROR: VolumeId = VolumeId(1);
+const PAIR: PairId = PairId(1);
+
+fn layout() -> Layout {
+    Layout {
+        volumes: vec![(SOURCE, 1), (MIRROR, 1)],
+        grain: 1,
+        pair: Some((PAIR, SOURCE, MIRROR)),
+        snapshot: None,
+        perturb: false,
+    }
+}
+
+fn write(vol: VolumeId, v: u64) -> Op {
+    Op::Write { vol, block: 0, values: vec![Value(v)] }
+}
+
+/// Single-threaded set-up: the pair created, copied, split, and the source written
+/// with `v` (so the chunk differs and is marked).
+fn setup_split(a: &ThreadedArray, v: u64) {
+    let create = Op::PairCreate { pair: PAIR, source: SOURCE, mirror: MIRROR };
+    assert_eq!(a.execute(&create), Ok(Reply::Done));
+    a.finish_copy(|| ()).expect("the initial copy");
+    assert_eq!(a.execute(&Op::Split { pair: PAIR }), Ok(Reply::Done));
+    assert_eq!(a.execute(&write(SOURCE, v)), Ok(Reply::Done));
 }

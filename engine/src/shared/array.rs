@@ -7,7 +7,7 @@
 //! It answers the same [`Op`]s with the same results as the model:
 //!
 //! - **Plain volumes**: a read or write is one atomic load or store per block.
-//! - **The mirror pair** (SPEC §2 S2, without restore and delete): host I/O passes the
+//! - **The mirror pair** (SPEC §2 S2, without protected restore and delete): host I/O passes the
 //!   pair's command [`Gate`]; commands (`pair_create`, `split`, `resync`) and the
 //!   end of a copy inhibit it, so they see no I/O half-done. In `Mirrored` a write
 //!   goes to both volumes, block by block under a striped block lock (two writes
@@ -19,7 +19,11 @@
 //!   is copied again) and write the source only. The copier claims a chunk with
 //!   [`Interlock::try_copy`], clears its bit and copies it; its last pass runs under
 //!   the gate's inhibit and the pair becomes `Mirrored` there, the instant the
-//!   caller records as the `copy_done` event.
+//!   caller records as the `copy_done` event. An (unprotected) restore copies the
+//!   same union the other way, mirror to source: host reads of the source are served
+//!   from the mirror for chunks whose bit is still set, host writes go to both
+//!   volumes (the mirror follows the source again) holding their chunks in the
+//!   interlock, and the copier clears a chunk's bit only after copying it.
 //! - **The snapshot slot** (SPEC §2 S4) is a volume with a [`LookupTable`]; until the
 //!   snapshot is taken its image volume is not accessible, afterwards it is the
 //!   volume's image at that instant, readable and privately writable.
@@ -216,7 +220,8 @@ impl ThreadedArray {
             Op::PairCreate { pair, source, mirror } => self.pair_create(*pair, *source, *mirror),
             Op::Split { pair } => self.split(*pair),
             Op::Resync { pair } => self.resync(*pair),
-            Op::Restore { .. } | Op::PairDelete { .. } | Op::PairEvent { .. } => {
+            Op::Restore { pair, protected: false } => self.restore(*pair),
+            Op::Restore { protected: true, .. } | Op::PairDelete { .. } | Op::PairEvent { .. } => {
                 panic!("the threaded array does not implement {op}")
             }
         }
@@ -243,6 +248,13 @@ impl ThreadedArray {
             let state = state_of(p.state.load(Ordering::SeqCst));
             if vol == p.mirror && state.is_some_and(|s| s != PairState::Split) {
                 return Err(ErrorKind::NotAccessible);
+            }
+            if vol == p.source && state == Some(PairState::Restore) {
+                // A chunk not yet restored is read from the mirror (its bit is
+                // cleared only after the copy, so a clear bit means the source has it).
+                let mirror = &self.volumes[&p.mirror];
+                let from = |b: u64| if p.source_map.is_set(b / self.grain) { mirror } else { data };
+                return Ok((block..block + len).map(|b| Value(from(b).load(b))).collect());
             }
             return Ok(plain());
         }
@@ -284,14 +296,15 @@ impl ThreadedArray {
         let chunks = self.chunks(block, values.len() as u64);
         match state {
             None => {}
+            Some(PairState::Restore) if vol == p.source => {
+                // The mirror follows the source again; the copier must not copy the
+                // chunk from the mirror while the write is half on both.
+                let _hold = p.interlock.write(chunks);
+                self.write_both(p, block, values);
+                return Ok(());
+            }
             Some(PairState::Mirrored) if vol == p.source => {
-                let mirror = &self.volumes[&p.mirror];
-                for (i, v) in values.iter().enumerate() {
-                    let b = block + i as u64;
-                    let _order = lock(&p.stripes[(b % STRIPES) as usize]);
-                    data.store(b, v.0);
-                    mirror.store(b, v.0);
-                }
+                self.write_both(p, block, values);
                 return Ok(());
             }
             Some(PairState::Copy | PairState::Resync) if vol == p.source => {
@@ -377,8 +390,38 @@ impl ThreadedArray {
         }
     }
 
-    fn copy_chunk(&self, p: &PairSlot, chunk: u64) {
-        let (from, to) = (&self.volumes[&p.source], &self.volumes[&p.mirror]);
+    fn write_both(&self, p: &PairSlot, block: u64, values: &[Value]) {
+        let (source, mirror) = (&self.volumes[&p.source], &self.volumes[&p.mirror]);
+        for (i, v) in values.iter().enumerate() {
+            let b = block + i as u64;
+            let _order = lock(&p.stripes[(b % STRIPES) as usize]);
+            source.store(b, v.0);
+            mirror.store(b, v.0);
+        }
+    }
+
+    fn restore(&self, pair: PairId) -> OpResult {
+        let p = self.pair_slot(pair)?;
+        let _inhibit = p.gate.inhibit();
+        match state_of(p.state.load(Ordering::SeqCst)) {
+            None => Err(ErrorKind::NoSuchPair),
+            Some(PairState::Split) => {
+                self.check_pair(p);
+                p.source_map.absorb(&p.mirror_map);
+                p.state.store(state_code(Some(PairState::Restore)), Ordering::SeqCst);
+                Ok(Reply::Done)
+            }
+            Some(s) => Err(ErrorKind::WrongState(s)),
+        }
+    }
+
+    /// Copies `chunk` in the pair's copy direction: source to mirror (`Copy`,
+    /// `Resync`), mirror to source (`Restore`).
+    fn copy_chunk(&self, p: &PairSlot, chunk: u64, restore: bool) {
+        let (mut from, mut to) = (&self.volumes[&p.source], &self.volumes[&p.mirror]);
+        if restore {
+            std::mem::swap(&mut from, &mut to);
+        }
         let blocks = chunk * self.grain..((chunk + 1) * self.grain).min(from.len());
         let values: Vec<u64> = blocks.clone().map(|b| from.load(b)).collect();
         self.perturb();
@@ -388,24 +431,33 @@ impl ThreadedArray {
     }
 
     /// One pass of the copier over the chunks still to copy, beside host writes.
-    /// Does nothing unless the pair is copying (`Copy`, `Resync`).
+    /// Does nothing unless the pair is copying (`Copy`, `Resync`, `Restore`).
     pub fn copy_pass(&self) -> CopyPass {
         let mut pass = CopyPass::default();
         let Some(p) = &self.pair else { return pass };
         let chunks: Vec<u64> = p.source_map.iter().collect();
         for c in chunks {
             let _pass = p.gate.enter();
-            if !matches!(state_of(p.state.load(Ordering::SeqCst)), Some(PairState::Copy | PairState::Resync))
-            {
+            let state = state_of(p.state.load(Ordering::SeqCst));
+            if !matches!(state, Some(PairState::Copy | PairState::Resync | PairState::Restore)) {
                 break;
             }
             let Some(_hold) = p.interlock.try_copy(c) else {
                 pass.skipped += 1;
                 continue;
             };
-            // Clear before reading: a write after this sets the bit again.
-            if p.source_map.test_and_clear(c) {
-                self.copy_chunk(p, c);
+            if state == Some(PairState::Restore) {
+                // Clear after the copy: host reads of the source go to the mirror
+                // while the bit is set. (Restore writes go to both volumes and set no
+                // bit, so none can be lost.)
+                if p.source_map.is_set(c) {
+                    self.copy_chunk(p, c, true);
+                    p.source_map.test_and_clear(c);
+                    pass.copied += 1;
+                }
+            } else if p.source_map.test_and_clear(c) {
+                // Clear before reading: a write after this sets the bit again.
+                self.copy_chunk(p, c, false);
                 pass.copied += 1;
             }
         }
@@ -419,14 +471,14 @@ impl ThreadedArray {
     pub fn finish_copy<T>(&self, at: impl FnOnce() -> T) -> Option<T> {
         let p = self.pair.as_ref()?;
         let _inhibit = p.gate.inhibit();
-        if !matches!(state_of(p.state.load(Ordering::SeqCst)), Some(PairState::Copy | PairState::Resync)) {
+        let state = state_of(p.state.load(Ordering::SeqCst));
+        if !matches!(state, Some(PairState::Copy | PairState::Resync | PairState::Restore)) {
             return None;
         }
         let rest: Vec<u64> = p.source_map.iter().collect();
         for c in rest {
-            if p.source_map.test_and_clear(c) {
-                self.copy_chunk(p, c);
-            }
+            self.copy_chunk(p, c, state == Some(PairState::Restore));
+            p.source_map.test_and_clear(c);
         }
         p.state.store(state_code(Some(PairState::Mirrored)), Ordering::SeqCst);
         self.check_pair(p);
