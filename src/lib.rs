@@ -9,3 +9,4 @@ pub mod fuzz;
 pub mod linearizability;
 pub mod runner;
 pub mod scenario;
+pub mod stress;

@@ -68,6 +68,9 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Drive the threaded in-memory engine with real host and copier threads and judge
+    /// each round's history; or, with --bench, measure its throughput.
+    Stress(mirrorsim::stress::StressArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => mirrorsim::fuzz::merge::merge(&args),
         Command::Bench { quick } => mirrorsim::bench::run(quick),
         Command::Check(args) => u8::try_from(mirrorsim::check_cmd::run(&args)).unwrap_or(2),
+        Command::Stress(args) => mirrorsim::stress::main(&args),
     };
     ExitCode::from(code)
 }

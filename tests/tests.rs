@@ -15,6 +15,10 @@
 //!   campaigns (seed order, shards, jobs), failures saved without overwriting,
 //!   shrinking, the planted canary, the fuzz and shrink command lines.
 //! - `regression`: every scenario in `tests/regression/` meets its expectation.
+//! - `stress`: the threaded engine under real threads: every stress scenario passes
+//!   and exercises its commands; removing the interlock, the lookup table's lock or
+//!   the gate's wait is caught (bounded by rounds, never by wall time); the command's
+//!   JSON and its flag errors.
 //! - `planted`: each engine-level planted bug (S2 pairs) is caught by its scenarios
 //!   (library or `tests/planted/`) and, where the generator reaches it, by a fuzz
 //!   campaign; the correct engine passes the same (test builds have the feature).
@@ -30,4 +34,5 @@ mod mirror_pairs;
 #[cfg(feature = "planted-bugs")]
 mod planted;
 mod regression;
+mod stress;
 mod support;

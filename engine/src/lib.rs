@@ -12,6 +12,7 @@
 
 pub mod controller;
 pub mod iface;
+pub mod shared;
 
 pub use controller::{Controller, ControllerFactory};
 pub use iface::{
