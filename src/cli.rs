@@ -49,6 +49,18 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> 
     }
 }
 
+/// A scenario error for a person: the file's offending line with a caret and a help
+/// line when the file can be read (colored on a terminal), else the one-line form.
+pub fn describe_scenario_error(e: &ScenarioError) -> String {
+    use std::io::IsTerminal;
+    match std::fs::read_to_string(&e.file) {
+        Ok(text) if e.position.is_some() || e.path.is_some() => {
+            scenario::diagnostic::render(e, &text, std::io::stderr().is_terminal())
+        }
+        _ => format!("error: {e}"),
+    }
+}
+
 /// Simulated nanoseconds, human-readable.
 pub fn fmt_ns(ns: u64) -> String {
     match ns {

@@ -101,7 +101,7 @@ fn load(paths: &[PathBuf]) -> Result<Vec<mirrorsim::scenario::Scenario>, u8> {
     })?;
     load_all(&files).map_err(|errs| {
         for e in errs {
-            eprintln!("error: {e}");
+            eprintln!("{}", mirrorsim::cli::describe_scenario_error(&e));
         }
         2u8
     })

@@ -74,3 +74,21 @@ fn an_unmet_expectation_exits_1() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("pass UNEXPECTED"), "{out}");
 }
+
+/// A bad scenario file is shown as a diagnostic: the one-line form, the offending
+/// source line with a caret under the value, and a help line; exit code 2.
+#[test]
+fn a_bad_scenario_file_gets_a_diagnostic_with_its_source_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorsim"))
+        .args(["run", "tests/broken/bad-duration.json"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[0].starts_with("error: tests/broken/bad-duration.json:4:34: at timeline[0].at"), "{err}");
+    let src = lines.iter().position(|l| l.contains("\"5 minutes\"") && l.contains(" | ")).expect("source line");
+    let caret = lines[src + 1];
+    assert_eq!(caret.find('^'), lines[src].find("\"5 minutes\""), "{err}");
+    assert!(err.contains("help: write a duration"), "{err}");
+}

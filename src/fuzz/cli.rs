@@ -376,7 +376,7 @@ pub fn shrink(args: &ShrinkArgs) -> u8 {
     let sc = match scenario::load(&args.file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", crate::cli::describe_scenario_error(&e));
             return 2;
         }
     };

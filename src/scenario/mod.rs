@@ -1,6 +1,8 @@
 //! Scenario files: the format ([`format`]), and loading with validation into the
-//! simulator's configuration ([`load`], [`Scenario`]).
+//! simulator's configuration ([`load`], [`Scenario`]); errors rendered with their
+//! source line, a caret and a help line ([`diagnostic`]).
 
+pub mod diagnostic;
 pub mod format;
 mod validate;
 
