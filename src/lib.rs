@@ -7,5 +7,6 @@ pub mod check_cmd;
 pub mod cli;
 pub mod fuzz;
 pub mod linearizability;
+pub mod offload_report;
 pub mod runner;
 pub mod scenario;

@@ -246,7 +246,7 @@ impl Gen {
             let op_timeout =
                 if rng.chance(1, 2) { Duration(ms(100)) } else { Duration(ms(rng.between(5, 50))) };
             host_arrays.push(used_arrays);
-            hosts.push(HostDef { name, workload, op_timeout });
+            hosts.push(HostDef { name, workload, op_timeout, file_server: None, backup_server: None });
         }
 
         // 4. Links: each host to every array its workload uses, sometimes a second
