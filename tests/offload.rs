@@ -64,3 +64,48 @@ fn a_backup_without_the_cache_flush_is_caught() {
     assert_eq!(*check, CheckName::Offload);
     assert!(summary.contains("tape"), "{summary}");
 }
+
+#[test]
+fn a_file_server_crash_during_the_inhibit_loses_only_its_cache_and_the_retry_completes() {
+    let r = run("s1-crash-during-inhibit");
+    let f = files(&r);
+    assert_eq!(f.crashes.len(), 1);
+    let crash = f.crashes[0];
+    // The window open at the crash stays open; the retried prepare opened another.
+    let open: Vec<_> = f.windows.iter().filter(|w| w.end_ns.is_none()).collect();
+    assert_eq!(open.len(), 1, "{:?}", f.windows);
+    assert!(open[0].start_ns < crash && !open[0].split);
+    let first = &f.tape[0];
+    assert_eq!(first.outcome, BackupOutcome::Complete);
+    let w = &f.windows[first.window.expect("answered")];
+    assert!(w.split && w.start_ns > crash && w.backup == first.backup);
+    // The crash lost writes (in flight, held or cached) and the check still passes.
+    assert!(f.writes.iter().any(|w| w.complete_ns.is_none() && w.invoke_ns < crash));
+    assert_eq!(complete(f), 2);
+}
+
+#[test]
+fn lost_and_duplicated_host_messages_are_retried_and_answered_idempotently() {
+    let r = run("s1-lost-messages");
+    let f = files(&r);
+    assert_eq!(complete(f), 5, "{:?}", f.tape);
+    assert!(r.stats.messages_dropped > 0);
+    for t in &f.tape {
+        // One successful split per backup, whatever the duplicates; a refused attempt
+        // (the pair still resyncing) closes its window at once.
+        let splits = f.windows.iter().filter(|w| w.backup == t.backup && w.split).count();
+        assert_eq!(splits, 1, "backup {}: {:?}", t.backup, f.windows);
+    }
+}
+
+#[test]
+fn a_backup_server_crash_leaves_a_partial_record_and_the_lease_resyncs() {
+    let r = run("s1-backup-server-crash");
+    let f = files(&r);
+    assert_eq!(f.tape[0].outcome, BackupOutcome::Unfinished);
+    assert!(f.tape[0].values.len() < f.files[0].blocks() as usize);
+    assert_eq!(f.tape[1].outcome, BackupOutcome::Complete);
+    // Two resyncs: the lease's, and the second backup's backup_done.
+    let resyncs = r.result.history.ops.iter().filter(|o| matches!(o.op, model::Op::Resync { .. })).count();
+    assert_eq!(resyncs, 2);
+}
