@@ -278,20 +278,29 @@ pub fn check(
     }
     // 6. The files survive.
     if completed {
-        let mut audited: BTreeMap<u64, Value> = BTreeMap::new();
+        // Blocks the audit could not read (an injected media error) prove nothing.
+        let mut audited: BTreeMap<u64, Option<Value>> = BTreeMap::new();
         for h in &history.ops[audit_start.min(history.ops.len())..] {
-            if let (Op::Read { vol, block, .. }, Completion::Returned(Ok(Reply::Values(v)))) =
-                (&h.op, &h.completion)
-                && *vol == files.volume
-            {
-                for (i, x) in v.iter().enumerate() {
-                    audited.insert(block + i as u64, *x);
+            let Op::Read { vol, block, len } = h.op else { continue };
+            if vol != files.volume {
+                continue;
+            }
+            match &h.completion {
+                Completion::Returned(Ok(Reply::Values(v))) => {
+                    for (i, x) in v.iter().enumerate() {
+                        audited.insert(block + i as u64, Some(*x));
+                    }
+                }
+                _ => {
+                    for i in 0..u64::from(len) {
+                        audited.insert(block + i, None);
+                    }
                 }
             }
         }
         for &(file, offset) in views.writes.keys() {
             let block = files.files[file as usize].block_of(offset).expect("inside");
-            let actual = audited.get(&block).copied().unwrap_or(Value::ZERO);
+            let Some(actual) = audited.get(&block).copied().unwrap_or(Some(Value::ZERO)) else { continue };
             let want = views.at(file, offset, u64::MAX, |_| true);
             if !want.contains(&actual) {
                 return fail(

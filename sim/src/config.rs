@@ -240,9 +240,6 @@ pub struct FileServerSpec {
     /// After answering a prepare, the file server resyncs the pair on its own if no
     /// `backup_done` came within this long (the backup server is presumed dead).
     pub lease_ns: u64,
-    /// Bug injection for the planted-bug zoo: prepare without flushing the file's
-    /// dirty cache blocks (the tape then misses cached writes).
-    pub skip_flush: bool,
 }
 
 /// The application of a file server: closed-loop slots writing files.

@@ -2,6 +2,8 @@
 
 mod offload;
 
+pub use offload::OFFLOAD_WITHOUT_FLUSH;
+
 use crate::config::{Action, BlockDist, Endpoint, FaultRate, SimConfig};
 use crate::rng::{Prng, Stream};
 use crate::trace::{DropReason, Trace, TraceKind};
@@ -461,7 +463,7 @@ impl<'a> World<'a> {
             violations: Vec::new(),
             violated: BTreeSet::new(),
             media_faults: Vec::new(),
-            offload: offload::OffloadState::new(cfg),
+            offload: offload::OffloadState::new(cfg, factory),
         };
         for (i, h) in cfg.hosts.iter().enumerate() {
             let concurrency = h.workload.as_ref().map_or(0, |wl| wl.concurrency);

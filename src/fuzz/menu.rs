@@ -33,6 +33,8 @@ pub struct Topology {
     pub twins: Vec<(String, String, usize)>,
     /// (host, array index) for every host-to-array link.
     pub host_arrays: Vec<(String, usize)>,
+    /// S1: each backup server and the files of its file server.
+    pub backup_servers: Vec<(String, Vec<String>)>,
 }
 
 impl Topology {
@@ -91,7 +93,16 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "crash_host", applies: |t| !t.hosts.is_empty(), emit: crash_host },
     MenuItem { name: "media_error", applies: |t| !t.volumes.is_empty(), emit: media_error },
     MenuItem { name: "pair_command", applies: pairable, emit: pair_command },
+    MenuItem { name: "offload_backup", applies: |t| !t.backup_servers.is_empty(), emit: offload_backup },
 ];
+
+/// S1: a backup server backs up one of its file server's files (the roles are added
+/// to the topology by `super::offload` when the swarm enables this item).
+fn offload_backup(e: &mut Emit<'_>) {
+    let (host, files) = e.topo.backup_servers[e.rng.index(&e.topo.backup_servers)].clone();
+    let file = e.pick(&files).clone();
+    e.push(e.at, ActionDef::OffloadBackup { host, file });
+}
 
 /// A latent sector error on a random block (biased to the first blocks, where
 /// workloads with a hot set land).

@@ -18,6 +18,7 @@ pub mod campaign;
 pub mod cli;
 pub mod generate;
 pub mod menu;
+pub mod offload;
 pub mod planted;
 pub mod rng;
 pub mod save;

@@ -70,10 +70,18 @@ use std::collections::{BTreeMap, VecDeque};
 pub const RETRY_BACKOFF_NS: u64 = 1_000_000;
 /// Inhibit windows one prepare may open before the file server answers an error.
 pub const PREPARE_ATTEMPTS_MAX: u32 = 64;
+/// An inhibit window whose flushes and split have not completed after this long is
+/// abandoned: the inhibit is lifted and the prepare answered with an error (the
+/// array is unreachable; the application must not stay blocked).
+pub const WINDOW_MAX_NS: u64 = 50_000_000;
 /// Blocks per mirror read of the backup server.
 pub const BACKUP_READ_LEN_MAX: u64 = 256;
 /// Dirty blocks the flusher writes per tick (the rest wait for the next tick).
 pub const FLUSH_BATCH_MAX: usize = 256;
+/// The planted host defect (see `EngineFactory::host_defects`): a file server that
+/// prepares a backup without flushing the file's dirty cache blocks, so the tape
+/// misses the application's cached writes.
+pub const OFFLOAD_WITHOUT_FLUSH: &str = "offload-without-flush";
 
 /// A message on a host-to-host link.
 #[derive(Clone, Debug)]
@@ -138,6 +146,12 @@ pub enum OffloadEv {
     Lease {
         fs: usize,
         backup: u64,
+        life: u32,
+    },
+    /// A window's deadline ([`WINDOW_MAX_NS`]).
+    WindowDeadline {
+        fs: usize,
+        window: usize,
         life: u32,
     },
     BackupTimeout {
@@ -246,10 +260,12 @@ pub(super) struct OffloadState {
     /// Requests to arrays of the role hosts: (host, req) → what for.
     requests: BTreeMap<(u32, u64), Request>,
     backup_next: u64,
+    /// The planted defect [`OFFLOAD_WITHOUT_FLUSH`] is on.
+    skip_flush: bool,
 }
 
 impl OffloadState {
-    pub(super) fn new(cfg: &crate::config::SimConfig) -> OffloadState {
+    pub(super) fn new(cfg: &crate::config::SimConfig, factory: &dyn engine::EngineFactory) -> OffloadState {
         let o = &cfg.offload;
         OffloadState {
             fs: o
@@ -283,6 +299,7 @@ impl OffloadState {
                 .collect(),
             requests: BTreeMap::new(),
             backup_next: 0,
+            skip_flush: factory.host_defects().contains(OFFLOAD_WITHOUT_FLUSH),
         }
     }
 }
@@ -387,6 +404,11 @@ impl World<'_> {
                     self.offload_trace(h, 9, backup, 0);
                     self.offload.fs[fs].backup = None;
                     self.fs_admin(fs, Purpose::Resync);
+                }
+            }
+            OffloadEv::WindowDeadline { fs, window, life } => {
+                if self.life_ok(self.fs_host(fs), life) {
+                    self.window_deadline(fs, window);
                 }
             }
             OffloadEv::BackupTimeout { bs, token, life } => {
@@ -634,7 +656,7 @@ impl World<'_> {
 
     /// Flushes dirty blocks that have no flush in flight: all of them (at most
     /// [`FLUSH_BATCH_MAX`]), or those of `file` only.
-    fn flush(&mut self, f: usize, file: Option<usize>) {
+    fn flush(&mut self, f: usize, file: Option<usize>) -> u64 {
         let h = self.fs_host(f);
         let spec = &self.cfg.offload.file_servers[f];
         let (array, vol) = (spec.array, spec.volume);
@@ -655,13 +677,16 @@ impl World<'_> {
                 .map(|(b, c)| (*b, c.value))
                 .collect(),
         };
+        let mut issued = 0;
         for (block, value) in pick {
             let op = Op::Write { vol, block, values: vec![value] };
             if let Some(req) = self.role_request(h, array, op, Purpose::Flush { block, value }) {
                 self.offload.fs[f].flushing.insert(block, req);
+                issued += 1;
             }
         }
         self.arm_flush(f);
+        issued
     }
 
     fn flush_landed(&mut self, f: usize, block: u64, value: Value, ok: bool) {
@@ -792,7 +817,48 @@ impl World<'_> {
         self.offload.fs[f].backup.as_mut().expect("above").phase =
             FsPhase::Draining { window, split_sent: false };
         self.offload_trace(h, 3, id, window as u64);
+        let life = self.hosts[h].life;
+        self.schedule(
+            self.now + WINDOW_MAX_NS,
+            Ev::Offload(OffloadEv::WindowDeadline { fs: f, window, life }),
+        );
         self.fs_advance(f);
+    }
+
+    /// Closes window `window` (if still open): the inhibit is lifted, held writes
+    /// enter the cache in their order.
+    fn close_window(&mut self, f: usize, window: usize) {
+        let h = self.fs_host(f);
+        let w = &mut self.offload.histories[f].windows[window];
+        if w.end_ns.is_some() {
+            return;
+        }
+        w.end_ns = Some(self.now);
+        let (backup, file, len) = (w.backup, w.file as usize, self.now - w.start_ns);
+        self.offload_trace(h, 4, backup, len);
+        let held = std::mem::take(&mut self.offload.fs[f].files[file].held);
+        for (_, w) in held {
+            self.accept_write(f, w);
+        }
+    }
+
+    /// A window still open after [`WINDOW_MAX_NS`]: give the prepare up.
+    fn window_deadline(&mut self, f: usize, window: usize) {
+        let Some(b) = &self.offload.fs[f].backup else { return };
+        let FsPhase::Draining { window: open, split_sent } = b.phase else { return };
+        if open != window {
+            return;
+        }
+        let (id, from) = (b.id, b.from);
+        if split_sent {
+            // The split may yet take effect: undo it, whatever happened.
+            self.fs_admin(f, Purpose::Resync);
+        }
+        self.close_window(f, window);
+        self.offload.fs[f].backup = None;
+        let h = self.fs_host(f);
+        let answer = Err(format!("the flush and split did not complete within {WINDOW_MAX_NS} ns"));
+        self.host_msg_to(h, from, HostMsg::Prepared { backup: id, answer });
     }
 
     /// Drives an open window: writes in flight, then flushes, then the split.
@@ -804,7 +870,7 @@ impl World<'_> {
         if s.files[file].inflight > 0 {
             return;
         }
-        if !self.fs_spec(f).skip_flush {
+        if !self.offload.skip_flush {
             let layout = &self.fs_spec(f).files[file];
             let mut dirty = 0;
             let mut busy = false;
@@ -815,8 +881,8 @@ impl World<'_> {
                 }
             }
             if dirty > 0 {
-                self.offload.histories[f].windows[window].flushed_blocks += dirty;
-                self.flush(f, Some(file));
+                let issued = self.flush(f, Some(file));
+                self.offload.histories[f].windows[window].flushed_blocks += issued;
             }
             if busy {
                 return; // Flushes in flight: back when they land.
@@ -851,16 +917,8 @@ impl World<'_> {
             return;
         }
         let (file, from) = (b.file as usize, b.from);
-        let w = &mut self.offload.histories[f].windows[window];
-        w.end_ns = Some(self.now);
-        w.split = result.is_ok();
-        let len = self.now - w.start_ns;
-        self.offload_trace(h, 4, backup, len);
-        // Lift the inhibit: held writes enter the cache in their order.
-        let held = std::mem::take(&mut self.offload.fs[f].files[file].held);
-        for (_, w) in held {
-            self.accept_write(f, w);
-        }
+        self.offload.histories[f].windows[window].split = result.is_ok();
+        self.close_window(f, window);
         match result {
             Ok(()) => {
                 let spec = self.fs_spec(f);

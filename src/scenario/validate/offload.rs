@@ -154,7 +154,6 @@ impl Validator<'_> {
                 cache_write_ns: self.dist(&format!("{p}.cache_write"), &d.cache_write, |d| d.0)?,
                 flush_interval_ns: d.flush_interval.0,
                 lease_ns: d.lease.0,
-                skip_flush: false,
             });
         }
         // A file server's volumes are its own: another workload writing them would
