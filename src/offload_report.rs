@@ -13,8 +13,9 @@ pub struct BackupSummary {
     pub file: String,
     /// Inhibit windows opened for it (more than one after a refused or lost split).
     pub windows: usize,
-    /// The length of each window that closed, in simulated ns.
-    pub window_ns: Vec<u64>,
+    /// The length of each window in simulated ns, in order; `None` for one a
+    /// file-server crash cut short.
+    pub window_ns: Vec<Option<u64>>,
     pub flushed_blocks: u64,
     pub held_writes: u64,
     pub outcome: String,
@@ -37,7 +38,7 @@ fn per_file_server(f: &FileHistory, host: &str) -> Vec<BackupSummary> {
                 backup: t.backup,
                 file: f.files[t.file as usize].name.clone(),
                 windows: windows.len(),
-                window_ns: windows.iter().filter_map(|w| w.end_ns.map(|e| e - w.start_ns)).collect(),
+                window_ns: windows.iter().map(|w| w.end_ns.map(|e| e - w.start_ns)).collect(),
                 flushed_blocks: windows.iter().map(|w| w.flushed_blocks).sum(),
                 held_writes: windows.iter().map(|w| w.held_writes).sum(),
                 outcome: match &t.outcome {
@@ -61,7 +62,8 @@ pub fn lines(r: &RunResult, host_names: &[String]) -> Vec<String> {
     summaries(r, host_names)
         .iter()
         .map(|s| {
-            let windows: Vec<String> = s.window_ns.iter().map(|&n| fmt_ns(n)).collect();
+            let windows: Vec<String> =
+                s.window_ns.iter().map(|n| n.map_or("cut by a crash".to_string(), fmt_ns)).collect();
             format!(
                 "backup {} of {}:{:<10} inhibit {} ({} window{}), flushed {:>4} blocks, held {:>4} writes, {}{}",
                 s.backup,

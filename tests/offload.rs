@@ -97,3 +97,27 @@ fn a_backup_server_crash_leaves_a_partial_record_and_the_lease_resyncs() {
     let resyncs = r.result.history.ops.iter().filter(|o| matches!(o.op, model::Op::Resync { .. })).count();
     assert_eq!(resyncs, 2);
 }
+
+#[test]
+fn the_run_report_gives_each_backup_its_inhibit_windows() {
+    let sc = load("s1-crash-during-inhibit");
+    let r = run_sc(&sc);
+    let names: Vec<String> = sc.config.hosts.iter().map(|h| h.name.clone()).collect();
+    let lines = mirrorsim::offload_report::lines(&r.result, &names);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("backup 0 of fs:hot") && lines[0].contains("cut by a crash + "),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("(1 window)") && lines[1].ends_with(|c: char| c.is_ascii_digit() || c == 's'));
+    let worst = mirrorsim::offload_report::worst_window_ns(&r.result).expect("windows closed");
+    let f = files(&r);
+    assert!(f.windows.iter().filter_map(|w| w.end_ns.map(|e| e - w.start_ns)).all(|n| n <= worst));
+}
+
+#[test]
+fn the_benchmark_reference_backs_up_every_time() {
+    let w = mirrorsim::bench_offload::windows(&mirrorsim::bench_offload::s1_reference(64, "10ms", 4), 1);
+    assert_eq!((w.backups, w.backups_complete), (4, 4));
+    assert!(w.count >= 4 && w.worst_ns > 0 && w.worst_ns < sim::WINDOW_MAX_NS);
+}

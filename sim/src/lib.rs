@@ -22,5 +22,5 @@ pub use rng::{Prng, Ratio, Stream};
 pub use trace::{Trace, TraceEvent, TraceKind};
 pub use world::{
     AUDITOR_HOST, CopyRecord, Ending, InvariantViolation, MediaFault, OFFLOAD_WITHOUT_FLUSH, RunOptions,
-    RunResult, RunStats, array_process, run,
+    RunResult, RunStats, WINDOW_MAX_NS, array_process, run,
 };

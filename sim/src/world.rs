@@ -2,7 +2,7 @@
 
 mod offload;
 
-pub use offload::OFFLOAD_WITHOUT_FLUSH;
+pub use offload::{OFFLOAD_WITHOUT_FLUSH, WINDOW_MAX_NS};
 
 use crate::config::{Action, BlockDist, Endpoint, FaultRate, SimConfig};
 use crate::rng::{Prng, Stream};
