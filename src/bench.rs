@@ -206,5 +206,6 @@ pub fn run(quick: bool) -> u8 {
         );
     }
     run_s2(quick);
+    crate::bench_offload::run_s1(quick);
     0
 }

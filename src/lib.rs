@@ -3,10 +3,12 @@
 //! scenario, and the command line.
 
 pub mod bench;
+pub mod bench_offload;
 pub mod check_cmd;
 pub mod cli;
 pub mod fuzz;
 pub mod linearizability;
+pub mod offload_report;
 pub mod runner;
 pub mod scenario;
 pub mod stress;

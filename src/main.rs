@@ -149,8 +149,11 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
                 for line in runner::copy_lines(&r.result) {
                     println!("    {line}");
                 }
+                for line in mirrorsim::offload_report::lines(&r.result, &host_names(sc)) {
+                    println!("    {line}");
+                }
             }
-            Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect)),
+            Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect, &host_names(sc))),
         }
         if !r.expected_met {
             failed.push(r);
@@ -180,7 +183,7 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
     u8::from(!failed.is_empty())
 }
 
-fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect) -> String {
+fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect, hosts: &[String]) -> String {
     serde_json::json!({
         "scenario": r.scenario,
         "path": r.path,
@@ -200,6 +203,7 @@ fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect) 
         "details": r.details,
         "replay": r.replay_command(),
         "copies": runner::copies_json(&r.result),
+        "backups": mirrorsim::offload_report::json(&r.result, hosts),
         "notes": r.notes,
     })
     .to_string()
@@ -246,6 +250,9 @@ fn cmd_replay(
     for line in runner::copy_lines(&r.result) {
         println!("{line}");
     }
+    for line in mirrorsim::offload_report::lines(&r.result, &host_names(&sc)) {
+        println!("{line}");
+    }
     for note in &r.notes {
         println!("note: {note}");
     }
@@ -253,4 +260,8 @@ fn cmd_replay(
         println!("{d}");
     }
     u8::from(!r.expected_met)
+}
+
+fn host_names(sc: &mirrorsim::scenario::Scenario) -> Vec<String> {
+    sc.config.hosts.iter().map(|h| h.name.clone()).collect()
 }

@@ -133,6 +133,7 @@ fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdic
         CheckName::Differential => 1,
         CheckName::Durability => 2,
         CheckName::Linearizability => 3,
+        CheckName::Offload => 4,
     });
     for &check in &order {
         match check {
@@ -180,6 +181,14 @@ fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdic
                 Outcome::Violation(explanation) => return violation(check, explanation, String::new()),
                 Outcome::Unknown(reason) => unknown = unknown.or(Some((check, reason))),
             },
+            CheckName::Offload => {
+                for files in &r.files {
+                    if let Err(v) = checker::offload::check(&r.history, files, r.audit_start, completed) {
+                        let host = &scenario.config.hosts[files.host.0 as usize].name;
+                        return violation(check, format!("file server {host:?}: {v}"), String::new());
+                    }
+                }
+            }
             CheckName::Invariants => {
                 if let Some(v) = r.violations.first() {
                     let array = &scenario.config.arrays[v.array.0 as usize].name;

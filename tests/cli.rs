@@ -87,7 +87,8 @@ fn a_bad_scenario_file_gets_a_diagnostic_with_its_source_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().collect();
     assert!(lines[0].starts_with("error: tests/broken/bad-duration.json:4:34: at timeline[0].at"), "{err}");
-    let src = lines.iter().position(|l| l.contains("\"5 minutes\"") && l.contains(" | ")).expect("source line");
+    let src =
+        lines.iter().position(|l| l.contains("\"5 minutes\"") && l.contains(" | ")).expect("source line");
     let caret = lines[src + 1];
     assert_eq!(caret.find('^'), lines[src].find("\"5 minutes\""), "{err}");
     assert!(err.contains("help: write a duration"), "{err}");

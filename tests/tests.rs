@@ -7,6 +7,9 @@
 //!   each run's summary.
 //! - `mirror_pairs`: each S2 scenario does what it claims (commands, transitions,
 //!   errors seen, copies; every finished copy copied exactly the union).
+//! - `offload`: each S1 scenario does what it claims (backups complete or fail as
+//!   described, held writes, lost messages, crashes); a backup without the cache
+//!   flush is caught.
 //! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
 //!   `.err` sibling.
 //! - `judging`: deliberately broken engines are caught (the checks can fail).
@@ -31,6 +34,7 @@ mod fuzz;
 mod judging;
 mod library;
 mod mirror_pairs;
+mod offload;
 #[cfg(feature = "planted-bugs")]
 mod planted;
 mod regression;

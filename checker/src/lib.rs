@@ -7,6 +7,7 @@
 //! - [`history_format`]: the JSON-lines history files `mirrorsim check` reads.
 //! - [`differential`]: one client, no faults: the engine answers exactly as the model.
 //! - [`durability`]: every acknowledged write survives crashes.
+//! - [`offload`]: S1's file-level history: the tape, held writes, the files.
 //!
 //! **Architecture Invariant:** nothing here reads the wall clock, spawns a thread or
 //! iterates a hash table: a verdict is a pure function of the history and the
@@ -20,6 +21,7 @@ pub mod durability;
 pub mod history_format;
 pub mod linearizability;
 pub mod models;
+pub mod offload;
 pub mod partition;
 pub mod report;
 mod shrink;

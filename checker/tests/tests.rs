@@ -6,9 +6,11 @@
 //! - `classic`: hand-written classic cases, each pinning a verdict and counterexample.
 //! - `crosscheck`: proptest: fast checker and brute force agree on every case.
 //! - `format`: the JSON-lines history format: parsing, errors, verdicts.
+//! - `offload`: the S1 offload check on hand-written file histories, rule by rule.
 
 mod brute;
 mod classic;
 mod crosscheck;
 mod format;
 mod r#gen;
+mod offload;

@@ -232,4 +232,11 @@ pub trait EngineFactory {
     /// A controller for `config` whose memory holds only what it can rebuild from
     /// `metadata` (empty on first boot).
     fn boot(&self, config: &ArrayConfig, metadata: &Metadata) -> Box<dyn ArrayEngine>;
+
+    /// Planted-bug zoo only: defects the simulator plants in its own simulated hosts
+    /// for this run (a file server that skips its cache flush before a backup, ...),
+    /// by name. Every real engine leaves this empty.
+    fn host_defects(&self) -> std::collections::BTreeSet<&'static str> {
+        std::collections::BTreeSet::new()
+    }
 }

@@ -7,8 +7,10 @@
 //! - [`ids`]: identifiers and block values (with the unique-value packing of SPEC §1).
 //! - [`ops`]: operations, their results and their errors.
 //! - [`storage`]: the sequential reference model of volumes and mirror pairs (S2).
+//! - [`files`]: S1's file-level history (application writes, inhibit windows, tape).
 //! - [`history`]: a client history (invocations and completions) as the checker reads it.
 
+pub mod files;
 pub mod history;
 pub mod ids;
 pub mod ops;

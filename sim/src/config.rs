@@ -4,7 +4,8 @@
 
 use crate::dist::Dist;
 use crate::rng::Ratio;
-use model::{ArrayId, HostId, Op, VolumeId, VolumeSpec};
+use model::files::FileLayout;
+use model::{ArrayId, HostId, Op, PairId, VolumeId, VolumeSpec};
 
 /// Everything a run needs besides the seed and the engine.
 #[derive(Clone, Debug)]
@@ -17,6 +18,8 @@ pub struct SimConfig {
     pub timeline: Vec<TimedAction>,
     pub random_faults: RandomFaults,
     pub limits: Limits,
+    /// S1: file servers and backup servers (host roles); empty in most scenarios.
+    pub offload: Offload,
 }
 
 impl SimConfig {
@@ -158,6 +161,12 @@ pub enum Action {
         space: u32,
         block: u64,
     },
+    /// S1: backup server `host` (an index into [`Offload::backup_servers`]) starts an
+    /// offloaded backup of file `file` of its file server.
+    OffloadBackup {
+        backup_server: usize,
+        file: u32,
+    },
 }
 
 /// Faults drawn at random while the workload runs. Each kind is off when `None`.
@@ -191,4 +200,70 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits { max_time_ns: 60_000_000_000, max_events: 50_000_000, settle_ns: 10_000_000_000 }
     }
+}
+
+/// S1: the host roles of offloaded backup (SPEC §2 S1).
+#[derive(Clone, Debug, Default)]
+pub struct Offload {
+    pub file_servers: Vec<FileServerSpec>,
+    pub backup_servers: Vec<BackupServerSpec>,
+}
+
+impl Offload {
+    /// The file server role of host `h`, if it has one.
+    pub fn file_server_of(&self, h: HostId) -> Option<usize> {
+        self.file_servers.iter().position(|f| f.host == h)
+    }
+
+    /// The backup server role of host `h`, if it has one.
+    pub fn backup_server_of(&self, h: HostId) -> Option<usize> {
+        self.backup_servers.iter().position(|b| b.host == h)
+    }
+}
+
+/// A file server: a host with a write-back cache and a file table (files are extents
+/// on `volume`, the source of mirror pair `pair` whose mirror is `mirror`), running an
+/// application that writes the files.
+#[derive(Clone, Debug)]
+pub struct FileServerSpec {
+    pub host: HostId,
+    pub array: ArrayId,
+    pub volume: VolumeId,
+    pub pair: PairId,
+    pub mirror: VolumeId,
+    pub files: Vec<FileLayout>,
+    pub app: AppWorkload,
+    /// How long the cache takes to take in (and acknowledge) one application write.
+    pub cache_write_ns: Dist,
+    /// The background flusher writes every dirty block this often.
+    pub flush_interval_ns: u64,
+    /// After answering a prepare, the file server resyncs the pair on its own if no
+    /// `backup_done` came within this long (the backup server is presumed dead).
+    pub lease_ns: u64,
+}
+
+/// The application of a file server: closed-loop slots writing files.
+#[derive(Clone, Debug)]
+pub struct AppWorkload {
+    pub concurrency: u32,
+    /// Writes in all.
+    pub ops: u64,
+    /// Relative weight of each file (index as in `FileServerSpec::files`).
+    pub file_weights: Vec<u64>,
+    /// Blocks per write (clamped to the file).
+    pub len: Dist,
+    pub think_ns: Dist,
+}
+
+/// A backup server: a host with a tape, linked to its file server (a host-to-host
+/// link) and to the array holding the mirror.
+#[derive(Clone, Debug)]
+pub struct BackupServerSpec {
+    pub host: HostId,
+    /// Index into [`Offload::file_servers`].
+    pub file_server: usize,
+    /// A prepare (or a `backup_done`, or a mirror read) unanswered for this long is
+    /// sent again, at most `tries` times in all.
+    pub retry_ns: u64,
+    pub tries: u32,
 }

@@ -135,6 +135,19 @@ pub enum TraceKind {
     Invariant {
         array: u32,
     },
+    /// S1, a file server or backup server step (`what`, with `id` and `n`): 0 an
+    /// application write issued (write, file), 1 it landed in the cache (write, file),
+    /// 2 it was held by an inhibit (write, window), 3 an inhibit window opened
+    /// (backup, window), 4 it closed (backup, its length in ns), 5 the file server
+    /// answered a prepare (backup, window), 6 it got `backup_done` (backup), 7 a
+    /// backup started (backup, file), 8 the tape record is complete (backup), 9 a
+    /// lease expired (backup), 10 a backup failed (backup).
+    Offload {
+        host: u32,
+        what: u8,
+        id: u64,
+        n: u64,
+    },
 }
 
 impl TraceKind {

@@ -1,5 +1,9 @@
 //! The event loop and the simulated world.
 
+mod offload;
+
+pub use offload::{OFFLOAD_WITHOUT_FLUSH, WINDOW_MAX_NS};
+
 use crate::config::{Action, BlockDist, Endpoint, FaultRate, SimConfig};
 use crate::rng::{Prng, Stream};
 use crate::trace::{DropReason, Trace, TraceKind};
@@ -128,6 +132,9 @@ pub struct RunResult {
     /// The first invariant violation each array reported, in order.
     pub violations: Vec<InvariantViolation>,
     pub media_faults: Vec<MediaFault>,
+    /// S1: one file history per file server (application writes, inhibit windows,
+    /// crashes, tape records).
+    pub files: Vec<model::files::FileHistory>,
 }
 
 #[derive(Clone, Debug)]
@@ -146,6 +153,12 @@ enum Msg {
         seq: u64,
         msg: Vec<u8>,
     },
+    /// Host to host (S1); `id` is the backup it concerns (for the trace).
+    Host {
+        from: HostId,
+        id: u64,
+        msg: offload::HostMsg,
+    },
 }
 
 impl Msg {
@@ -153,6 +166,7 @@ impl Msg {
         match self {
             Msg::Request { req, .. } | Msg::Response { req, .. } => req.seq,
             Msg::Peer { seq, .. } => *seq,
+            Msg::Host { id, .. } => *id,
         }
     }
 }
@@ -167,6 +181,7 @@ enum Ev {
     EngineTimer { array: u32, incarnation: u32, timer: TimerId },
     Action { action: Action, timeline: bool },
     RandomFault { kind: FaultKind },
+    Offload(offload::OffloadEv),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -331,6 +346,7 @@ struct World<'a> {
     violations: Vec<InvariantViolation>,
     violated: BTreeSet<usize>,
     media_faults: Vec<MediaFault>,
+    offload: offload::OffloadState,
 }
 
 #[derive(Clone, Copy)]
@@ -365,6 +381,7 @@ pub fn run(cfg: &SimConfig, factory: &dyn EngineFactory, opts: &RunOptions) -> R
         copies: w.copies,
         violations: w.violations,
         media_faults: w.media_faults,
+        files: w.offload.histories,
     }
 }
 
@@ -446,6 +463,7 @@ impl<'a> World<'a> {
             violations: Vec::new(),
             violated: BTreeSet::new(),
             media_faults: Vec::new(),
+            offload: offload::OffloadState::new(cfg, factory),
         };
         for (i, h) in cfg.hosts.iter().enumerate() {
             let concurrency = h.workload.as_ref().map_or(0, |wl| wl.concurrency);
@@ -467,6 +485,7 @@ impl<'a> World<'a> {
                 w.schedule(0, Ev::HostNext { host: i as u32, slot, life: 0 });
             }
         }
+        w.offload_init();
         for t in &cfg.timeline {
             w.schedule(t.at_ns, Ev::Action { action: t.action.clone(), timeline: true });
         }
@@ -573,13 +592,14 @@ impl<'a> World<'a> {
                 self.act(action);
             }
             Ev::RandomFault { kind } => self.random_fault(kind),
+            Ev::Offload(ev) => self.offload_event(ev),
         }
     }
 
     // ---- phases -------------------------------------------------------------------
 
     fn workload_over(&self) -> bool {
-        self.timeline_pending == 0 && self.hosts.iter().all(|h| h.done)
+        self.timeline_pending == 0 && self.hosts.iter().all(|h| h.done) && self.offload_quiet()
     }
 
     fn refresh_host_done(&mut self, h: usize) {
@@ -613,6 +633,7 @@ impl<'a> World<'a> {
             && self.media_pending == 0
             && self.open_ops == 0
             && self.arrays.iter().all(|a| a.engine.as_ref().is_some_and(|e| !e.busy()))
+            && self.offload_settled()
     }
 
     fn begin_audit(&mut self) {
@@ -764,6 +785,7 @@ impl<'a> World<'a> {
     }
 
     fn host_response(&mut self, h: usize, req: u64, result: OpResult) {
+        let Some(result) = self.offload_response(h, req, result) else { return };
         let host = &self.hosts[h];
         if let Some(i) = host.admin.iter().position(|o| o.req == req) {
             let open = self.hosts[h].admin.swap_remove(i);
@@ -870,6 +892,7 @@ impl<'a> World<'a> {
         host.life += 1;
         host.restart_pending = restart_after_ns.is_some();
         self.trace(TraceKind::HostCrash { host: h as u32, open: open as u32 });
+        self.offload_crash(h);
         self.reset_links_of(Endpoint::Host(HostId(h as u32)));
         if let Some(after) = restart_after_ns {
             self.schedule(
@@ -892,6 +915,7 @@ impl<'a> World<'a> {
         for slot in 0..self.hosts[h].slots.len() {
             self.schedule(self.now, Ev::HostNext { host: h as u32, slot: slot as u32, life });
         }
+        self.offload_restart(h);
         self.refresh_host_done(h);
     }
 
@@ -958,6 +982,9 @@ impl<'a> World<'a> {
             }
             (Endpoint::Array(a), Msg::Peer { from, msg, .. }) => {
                 self.engine_input(a.0 as usize, Input::Peer { from, msg })
+            }
+            (Endpoint::Host(h), Msg::Host { from, msg, .. }) => {
+                self.offload_host_msg(h.0 as usize, from, msg)
             }
             (to, msg) => unreachable!("{msg:?} delivered to {to:?}"),
         }
@@ -1320,6 +1347,7 @@ impl<'a> World<'a> {
                 self.trace(TraceKind::MediaFault { array: array.0, space, block });
                 self.arrays[array.0 as usize].media.bad.insert((SpaceId(space), block));
             }
+            Action::OffloadBackup { backup_server, file } => self.offload_backup_start(backup_server, file),
             _ => {} // A fault after the workload phase: faults have stopped.
         }
     }

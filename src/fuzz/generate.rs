@@ -246,7 +246,7 @@ impl Gen {
             let op_timeout =
                 if rng.chance(1, 2) { Duration(ms(100)) } else { Duration(ms(rng.between(5, 50))) };
             host_arrays.push(used_arrays);
-            hosts.push(HostDef { name, workload, op_timeout });
+            hosts.push(HostDef { name, workload, op_timeout, file_server: None, backup_server: None });
         }
 
         // 4. Links: each host to every array its workload uses, sometimes a second
@@ -280,6 +280,10 @@ impl Gen {
                 }
             }
         }
+        // S1: a file server and a backup server, when offloaded backups are enabled.
+        let roles = faults.contains_key("offload_backup").then(|| {
+            super::offload::add_roles(rng, &mut topo, &mut arrays, &mut hosts, &mut links, self::link)
+        });
         // Link faults, on a random subset of the links each.
         let weight = |k: &str| faults.get(k).copied();
         for l in &mut links {
@@ -400,6 +404,7 @@ impl Gen {
                 });
             }
         }
+        entries.splice(0..0, roles);
         entries.sort_by_key(|e| e.at); // Stable: an item's own entries keep their order.
         // Only the kinds that can act on this topology count as enabled.
         faults.retain(|k, _| TIMELINE_MENU.iter().find(|m| m.name == *k).is_none_or(|m| (m.applies)(&topo)));

@@ -36,6 +36,8 @@ pub struct Topology {
     pub twins: Vec<(String, String, usize)>,
     /// (host, array index) for every host-to-array link.
     pub host_arrays: Vec<(String, usize)>,
+    /// S1: each backup server and the files of its file server.
+    pub backup_servers: Vec<(String, Vec<String>)>,
 }
 
 impl Topology {
@@ -97,6 +99,7 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "pair_cycle", applies: pairable, emit: pair_cycle },
     MenuItem { name: "partition", applies: |t| t.hosts.len() + t.arrays.len() > 2, emit: partition },
     MenuItem { name: "power_loss", applies: |t| !t.host_arrays.is_empty(), emit: power_loss },
+    MenuItem { name: "offload_backup", applies: |t| !t.backup_servers.is_empty(), emit: offload_backup },
 ];
 
 /// A network partition: the nodes (hosts and arrays) split into two random sides, and
@@ -148,6 +151,14 @@ fn power_loss(e: &mut Emit<'_>) {
     for host in hosts {
         e.push(e.at, ActionDef::CrashHost { host, restart_after: Some(Duration(after)) });
     }
+}
+
+/// S1: a backup server backs up one of its file server's files (the roles are added
+/// to the topology by `super::offload` when the swarm enables this item).
+fn offload_backup(e: &mut Emit<'_>) {
+    let (host, files) = e.topo.backup_servers[e.rng.index(&e.topo.backup_servers)].clone();
+    let file = e.pick(&files).clone();
+    e.push(e.at, ActionDef::OffloadBackup { host, file });
 }
 
 /// A latent sector error on a random block (biased to the first blocks, where

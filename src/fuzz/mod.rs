@@ -23,6 +23,7 @@ pub mod coverage;
 pub mod generate;
 pub mod menu;
 pub mod merge;
+pub mod offload;
 pub mod planted;
 pub mod rng;
 pub mod save;

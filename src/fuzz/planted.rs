@@ -23,6 +23,10 @@
 //!   `level: Level::Engine` to [`CATALOG`]. The tests (`tests/planted.rs`) then prove
 //!   each catalog entry is caught by one of its `caught_by` checks on the scenario
 //!   library and by a fuzz campaign within a fixed seed budget.
+//! - **Host-level** bugs (S1: a file server that skips its cache flush before a
+//!   backup) live in the simulator's host roles (`sim/src/world/offload.rs`); the
+//!   simulator asks the engine factory for them (`EngineFactory::host_defects`, which
+//!   the [`Planted`] wrapper answers with the selected [`Level::Host`] names).
 
 use crate::scenario::CheckName;
 use engine::{ArrayConfig, ArrayEngine, ControllerFactory, EngineFactory, Metadata};
@@ -35,6 +39,9 @@ pub enum Level {
     Harness,
     /// Inside `engine/src/controller.rs`, switched by the controller factory.
     Engine,
+    /// Inside a simulated host (`sim/src/world/offload.rs`), switched by the names
+    /// the factory reports in `EngineFactory::host_defects`.
+    Host,
 }
 
 /// One entry of the catalog.
@@ -92,6 +99,12 @@ pub const CATALOG: &[PlantedBug] = &[
         description: "S2: an off-by-one in what is left: a copy (initial, resync, restore) reports done while one chunk is still pending, which is never copied",
         level: Level::Engine,
         caught_by: &[CheckName::Invariants, CheckName::Linearizability],
+    },
+    PlantedBug {
+        name: "offload-without-flush",
+        description: "S1: the file server prepares an offloaded backup without flushing the file's dirty cache blocks, so the mirror split misses the application's cached writes and the tape holds an older file",
+        level: Level::Host,
+        caught_by: &[CheckName::Offload],
     },
 ];
 
@@ -154,6 +167,15 @@ impl PlantedBugs {
             .collect()
     }
 
+    /// The host-level bugs, for the simulator.
+    pub fn host_names(&self) -> BTreeSet<&'static str> {
+        self.0
+            .iter()
+            .copied()
+            .filter(|n| CATALOG.iter().any(|b| b.name == *n && b.level == Level::Host))
+            .collect()
+    }
+
     /// The `--planted` arguments that select these bugs again (empty when none).
     pub fn cli_args(&self) -> String {
         self.0.iter().map(|n| format!(" --planted {n}")).collect()
@@ -190,6 +212,10 @@ impl EngineFactory for Planted {
             engine = Box::new(bugs::Canary(engine));
         }
         engine
+    }
+
+    fn host_defects(&self) -> BTreeSet<&'static str> {
+        self.bugs.host_names()
     }
 }
 

@@ -99,6 +99,93 @@ pub struct HostDef {
     /// How long the host waits for an answer before the outcome is unknown.
     #[serde(default = "default_timeout")]
     pub op_timeout: Duration,
+    /// S1: this host is a file server (a write-back cache, a file table on a paired
+    /// volume, and an application writing the files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_server: Option<FileServerDef>,
+    /// S1: this host is a backup server with a tape, backing up one file server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_server: Option<BackupServerDef>,
+}
+
+/// S1: a file server's file system and application.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileServerDef {
+    /// The volume holding the files: the source of `pair`.
+    pub volume: String,
+    /// The mirror pair (named by a `pair_create` in the timeline) split for backups.
+    pub pair: String,
+    pub files: Vec<FileDef>,
+    pub app: AppDef,
+    /// How long one application write takes to enter the cache.
+    #[serde(default = "default_cache_write")]
+    pub cache_write: DistDef<Duration>,
+    /// The background flusher runs this often.
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval: Duration,
+    /// With no `backup_done` this long after answering, the file server resyncs.
+    #[serde(default = "default_lease")]
+    pub lease: Duration,
+}
+
+/// S1: one file: block extents `[first, count]` on the file server's volume.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDef {
+    pub name: String,
+    pub extents: Vec<[u64; 2]>,
+    /// How often the application picks this file, relative to the others.
+    #[serde(default = "one_u64")]
+    pub weight: u64,
+}
+
+/// S1: the application on a file server: closed-loop slots writing files.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppDef {
+    /// Writes in all.
+    pub ops: u64,
+    #[serde(default = "one_u32")]
+    pub concurrency: u32,
+    /// Blocks per write.
+    #[serde(default = "one_block")]
+    pub len: DistDef<u64>,
+    #[serde(default = "zero_think")]
+    pub think: DistDef<Duration>,
+}
+
+/// S1: a backup server.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupServerDef {
+    /// The file server host it backs up (a host-to-host link must join them).
+    pub file_server: String,
+    /// An unanswered prepare, mirror read or `backup_done` is sent again after this.
+    #[serde(default = "default_retry")]
+    pub retry: Duration,
+    /// Sends of each message before the backup is given up.
+    #[serde(default = "default_tries")]
+    pub tries: u32,
+}
+
+fn one_u64() -> u64 {
+    1
+}
+fn default_cache_write() -> DistDef<Duration> {
+    DistDef::Uniform([Duration(5_000), Duration(20_000)])
+}
+fn default_flush_interval() -> Duration {
+    Duration(2_000_000)
+}
+fn default_lease() -> Duration {
+    Duration(1_000_000_000)
+}
+fn default_retry() -> Duration {
+    Duration(20_000_000)
+}
+fn default_tries() -> u32 {
+    5
 }
 
 fn default_timeout() -> Duration {
@@ -250,6 +337,12 @@ pub enum ActionDef {
         volume: String,
         block: u64,
     },
+    /// S1: backup server `host` backs up `file` of its file server (offloaded backup:
+    /// prepare_backup, read the mirror to tape, backup_done).
+    OffloadBackup {
+        host: String,
+        file: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -315,6 +408,10 @@ pub enum CheckName {
     /// The engine's invariants hold at every probe (SPEC §4.3), and every media error
     /// a host saw was on a block with an injected media fault.
     Invariants,
+    /// S1: every complete tape record holds its file as the application saw it when
+    /// the inhibit began; held writes are delayed, never lost or reordered; other
+    /// files are never delayed; the files survive as the application wrote them.
+    Offload,
 }
 
 impl CheckName {
@@ -324,6 +421,7 @@ impl CheckName {
             CheckName::Durability => "durability",
             CheckName::Linearizability => "linearizability",
             CheckName::Invariants => "invariants",
+            CheckName::Offload => "offload",
         }
     }
 }

@@ -4,6 +4,8 @@
 //! line and column (syntax and type errors) or the JSON path (values that parse but
 //! make no sense), never as a panic.
 
+mod offload;
+
 use super::format::*;
 use model::{ArrayId, HostId, Op, PairId, Value, VolumeId};
 use sim::{
@@ -289,9 +291,18 @@ impl Validator<'_> {
                 [Endpoint::Host(_), Endpoint::Array(_)] | [Endpoint::Array(_), Endpoint::Host(_)] => {}
                 [Endpoint::Array(a), Endpoint::Array(b)] if a != b => {}
                 [Endpoint::Array(_), Endpoint::Array(_)] => {
-                    return self.err(format!("{p}.between"), "a link joins two different arrays, not an array to itself");
+                    return self.err(
+                        format!("{p}.between"),
+                        "a link joins two different arrays, not an array to itself",
+                    );
                 }
-                _ => return self.err(format!("{p}.between"), "a link joins a host and an array, or two arrays (host-to-host links are not simulated yet)"),
+                [Endpoint::Host(a), Endpoint::Host(b)] if a != b => {}
+                _ => {
+                    return self.err(
+                        format!("{p}.between"),
+                        "a link joins two different hosts, not a host to itself",
+                    );
+                }
             }
             links.push(LinkSpec {
                 name: l.name.clone(),
@@ -346,6 +357,7 @@ impl Validator<'_> {
                 pair_ix.entry(pair.as_str()).or_insert((next, sa));
             }
         }
+        let offload = self.offload(f, &host_ix, &vol_ix, &volumes, &links, &hosts)?;
         let mut timeline = Vec::new();
         let mut last: Option<(usize, Duration)> = None;
         for (i, t) in f.timeline.iter().enumerate() {
@@ -411,6 +423,14 @@ impl Validator<'_> {
                     }
                     Action::MediaError { array: volumes[v].array, space: volumes[v].id.0, block: *block }
                 }
+                ActionDef::OffloadBackup { host, file } => self.offload_backup(
+                    &format!("{p}.do.offload_backup"),
+                    host,
+                    file,
+                    &host_ix,
+                    &f.hosts,
+                    &offload,
+                )?,
                 admin => {
                     let (cmd, host, pair) = match admin {
                         ActionDef::PairCreate { host, pair, .. } => ("pair_create", host, pair),
@@ -482,7 +502,7 @@ impl Validator<'_> {
             );
         }
 
-        let config = SimConfig { arrays, volumes, hosts, links, timeline, random_faults, limits };
+        let config = SimConfig { arrays, volumes, hosts, links, timeline, random_faults, limits, offload };
         let checks = self.checks(f, &config)?;
         Ok((config, checks))
     }
@@ -614,12 +634,24 @@ impl Validator<'_> {
                         "the differential check needs exactly one client (one host with a workload, concurrency 1) and no faults (no timeline, no random faults, no message drops)",
                     );
                 }
+                if let Some(i) =
+                    f.checks.as_ref().and_then(|l| l.iter().position(|c| *c == CheckName::Offload))
+                    && c.offload.file_servers.is_empty()
+                {
+                    return self.err(
+                        format!("checks[{i}]"),
+                        "the offload check needs a host with a file_server role",
+                    );
+                }
                 list
             }
             None => {
                 let mut list = vec![CheckName::Durability, CheckName::Linearizability, CheckName::Invariants];
                 if one_client && faultless {
                     list.insert(0, CheckName::Differential);
+                }
+                if !c.offload.file_servers.is_empty() {
+                    list.push(CheckName::Offload);
                 }
                 list
             }
