@@ -18,7 +18,7 @@
 //! states, and from `swapped` when R wrote nothing since the takeover or the split
 //! brain policy discards the secondary; `takeover` from `pair`, `resync` (R falls
 //! back to its pre-resync image), `suspended` and `suspended_error`, only if R holds
-//! a consistent image (an initial copy that never finished leaves none:
+//! a consistent image (during or after an initial copy that never finished:
 //! `inconsistent`); `failback` from `swapped`: the roles swap, the old primary becomes
 //! the secondary and follows, its writes since the suspension are discarded (the data
 //! loss the harness reports). Split brain (both sides wrote since the suspension,
@@ -120,7 +120,8 @@ pub enum RemoteEvent {
     /// The initial copy or a resync finished: `copy`, `resync` → `pair`.
     Synced,
     /// The secondary could not be reached (unplanned): `copy`, `pair`, `resync` →
-    /// `suspended_error`.
+    /// `suspended_error`. In `swapped` (the old primary learns of the takeover late)
+    /// the state stays and a sync, fence `data` primary is fenced.
     LinkLost,
 }
 
@@ -268,10 +269,11 @@ impl StorageModel {
             }
             Op::Takeover { .. } => {
                 match state {
+                    RemoteState::Copy => return Err(ErrorKind::Inconsistent),
                     RemoteState::Pair => self.image_secondaries(g),
                     RemoteState::Resync => self.fall_back(g),
                     RemoteState::Suspended | RemoteState::SuspendedError => {}
-                    _ => return wrong,
+                    RemoteState::Swapped => return wrong,
                 }
                 if !self.groups[&g].consistent {
                     return Err(ErrorKind::Inconsistent);
@@ -306,6 +308,13 @@ impl StorageModel {
                 grp.state = RemoteState::Pair;
             }
             Op::RemoteEvent { event: RemoteEvent::LinkLost, .. } => {
+                if state == RemoteState::Swapped {
+                    // The old primary finds out (by a timeout or the peer's refusal)
+                    // after the takeover: it fences itself as a link loss would.
+                    let grp = self.groups.get_mut(&g).expect("exists");
+                    grp.fenced = grp.mode == RemoteMode::Sync && grp.fence == Fence::Data;
+                    return Ok(Reply::Done);
+                }
                 match state {
                     RemoteState::Copy => self.groups.get_mut(&g).expect("exists").consistent = false,
                     RemoteState::Pair => self.image_secondaries(g),
@@ -487,12 +496,14 @@ mod tests {
                 (Op::Takeover { group: G }, &[Pair, Resync, Suspended, SuspendedError]),
                 (Op::Failback { group: G }, &[Swapped]),
                 (ev(RemoteEvent::Synced), &[Copy, Resync]),
-                (ev(RemoteEvent::LinkLost), &[Copy, Pair, Resync]),
+                (ev(RemoteEvent::LinkLost), &[Copy, Pair, Resync, Swapped]),
             ];
             for (op, allowed) in cases {
                 let mut m = reach(state, SplitBrainPolicy::Refuse, Fence::Never);
                 let want = if allowed.contains(&state) {
                     Ok(Reply::Done)
+                } else if matches!(op, Op::Takeover { .. }) && state == Copy {
+                    Err(ErrorKind::Inconsistent)
                 } else {
                     Err(ErrorKind::RemoteWrongState(state))
                 };

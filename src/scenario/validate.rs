@@ -12,6 +12,9 @@ use sim::{
 };
 use std::collections::BTreeMap;
 use std::fmt;
+
+#[path = "validate_remote.rs"]
+mod remote;
 use std::path::{Path, PathBuf};
 
 /// The largest volume a scenario may declare: 2^40 blocks (SPEC §1).
@@ -346,6 +349,7 @@ impl Validator<'_> {
                 pair_ix.entry(pair.as_str()).or_insert((next, sa));
             }
         }
+        let groups = self.remote_groups(f, &vol_ix, &volumes, &links, &mut pair_ix)?;
         let mut timeline = Vec::new();
         let mut last: Option<(usize, Duration)> = None;
         for (i, t) in f.timeline.iter().enumerate() {
@@ -410,6 +414,13 @@ impl Validator<'_> {
                         );
                     }
                     Action::MediaError { array: volumes[v].array, space: volumes[v].id.0, block: *block }
+                }
+                remote @ (ActionDef::RemotePairCreate { .. }
+                | ActionDef::Suspend { .. }
+                | ActionDef::Resume { .. }
+                | ActionDef::Takeover { .. }
+                | ActionDef::Failback { .. }) => {
+                    self.remote_action(&p, remote, &groups, &pair_ix, &host_ix, &array_ix, &vol_ix, &volumes, &links)?
                 }
                 admin => {
                     let (cmd, host, pair) = match admin {
