@@ -31,8 +31,9 @@
 //! # The link
 //!
 //! Per (peer, group) and direction, a reliable ordered channel: numbered requests,
-//! one response each, retransmitted every `RETRY_TICKS` ticks; a request unanswered
-//! for `LOST_TICKS` ticks (or answered `Refused`/`Reset`) means the link is lost.
+//! one response each, retransmitted every `RETRY_TICKS` ticks; `LOST_TICKS` ticks
+//! with requests outstanding and no response (or a `Refused`/`Reset` answer) mean
+//! the link is lost.
 //! The receiver processes requests strictly in order, one at a time (so an async
 //! secondary applies writes in order and its content is always a prefix), and
 //! answers a retransmission from a small cache. A channel id carries the sender's
@@ -119,9 +120,6 @@ impl GroupRec {
     }
     fn peer_vol(&self, local: VolumeId) -> Option<VolumeId> {
         self.pairs.iter().find(|p| p.1 == local).map(|p| p.2)
-    }
-    fn local_vol(&self, remote: VolumeId) -> Option<VolumeId> {
-        self.pairs.iter().find(|p| p.2 == remote).map(|p| p.1)
     }
 }
 
@@ -287,11 +285,14 @@ struct RCopy {
 #[derive(Debug)]
 enum RAfter {
     Reply(ReqId, OpResult),
-    Created { req: ReqId, pair: PairId },
+    Created { req: ReqId, pair: PairId, peer_bits: Vec<Chunk> },
     Resumed { req: ReqId, kind: CopyKind, peer_bits: Vec<Chunk> },
     LinkLost,
     Synced,
     Respond(GroupId, ArrayId, u64, Resp),
+    CreatedSecondary { from: ArrayId, seq: u64, secondary: VolumeId, primary: VolumeId },
+    /// A takeover is durable: drop the saved chunks, tell the old primary.
+    TookOver(ReqId, Vec<Chunk>),
 }
 
 #[derive(Debug)]
@@ -356,6 +357,12 @@ impl RGroup {
         }
     }
 
+    /// The record as it will be once the puts in flight and queued are durable: the
+    /// base of every new record.
+    fn latest(&self) -> &GroupRec {
+        self.rec_queue.back().or(self.rec_put.as_ref()).map_or(&self.rec, |(r, _)| r)
+    }
+
     fn wrote(&self) -> bool {
         self.bits.keys().any(|k| k.0 == self.rec.session)
     }
@@ -394,6 +401,7 @@ pub(super) enum RPending {
     RestoreWrite(GroupId),
     DoubtWrite(GroupId, Chunk),
     SaveMarked,
+    SecondaryListing(GroupId, ArrayId, u64, VolumeId),
     Forget,
 }
 
@@ -419,6 +427,8 @@ pub(super) struct Remote {
     forward_next: u64,
     /// Creates in progress: group → (req, op, stage, the primary's own refusal).
     creating: BTreeMap<GroupId, (ReqId, Op, u8, Option<(u8, ErrorKind)>)>,
+    /// The secondary's allocated chunks for the create in progress.
+    create_bits: BTreeMap<GroupId, Vec<(VolumeId, u64)>>,
     /// Creates waiting for the one in progress on their group.
     create_wait: BTreeMap<GroupId, VecDeque<(ReqId, Op)>>,
     /// Takeovers restoring saved chunks: group → chunks left.
@@ -621,6 +631,7 @@ impl Controller {
         }
         for g in lifted {
             self.release_held(g, out);
+            self.try_remote_admin(g, out);
         }
         for (peer, g) in lost {
             self.channel_lost(peer, g, out);
@@ -642,6 +653,11 @@ impl Controller {
                     return;
                 }
                 let Some(o) = tx.unacked.remove(&w.seq) else { return };
+                // The link is alive: the loss timeout counts from the last progress
+                // (a deep queue at a slow secondary is no link loss).
+                for u in tx.unacked.values_mut() {
+                    u.age = 0;
+                }
                 if resp == Resp::Refused {
                     return self.channel_lost(from, w.group, out);
                 }
@@ -693,12 +709,12 @@ impl Controller {
     /// once the record is durable.
     fn lose_link(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
-        if grp.losing {
+        if grp.losing || !grp.latest().following() {
             return;
         }
         grp.losing = true;
         grp.copy = None;
-        let mut rec = grp.rec.clone();
+        let mut rec = grp.latest().clone();
         rec.state = RemoteState::SuspendedError;
         rec.session += 1;
         rec.fenced = rec.mode == RemoteMode::Sync && rec.fence == Fence::Data;
@@ -785,10 +801,16 @@ impl Controller {
                     return self.respond(from, g, seq, Resp::Created(resp), out);
                 }
                 if self.remote.groups.get(&g).is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair)) {
-                    return self.respond(from, g, seq, Resp::Created(None), out);
+                    // A retried commit: list again.
+                    let space = self.volumes[&secondary].space;
+                    return self.rsubmit(
+                        MediaOp::Allocated { space },
+                        RPending::SecondaryListing(g, from, seq, primary),
+                        out,
+                    );
                 }
                 let mut rec = match self.remote.groups.get(&g) {
-                    Some(x) => x.rec.clone(),
+                    Some(x) => x.latest().clone(),
                     None => GroupRec {
                         primary: false,
                         state: RemoteState::Copy,
@@ -817,7 +839,9 @@ impl Controller {
                     );
                 }
                 self.remote.groups.entry(g).or_insert_with(|| RGroup::new(rec.clone(), true));
-                self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Created(None)), out);
+                // Once recorded, the secondary lists what it holds: the initial copy
+                // covers the allocated chunks of either volume.
+                self.put_grec(g, rec, RAfter::CreatedSecondary { from, seq, secondary, primary }, out);
             }
             Req::Probe => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
@@ -865,7 +889,7 @@ impl Controller {
                         bits: Vec::new(),
                     }, out);
                 }
-                let mut rec = grp.rec.clone();
+                let mut rec = grp.latest().clone();
                 rec.state = RemoteState::Suspended;
                 let session = rec.session;
                 self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Info {
@@ -877,7 +901,7 @@ impl Controller {
             }
             Req::Begin { session } => {
                 let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
-                let mut rec = grp.rec.clone();
+                let mut rec = grp.latest().clone();
                 rec.primary = false;
                 rec.state = RemoteState::Resync;
                 rec.session = session;
@@ -897,7 +921,7 @@ impl Controller {
                 if grp.rec.primary {
                     return self.respond(from, g, seq, Resp::Refused, out);
                 }
-                let mut rec = grp.rec.clone();
+                let mut rec = grp.latest().clone();
                 rec.state = RemoteState::Pair;
                 rec.saving = false;
                 rec.consistent = true;
@@ -916,12 +940,13 @@ impl Controller {
                 let Some(grp) = self.remote.groups.get_mut(&g) else {
                     return self.respond(from, g, seq, Resp::Ok, out);
                 };
-                if grp.rec.primary && grp.rec.following() {
+                let latest = grp.latest();
+                if latest.primary && latest.following() {
                     self.respond(from, g, seq, Resp::Ok, out);
                     return self.lose_link(g, out);
                 }
-                if grp.rec.primary && grp.rec.state != RemoteState::Swapped {
-                    let mut rec = grp.rec.clone();
+                if latest.primary && latest.state != RemoteState::Swapped {
+                    let mut rec = grp.latest().clone();
                     rec.state = RemoteState::Swapped;
                     return self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Ok), out);
                 }
@@ -939,6 +964,7 @@ impl Controller {
                 }
                 self.respond(from, g, seq, Resp::Ok, out);
                 self.release_held(g, out);
+                self.try_remote_admin(g, out);
             }
             Req::ReadChunk { vol, chunk } => {
                 let (b, n) = self.chunk_blocks((vol, chunk));
@@ -1013,9 +1039,9 @@ impl Controller {
                 out.push(Output::Reply { req, result });
                 self.admin_finished(g, out);
             }
-            RAfter::Created { req, pair } => {
+            RAfter::Created { req, pair, peer_bits } => {
                 out.push(Output::Reply { req, result: Ok(Reply::Done) });
-                self.start_rcopy(g, CopyKind::RemoteInitial, vec![pair], Vec::new(), out);
+                self.start_rcopy(g, CopyKind::RemoteInitial, vec![pair], peer_bits, out);
                 self.create_finished(g, req, out);
             }
             RAfter::Resumed { req, kind, peer_bits } => {
@@ -1054,6 +1080,20 @@ impl Controller {
                     }
                 }
                 self.try_remote_admin(g, out);
+            }
+            RAfter::TookOver(req, saved) => {
+                // The save marks go after the record: a crash before it restores again.
+                for c in saved {
+                    self.rsubmit(MediaOp::MetaDelete { key: save_key(g, c) }, RPending::Forget, out);
+                }
+                let peer = self.remote.groups[&g].rec.peer;
+                self.send_req(peer, g, Req::TookOver, Purpose::Plain, out);
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                self.admin_finished(g, out);
+            }
+            RAfter::CreatedSecondary { from, seq, secondary, primary } => {
+                let space = self.volumes[&secondary].space;
+                self.rsubmit(MediaOp::Allocated { space }, RPending::SecondaryListing(g, from, seq, primary), out);
             }
             RAfter::Respond(g2, peer, seq, resp) => {
                 self.respond(peer, g2, seq, resp, out);
@@ -1419,6 +1459,15 @@ impl Controller {
                 }
             }
             RPending::SaveMarked => self.apply_step(out),
+            RPending::SecondaryListing(g, from, seq, primary) => {
+                let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
+                let grain = self.grain;
+                let mut chunks: Vec<(VolumeId, u64)> = blocks.iter().map(|b| (primary, b / grain)).collect();
+                chunks.dedup();
+                let session = self.remote.groups[&g].rec.session;
+                let resp = Resp::Info { state: RemoteState::Copy, session, wrote: false, bits: chunks };
+                self.respond(from, g, seq, resp, out);
+            }
             RPending::Forget => {}
         }
     }
@@ -1429,8 +1478,9 @@ impl Controller {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let session = grp.rec.session;
         let mut set: BTreeSet<Chunk> = grp.bits.keys().filter(|k| k.0 < session).map(|k| k.1).collect();
-        for (pv, c) in peer_bits {
-            if let Some(v) = grp.rec.local_vol(pv) {
+        // The peer's chunks come named by this array's volumes.
+        for (v, c) in peer_bits {
+            if grp.rec.pairs.iter().any(|p| p.1 == v) {
                 set.insert((v, c));
             }
         }
@@ -1557,7 +1607,7 @@ impl Controller {
             (Purpose::Copy(c), _) => self.copy_chunk_done(g, c, None, out),
             (Purpose::Plain, Resp::Ok) if o.req == Req::Done => {
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
-                let mut rec = grp.rec.clone();
+                let mut rec = grp.latest().clone();
                 rec.state = RemoteState::Pair;
                 rec.consistent = true;
                 self.put_grec(g, rec, RAfter::Synced, out);
@@ -1658,7 +1708,10 @@ impl Controller {
 
     pub(super) fn try_remote_admin(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let Some(grp) = self.remote.groups.get(&g) else { return };
-        if grp.rec_put.is_some() || !grp.live {
+        // While the peer's command holds this side (between its `Probe` and its
+        // `Begin` or `Release`), this side's commands wait: the peer's answer must
+        // stay true until its command takes effect.
+        if grp.rec_put.is_some() || !grp.live || (grp.peer_gate.is_some() && grp.stage == 0) {
             return;
         }
         let Some((req, op)) = grp.admin.front().cloned() else { return };
@@ -1732,7 +1785,7 @@ impl Controller {
                     grp.gate = false;
                     return self.lose_link(g, out);
                 }
-                let mut rec = grp.rec.clone();
+                let mut rec = grp.latest().clone();
                 rec.state = RemoteState::Suspended;
                 rec.session += 1;
                 grp.stage = 4;
@@ -1822,7 +1875,7 @@ impl Controller {
                     return self.send_req(peer, g, Req::ReadChunk { vol: pv, chunk: c.1 }, Purpose::Admin, out);
                 }
                 let (psession, pbits) = grp.peer_info.take().expect("probed");
-                let mut rec = grp.rec.clone();
+                let mut rec = grp.latest().clone();
                 rec.session = rec.session.max(psession) + 1;
                 rec.state = RemoteState::Resync;
                 rec.fenced = false;
@@ -1883,19 +1936,13 @@ impl Controller {
     fn takeover_commit(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let Some((req, _)) = grp.admin.front().cloned() else { return };
-        let mut rec = grp.rec.clone();
+        let mut rec = grp.latest().clone();
         rec.state = RemoteState::Swapped;
         rec.session += 1;
         rec.saving = false;
         grp.stage = 3;
         let saved: Vec<Chunk> = std::mem::take(&mut grp.saved).into_iter().collect();
-        let peer = rec.peer;
-        self.put_grec(g, rec, RAfter::Reply(req, Ok(Reply::Done)), out);
-        // The save marks go after the record: a crash before it restores again.
-        for c in saved {
-            self.rsubmit(MediaOp::MetaDelete { key: save_key(g, c) }, RPending::Forget, out);
-        }
-        self.send_req(peer, g, Req::TookOver, Purpose::Plain, out);
+        self.put_grec(g, rec, RAfter::TookOver(req, saved), out);
     }
 
     // ---- create -------------------------------------------------------------------
@@ -1988,7 +2035,11 @@ impl Controller {
         let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
             unreachable!("a create")
         };
-        let Resp::Created(theirs) = resp else { return };
+        let (theirs, peer_bits) = match resp {
+            Resp::Created(theirs) => (theirs, Vec::new()),
+            Resp::Info { bits, .. } if stage == 2 => (None, bits),
+            _ => return,
+        };
         let first = match (local, theirs) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -2027,6 +2078,7 @@ impl Controller {
         grp.gate = true;
         self.remote.vol_group.insert(primary, g);
         self.remote.creating.insert(g, (req, op, 3, None));
+        self.remote.create_bits.insert(g, peer_bits);
         self.create_commit(g, out);
     }
 
@@ -2039,11 +2091,12 @@ impl Controller {
         }
         self.remote.creating.remove(&g);
         let grp = self.remote.groups.get_mut(&g).expect("inserted");
-        let mut rec = grp.rec.clone();
+        let mut rec = grp.latest().clone();
         rec.pairs.push((pair, primary, secondary));
         rec.state = RemoteState::Copy;
         rec.consistent = false;
-        self.put_grec(g, rec, RAfter::Created { req, pair }, out);
+        let peer_bits = self.remote.create_bits.remove(&g).unwrap_or_default();
+        self.put_grec(g, rec, RAfter::Created { req, pair, peer_bits }, out);
     }
 
     fn create_done(&mut self, g: GroupId, req: ReqId, result: OpResult, out: &mut Vec<Output>) {

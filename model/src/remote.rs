@@ -257,7 +257,7 @@ impl StorageModel {
             Op::Resume { .. } => {
                 match state {
                     RemoteState::Suspended | RemoteState::SuspendedError => {}
-                    RemoteState::Swapped if !grp.secondary_wrote => {}
+                    RemoteState::Swapped if !grp.secondary_wrote || self.lenient_split_brain => {}
                     RemoteState::Swapped if split_brain => {
                         if grp.split_brain != SplitBrainPolicy::DiscardSecondary {
                             return Err(ErrorKind::SplitBrain);
@@ -289,7 +289,7 @@ impl StorageModel {
                 if state != RemoteState::Swapped {
                     return wrong;
                 }
-                if split_brain && grp.split_brain != SplitBrainPolicy::DiscardPrimary {
+                if split_brain && grp.split_brain != SplitBrainPolicy::DiscardPrimary && !self.lenient_split_brain {
                     return Err(ErrorKind::SplitBrain);
                 }
                 let grp = self.groups.get_mut(&g).expect("exists");

@@ -50,6 +50,10 @@ pub struct StorageModel {
     pub(crate) pairs: BTreeMap<PairId, PairInfo>,
     /// S3 consistency groups of remote pairs (`crate::remote`).
     pub(crate) groups: BTreeMap<GroupId, Group>,
+    /// S3: `resume` and `failback` ignore split brain (for a checker judging one
+    /// block, which cannot see the writes to the others; it takes their outcomes as
+    /// unknown). Fixed for a model's life; not part of its state.
+    pub lenient_split_brain: bool,
     /// A digest of every volume's content, kept up to date on each change (the sum
     /// of a mix of each non-zero block), so hashing a state costs O(volumes + pairs).
     digest: u64,
@@ -94,7 +98,13 @@ impl StorageModel {
             .iter()
             .map(|v| (v.id, Volume { blocks: v.blocks, data: Blocks::new(), inconsistent: false }))
             .collect();
-        StorageModel { volumes, pairs: BTreeMap::new(), groups: BTreeMap::new(), digest: 0 }
+        StorageModel {
+            volumes,
+            pairs: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            lenient_split_brain: false,
+            digest: 0,
+        }
     }
 
     /// The state-independent rejection rule of host I/O: an existing volume and a

@@ -29,13 +29,15 @@ use std::fmt;
 #[derive(Clone, Debug)]
 pub struct StorageSpec {
     volumes: Vec<VolumeSpec>,
+    /// See [`StorageModel::lenient_split_brain`].
+    lenient_split_brain: bool,
     /// An empty model, for the state-independent validation of requests.
     empty: StorageModel,
 }
 
 impl StorageSpec {
     pub fn new(volumes: &[VolumeSpec]) -> StorageSpec {
-        StorageSpec { volumes: volumes.to_vec(), empty: StorageModel::new(volumes) }
+        StorageSpec { volumes: volumes.to_vec(), lenient_split_brain: false, empty: StorageModel::new(volumes) }
     }
 
     pub fn volumes(&self) -> &[VolumeSpec] {
@@ -70,7 +72,9 @@ impl Model for StorageSpec {
     type State = StorageModel;
 
     fn init(&self) -> StorageModel {
-        StorageModel::new(&self.volumes)
+        let mut m = StorageModel::new(&self.volumes);
+        m.lenient_split_brain = self.lenient_split_brain;
+        m
     }
 
     fn step(&self, state: &StorageModel, op: &Op) -> (OpResult, Option<StorageModel>) {
@@ -534,14 +538,25 @@ impl Partitioned for Components {
     type Part = StorageSpec;
 
     fn part_model(&self, _key: &PartKey) -> StorageSpec {
-        self.spec.clone()
+        // A part sees one block index: split brain (writes to any block) is the
+        // whole-object pass's to judge.
+        let mut spec = self.spec.clone();
+        spec.lenient_split_brain = true;
+        spec
     }
 
     fn project(&self, op: &Op, ret: Option<&OpResult>) -> Projection<PartKey, Op, OpResult> {
         if let Some(c) = self.admin_component(op) {
-            let mut parts = vec![(PartKey { component: c, block: u64::MAX }, op.clone(), ret.cloned())];
+            // S3: whether `resume` or `failback` finds split brain depends on writes
+            // to any block of the group, which no single part sees: the parts take
+            // its outcome as unknown and the whole-object pass judges it.
+            let ret = match op {
+                Op::Resume { .. } | Op::Failback { .. } => None,
+                _ => ret.cloned(),
+            };
+            let mut parts = vec![(PartKey { component: c, block: u64::MAX }, op.clone(), ret.clone())];
             for &block in self.blocks.get(&c).into_iter().flatten() {
-                parts.push((PartKey { component: c, block }, op.clone(), ret.cloned()));
+                parts.push((PartKey { component: c, block }, op.clone(), ret.clone()));
             }
             return Projection::Parts(parts);
         }
