@@ -182,7 +182,8 @@ enum Resp {
     /// change map (the sender's volumes).
     Info { state: RemoteState, session: u64, wrote: bool, bits: Vec<(VolumeId, u64)> },
     Applied { differing: u64 },
-    Values(Vec<Value>),
+    /// A chunk's blocks; `clean`: unchanged since this side took over (if it did).
+    Chunk { values: Vec<Value>, clean: bool },
     Result(OpResult),
     /// The receiver took over: it takes no more data.
     Refused,
@@ -212,6 +213,8 @@ enum Purpose {
     Admin,
     Plain,
     Forward(ReqId),
+    /// Reading a chunk in doubt from the secondary.
+    Doubt(Chunk),
 }
 
 #[derive(Debug)]
@@ -326,8 +329,8 @@ struct RGroup {
     /// The peer's session and change map from the last `Probe`.
     peer_info: Option<(u64, Vec<(VolumeId, u64)>)>,
     copy: Option<RCopy>,
-    /// Doubt chunks still to resolve before a resume (chunk → values read).
-    resolving: BTreeMap<Chunk, Option<Vec<Value>>>,
+    /// Doubt chunks being read from the secondary.
+    resolving: BTreeSet<Chunk>,
 }
 
 impl RGroup {
@@ -353,7 +356,7 @@ impl RGroup {
             peer_info: None,
             losing: false,
             copy: None,
-            resolving: BTreeMap::new(),
+            resolving: BTreeSet::new(),
         }
     }
 
@@ -396,7 +399,7 @@ pub(super) enum RPending {
     SavePut,
     ApplyWrite,
     /// Reading a chunk for the peer (`ReadChunk`) or to restore a save.
-    ChunkRead(GroupId, ArrayId, u64),
+    ChunkRead(GroupId, ArrayId, u64, Chunk),
     RestoreRead(GroupId, Chunk),
     RestoreWrite(GroupId),
     DoubtWrite(GroupId, Chunk),
@@ -542,6 +545,9 @@ impl Controller {
         self.rsubmit(MediaOp::MetaPut { key: "rboot".into(), value: boot.to_string().into_bytes() }, RPending::Boot, out);
         let ids: Vec<GroupId> = self.remote.groups.keys().copied().collect();
         for g in ids {
+            if !self.remote.groups[&g].doubt.is_empty() {
+                self.arm_tick(out);
+            }
             let grp = &self.remote.groups[&g];
             if grp.rec.primary && grp.rec.following() {
                 // The crash suspended the group: the activity log is in doubt.
@@ -554,6 +560,7 @@ impl Controller {
                     }
                 }
                 self.lose_link(g, out);
+                self.arm_tick(out);
             }
         }
     }
@@ -563,6 +570,7 @@ impl Controller {
         if grp.doubt.insert(c) {
             self.rsubmit(MediaOp::MetaPut { key: doubt_key(g, c), value: Vec::new() }, RPending::Forget, out);
         }
+        self.arm_tick(out);
     }
 
     // ---- the link -----------------------------------------------------------------
@@ -633,11 +641,21 @@ impl Controller {
             self.release_held(g, out);
             self.try_remote_admin(g, out);
         }
+        let doubtful: Vec<GroupId> = self
+            .remote
+            .groups
+            .iter()
+            .filter(|(_, x)| x.rec.primary && !x.doubt.is_empty() && x.resolving.is_empty())
+            .map(|(g, _)| *g)
+            .collect();
+        for g in doubtful {
+            self.resolve_doubts(g, out);
+        }
         for (peer, g) in lost {
             self.channel_lost(peer, g, out);
         }
         if self.remote.tx.values().any(|t| !t.unacked.is_empty())
-            || self.remote.groups.values().any(|g| g.peer_gate.is_some())
+            || self.remote.groups.values().any(|g| g.peer_gate.is_some() || (g.rec.primary && !g.doubt.is_empty()))
         {
             self.arm_tick(out);
         }
@@ -682,6 +700,11 @@ impl Controller {
                 Purpose::Copy(c) => {
                     if let Some(copy) = self.remote.groups.get_mut(&g).and_then(|x| x.copy.as_mut()) {
                         copy.holding.remove(&c);
+                    }
+                }
+                Purpose::Doubt(c) => {
+                    if let Some(grp) = self.remote.groups.get_mut(&g) {
+                        grp.resolving.remove(&c);
                     }
                 }
                 Purpose::Write(_) | Purpose::Plain | Purpose::Forward(_) => {}
@@ -969,7 +992,11 @@ impl Controller {
             Req::ReadChunk { vol, chunk } => {
                 let (b, n) = self.chunk_blocks((vol, chunk));
                 let space = self.volumes[&vol].space;
-                self.rsubmit(MediaOp::Read { space, block: b, len: n as u32 }, RPending::ChunkRead(g, from, seq), out);
+                self.rsubmit(
+                    MediaOp::Read { space, block: b, len: n as u32 },
+                    RPending::ChunkRead(g, from, seq, (vol, chunk)),
+                    out,
+                );
             }
         }
     }
@@ -1426,11 +1453,16 @@ impl Controller {
                     self.rx_next(peer, g, out);
                 }
             }
-            RPending::ChunkRead(g, peer, seq) => {
-                let MediaResult::Read(values) = result else {
-                    return self.respond(peer, g, seq, Resp::Values(Vec::new()), out);
+            RPending::ChunkRead(g, peer, seq, c) => {
+                let values = match result {
+                    MediaResult::Read(values) => values,
+                    _ => Vec::new(),
                 };
-                self.respond(peer, g, seq, Resp::Values(values), out);
+                let clean = self.remote.groups.get(&g).is_none_or(|grp| {
+                    grp.rec.state != RemoteState::Swapped
+                        || !grp.bits.keys().any(|k| k.0 == grp.rec.session && k.1 == c)
+                });
+                self.respond(peer, g, seq, Resp::Chunk { values, clean }, out);
             }
             RPending::RestoreRead(g, c) => {
                 let MediaResult::Read(values) = result else { panic!("a read") };
@@ -1449,15 +1481,7 @@ impl Controller {
                     self.takeover_commit(g, out);
                 }
             }
-            RPending::DoubtWrite(g, c) => {
-                let grp = self.remote.groups.get_mut(&g).expect("exists");
-                grp.resolving.remove(&c);
-                grp.doubt.remove(&c);
-                self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
-                if self.remote.groups[&g].resolving.is_empty() {
-                    self.try_remote_admin(g, out);
-                }
-            }
+            RPending::DoubtWrite(g, c) => self.doubt_resolved(g, c, out),
             RPending::SaveMarked => self.apply_step(out),
             RPending::SecondaryListing(g, from, seq, primary) => {
                 let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
@@ -1615,6 +1639,26 @@ impl Controller {
             (Purpose::Plain, _) => {}
             (Purpose::Forward(req), Resp::Result(result)) => out.push(Output::Reply { req, result }),
             (Purpose::Forward(_), _) => {}
+            (Purpose::Doubt(c), Resp::Chunk { values, clean }) => {
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                if !grp.doubt.contains(&c) || !grp.rec.primary {
+                    grp.resolving.remove(&c);
+                    return;
+                }
+                if values.is_empty() || !clean {
+                    // The secondary cannot vouch for the chunk (unreadable, or written
+                    // since its takeover): this side's content stands.
+                    return self.doubt_resolved(g, c, out);
+                }
+                let (b, _) = self.chunk_blocks(c);
+                let space = self.volumes[&c.0].space;
+                self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::DoubtWrite(g, c), out);
+            }
+            (Purpose::Doubt(c), _) => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.resolving.remove(&c);
+                }
+            }
             (Purpose::Admin, resp) => {
                 if self.remote.creating.contains_key(&g) {
                     return self.create_answer(g, resp, out);
@@ -1846,34 +1890,12 @@ impl Controller {
                 self.cmd_resync(g, req, failback, out);
             }
             3 => {
-                // Chunks in doubt: the secondary's content decides (it holds every
-                // write the primary may have).
-                let grp = self.remote.groups.get_mut(&g).expect("exists");
-                if let Some(Resp::Values(values)) = grp.answer.take()
-                    && let Some((&c, slot)) = grp.resolving.iter_mut().find(|(_, v)| v.is_none())
-                {
-                    *slot = Some(values.clone());
-                    let (b, _) = self.chunk_blocks(c);
-                    let space = self.volumes[&c.0].space;
-                    if values.is_empty() {
-                        // The secondary could not read it: keep the doubt, try later.
-                        self.remote.groups.get_mut(&g).expect("exists").resolving.remove(&c);
-                    } else {
-                        self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::DoubtWrite(g, c), out);
-                    }
-                    return;
+                // Chunks in doubt are resolved first (the secondary's content decides).
+                let grp = &self.remote.groups[&g];
+                if !failback && !grp.doubt.is_empty() {
+                    return self.resolve_doubts(g, out);
                 }
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
-                if !grp.resolving.is_empty() {
-                    return;
-                }
-                let next = if failback { None } else { grp.doubt.iter().next().copied() };
-                if let Some(c) = next {
-                    grp.resolving.insert(c, None);
-                    let peer = grp.rec.peer;
-                    let pv = grp.rec.peer_vol(c.0).expect("paired");
-                    return self.send_req(peer, g, Req::ReadChunk { vol: pv, chunk: c.1 }, Purpose::Admin, out);
-                }
                 let (psession, pbits) = grp.peer_info.take().expect("probed");
                 let mut rec = grp.latest().clone();
                 rec.session = rec.session.max(psession) + 1;
@@ -2156,5 +2178,39 @@ impl Controller {
             }
         }
         Ok(())
+    }
+}
+
+impl Controller {
+    /// A primary's chunks in doubt (a sync write in flight at a link loss or a crash
+    /// may be on the secondary only) take the secondary's content as soon as it can
+    /// be read; until then the primary holds I/O to them (fence `never`) or is fenced
+    /// (fence `data`). Retried every tick while the secondary cannot be reached.
+    fn resolve_doubts(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let Some(grp) = self.remote.groups.get(&g) else { return };
+        if !grp.rec.primary {
+            return;
+        }
+        let peer = grp.rec.peer;
+        let todo: Vec<(Chunk, VolumeId)> = grp
+            .doubt
+            .iter()
+            .filter(|c| !grp.resolving.contains(c))
+            .filter_map(|c| grp.rec.peer_vol(c.0).map(|pv| (*c, pv)))
+            .collect();
+        for (c, pv) in todo {
+            self.remote.groups.get_mut(&g).expect("exists").resolving.insert(c);
+            self.send_req(peer, g, Req::ReadChunk { vol: pv, chunk: c.1 }, Purpose::Doubt(c), out);
+        }
+    }
+
+    fn doubt_resolved(&mut self, g: GroupId, c: Chunk, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        grp.resolving.remove(&c);
+        if grp.doubt.remove(&c) {
+            self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
+        }
+        self.release_held(g, out);
+        self.try_remote_admin(g, out);
     }
 }
