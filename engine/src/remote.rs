@@ -127,8 +127,8 @@ fn bit_key(g: GroupId, epoch: u64, (vol, chunk): Chunk) -> String {
     format!("rbit/{:08x}/{epoch:016x}/{:08x}/{chunk:016x}", g.0, vol.0)
 }
 
-fn doubt_key(g: GroupId, (vol, chunk): Chunk) -> String {
-    format!("rdoubt/{:08x}/{:08x}/{chunk:016x}", g.0, vol.0)
+fn doubt_key(g: GroupId, (vol, block): (VolumeId, u64)) -> String {
+    format!("rdoubt/{:08x}/{:08x}/{block:016x}", g.0, vol.0)
 }
 
 fn save_key(g: GroupId, (vol, chunk): Chunk) -> String {
@@ -167,7 +167,7 @@ enum Req {
     TookOver,
     /// Run a command for me.
     Command { op: Op },
-    /// Read a chunk of your volume.
+    /// Read a block of your volume.
     ReadChunk { vol: VolumeId, chunk: u64 },
     /// My command is over: lift the hold `Probe` put on your host I/O.
     Release,
@@ -182,8 +182,7 @@ enum Resp {
     /// change map (the sender's volumes).
     Info { state: RemoteState, session: u64, wrote: bool, bits: Vec<(VolumeId, u64)> },
     Applied { differing: u64 },
-    /// A chunk's blocks; `clean`: unchanged since this side took over (if it did).
-    Chunk { values: Vec<Value>, clean: bool },
+    Values(Vec<Value>),
     Result(OpResult),
     /// The receiver took over: it takes no more data.
     Refused,
@@ -213,8 +212,8 @@ enum Purpose {
     Admin,
     Plain,
     Forward(ReqId),
-    /// Reading a chunk in doubt from the secondary.
-    Doubt(Chunk),
+    /// Reading a block in doubt from the secondary.
+    Doubt((VolumeId, u64)),
 }
 
 #[derive(Debug)]
@@ -305,7 +304,8 @@ struct RGroup {
     rec_put: Option<(GroupRec, RAfter)>,
     rec_queue: VecDeque<(GroupRec, RAfter)>,
     bits: BTreeMap<(u64, Chunk), Bit>,
-    doubt: BTreeSet<Chunk>,
+    /// Blocks in doubt: the value of the write that may be on the secondary only.
+    doubt: BTreeMap<(VolumeId, u64), Value>,
     saved: BTreeSet<Chunk>,
     /// Writes in flight per chunk (and bits in use).
     writers: BTreeMap<Chunk, u32>,
@@ -326,11 +326,13 @@ struct RGroup {
     peer_gate: Option<u32>,
     /// A link-loss record is on its way.
     losing: bool,
+    /// A takeover is waiting for the request being applied: take no more.
+    freeze: bool,
     /// The peer's session and change map from the last `Probe`.
     peer_info: Option<(u64, Vec<(VolumeId, u64)>)>,
     copy: Option<RCopy>,
-    /// Doubt chunks being read from the secondary.
-    resolving: BTreeSet<Chunk>,
+    /// Blocks in doubt being read from the secondary.
+    resolving: BTreeSet<(VolumeId, u64)>,
 }
 
 impl RGroup {
@@ -341,7 +343,7 @@ impl RGroup {
             rec_put: None,
             rec_queue: VecDeque::new(),
             bits: BTreeMap::new(),
-            doubt: BTreeSet::new(),
+            doubt: BTreeMap::new(),
             saved: BTreeSet::new(),
             writers: BTreeMap::new(),
             bit_users: BTreeMap::new(),
@@ -355,6 +357,7 @@ impl RGroup {
             peer_gate: None,
             peer_info: None,
             losing: false,
+            freeze: false,
             copy: None,
             resolving: BTreeSet::new(),
         }
@@ -399,10 +402,10 @@ pub(super) enum RPending {
     SavePut,
     ApplyWrite,
     /// Reading a chunk for the peer (`ReadChunk`) or to restore a save.
-    ChunkRead(GroupId, ArrayId, u64, Chunk),
+    ChunkRead(GroupId, ArrayId, u64),
     RestoreRead(GroupId, Chunk),
     RestoreWrite(GroupId),
-    DoubtWrite(GroupId, Chunk),
+    DoubtWrite(GroupId, (VolumeId, u64)),
     SaveMarked,
     SecondaryListing(GroupId, ArrayId, u64, VolumeId),
     Forget,
@@ -470,10 +473,12 @@ impl Remote {
                     }
                 }
                 ["rdoubt", rest @ ..] if rest.len() == 3 => {
+                    let value = std::str::from_utf8(&meta[key]).ok().and_then(|v| v.parse().ok());
                     if let Some(n) = parse_hex(rest)
+                        && let Some(value) = value
                         && let Some(grp) = r.groups.get_mut(&GroupId(n[0] as u32))
                     {
-                        grp.doubt.insert((VolumeId(n[1] as u32), n[2]));
+                        grp.doubt.insert((VolumeId(n[1] as u32), n[2]), Value(value));
                     }
                 }
                 ["rsave", rest @ ..] if rest.len() == 3 => {
@@ -550,26 +555,19 @@ impl Controller {
             }
             let grp = &self.remote.groups[&g];
             if grp.rec.primary && grp.rec.following() {
-                // The crash suspended the group: the activity log is in doubt.
-                let session = grp.rec.session;
-                let sync = grp.rec.mode == RemoteMode::Sync;
-                let al: Vec<Chunk> = grp.bits.keys().filter(|k| k.0 == session).map(|k| k.1).collect();
-                if sync {
-                    for c in al {
-                        self.mark_doubt(g, c, out);
-                    }
-                }
+                // The crash suspended the group. Its activity log becomes change bits
+                // (a new session): the primary is authoritative for them, as DRBD's
+                // crashed primary is the sync source of its activity-log extents.
                 self.lose_link(g, out);
-                self.arm_tick(out);
             }
         }
     }
 
-    fn mark_doubt(&mut self, g: GroupId, c: Chunk, out: &mut Vec<Output>) {
+    fn mark_doubt(&mut self, g: GroupId, b: (VolumeId, u64), value: Value, out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
-        if grp.doubt.insert(c) {
-            self.rsubmit(MediaOp::MetaPut { key: doubt_key(g, c), value: Vec::new() }, RPending::Forget, out);
-        }
+        grp.doubt.insert(b, value);
+        let key = doubt_key(g, b);
+        self.rsubmit(MediaOp::MetaPut { key, value: value.0.to_string().into_bytes() }, RPending::Forget, out);
         self.arm_tick(out);
     }
 
@@ -776,6 +774,11 @@ impl Controller {
     }
 
     fn rx_next(&mut self, from: ArrayId, g: GroupId, out: &mut Vec<Output>) {
+        // A takeover stops the stream between two requests (it would starve behind
+        // a resync's data otherwise).
+        if self.remote.groups.get(&g).is_some_and(|x| x.freeze) {
+            return;
+        }
         let Some(rx) = self.remote.rx.get_mut(&(from, g)) else { return };
         if rx.busy.is_some() || self.remote.apply.is_some() {
             return;
@@ -933,7 +936,7 @@ impl Controller {
                 grp.peer_gate = None;
                 // A resync target is overwritten: its doubts are moot, held I/O is
                 // answered from the new role.
-                let doubts: Vec<Chunk> = std::mem::take(&mut grp.doubt).into_iter().collect();
+                let doubts: Vec<(VolumeId, u64)> = std::mem::take(&mut grp.doubt).into_keys().collect();
                 for c in doubts {
                     self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
                 }
@@ -941,7 +944,7 @@ impl Controller {
             }
             Req::Done => {
                 let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
-                if grp.rec.primary {
+                if grp.rec.primary || grp.rec.state == RemoteState::Swapped {
                     return self.respond(from, g, seq, Resp::Refused, out);
                 }
                 let mut rec = grp.latest().clone();
@@ -989,14 +992,9 @@ impl Controller {
                 self.release_held(g, out);
                 self.try_remote_admin(g, out);
             }
-            Req::ReadChunk { vol, chunk } => {
-                let (b, n) = self.chunk_blocks((vol, chunk));
+            Req::ReadChunk { vol, chunk: block } => {
                 let space = self.volumes[&vol].space;
-                self.rsubmit(
-                    MediaOp::Read { space, block: b, len: n as u32 },
-                    RPending::ChunkRead(g, from, seq, (vol, chunk)),
-                    out,
-                );
+                self.rsubmit(MediaOp::Read { space, block, len: 1 }, RPending::ChunkRead(g, from, seq), out);
             }
         }
     }
@@ -1149,12 +1147,6 @@ impl Controller {
         }
         let (block, len) = op.extent();
         let (c0, c1) = self.chunks_of(block, len);
-        let grp = self.remote.groups.get_mut(&g).expect("exists");
-        // A restarted primary holds I/O to chunks in doubt until a resume resolves them.
-        if grp.rec.primary && (c0..=c1).any(|c| grp.doubt.contains(&(vid, c))) {
-            grp.held.push((req, op));
-            return;
-        }
         match op {
             Op::Read { block, len, .. } => {
                 let space = self.volumes[&vid].space;
@@ -1344,9 +1336,9 @@ impl Controller {
                 continue;
             }
             if fence_data {
-                let (vol, (c0, c1), req) = (w.vol, w.chunks, w.req);
-                for c in c0..=c1 {
-                    self.mark_doubt(g, (vol, c), out);
+                let (vol, block, values, req) = (w.vol, w.block, w.values.clone(), w.req);
+                for (i, v) in values.into_iter().enumerate() {
+                    self.mark_doubt(g, (vol, block + i as u64), v, out);
                 }
                 self.remote.writes.get_mut(&wid).expect("exists").doubtful = true;
                 out.push(Output::Reply { req, result: Err(ErrorKind::Indeterminate) });
@@ -1453,16 +1445,12 @@ impl Controller {
                     self.rx_next(peer, g, out);
                 }
             }
-            RPending::ChunkRead(g, peer, seq, c) => {
+            RPending::ChunkRead(g, peer, seq) => {
                 let values = match result {
                     MediaResult::Read(values) => values,
                     _ => Vec::new(),
                 };
-                let clean = self.remote.groups.get(&g).is_none_or(|grp| {
-                    grp.rec.state != RemoteState::Swapped
-                        || !grp.bits.keys().any(|k| k.0 == grp.rec.session && k.1 == c)
-                });
-                self.respond(peer, g, seq, Resp::Chunk { values, clean }, out);
+                self.respond(peer, g, seq, Resp::Values(values), out);
             }
             RPending::RestoreRead(g, c) => {
                 let MediaResult::Read(values) = result else { panic!("a read") };
@@ -1639,20 +1627,19 @@ impl Controller {
             (Purpose::Plain, _) => {}
             (Purpose::Forward(req), Resp::Result(result)) => out.push(Output::Reply { req, result }),
             (Purpose::Forward(_), _) => {}
-            (Purpose::Doubt(c), Resp::Chunk { values, clean }) => {
+            (Purpose::Doubt(b), Resp::Values(values)) => {
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
-                if !grp.doubt.contains(&c) || !grp.rec.primary {
-                    grp.resolving.remove(&c);
+                let Some(&value) = grp.doubt.get(&b) else {
+                    grp.resolving.remove(&b);
                     return;
+                };
+                if !grp.rec.primary || values != [value] {
+                    // The write never reached the secondary (or the secondary's block
+                    // moved on since): this side's content stands.
+                    return self.doubt_resolved(g, b, out);
                 }
-                if values.is_empty() || !clean {
-                    // The secondary cannot vouch for the chunk (unreadable, or written
-                    // since its takeover): this side's content stands.
-                    return self.doubt_resolved(g, c, out);
-                }
-                let (b, _) = self.chunk_blocks(c);
-                let space = self.volumes[&c.0].space;
-                self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::DoubtWrite(g, c), out);
+                let space = self.volumes[&b.0].space;
+                self.rsubmit(MediaOp::Write { space, block: b.1, values }, RPending::DoubtWrite(g, b), out);
             }
             (Purpose::Doubt(c), _) => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
@@ -1732,6 +1719,12 @@ impl Controller {
         grp.stage = 0;
         grp.answer = None;
         grp.gate = false;
+        if std::mem::take(&mut grp.freeze) {
+            // The stream goes on (a taken-over side refuses its data).
+            let peer = grp.rec.peer;
+            self.rx_next(peer, g, out);
+        }
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
         grp.peer_info = None;
         if std::mem::take(&mut grp.probed) {
             let peer = grp.rec.peer;
@@ -1925,6 +1918,7 @@ impl Controller {
                     return self.reply_admin(g, req, Err(e), out);
                 }
                 grp.gate = true;
+                grp.freeze = true;
                 grp.stage = 1;
                 self.cmd_takeover(g, req, out);
             }
@@ -2182,32 +2176,32 @@ impl Controller {
 }
 
 impl Controller {
-    /// A primary's chunks in doubt (a sync write in flight at a link loss or a crash
-    /// may be on the secondary only) take the secondary's content as soon as it can
-    /// be read; until then the primary holds I/O to them (fence `never`) or is fenced
-    /// (fence `data`). Retried every tick while the secondary cannot be reached.
+    /// A fenced primary's blocks in doubt (a sync write in flight when the link was
+    /// lost may be on the secondary only): each takes the write's value if the
+    /// secondary holds exactly it, and keeps its own otherwise. Retried every tick
+    /// while the secondary cannot be reached; a resume waits for them.
     fn resolve_doubts(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let Some(grp) = self.remote.groups.get(&g) else { return };
         if !grp.rec.primary {
             return;
         }
         let peer = grp.rec.peer;
-        let todo: Vec<(Chunk, VolumeId)> = grp
+        let todo: Vec<((VolumeId, u64), VolumeId)> = grp
             .doubt
-            .iter()
-            .filter(|c| !grp.resolving.contains(c))
-            .filter_map(|c| grp.rec.peer_vol(c.0).map(|pv| (*c, pv)))
+            .keys()
+            .filter(|b| !grp.resolving.contains(b))
+            .filter_map(|b| grp.rec.peer_vol(b.0).map(|pv| (*b, pv)))
             .collect();
-        for (c, pv) in todo {
-            self.remote.groups.get_mut(&g).expect("exists").resolving.insert(c);
-            self.send_req(peer, g, Req::ReadChunk { vol: pv, chunk: c.1 }, Purpose::Doubt(c), out);
+        for (b, pv) in todo {
+            self.remote.groups.get_mut(&g).expect("exists").resolving.insert(b);
+            self.send_req(peer, g, Req::ReadChunk { vol: pv, chunk: b.1 }, Purpose::Doubt(b), out);
         }
     }
 
-    fn doubt_resolved(&mut self, g: GroupId, c: Chunk, out: &mut Vec<Output>) {
+    fn doubt_resolved(&mut self, g: GroupId, c: (VolumeId, u64), out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         grp.resolving.remove(&c);
-        if grp.doubt.remove(&c) {
+        if grp.doubt.remove(&c).is_some() {
             self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
         }
         self.release_held(g, out);
