@@ -55,9 +55,11 @@
 //!
 //! # Events and commands
 //!
-//! The array with the primary role announces `synced` (after the secondary has
-//! durably recorded the end of the copy) and `link_lost` (after its own record of
-//! the suspension is durable, before it answers the writes that waited). Every
+//! The secondary announces `synced` when it has durably recorded the end of a copy
+//! (a takeover, there, decides by it); the primary announces `link_lost` after its
+//! own record of the suspension is durable, before it answers the writes that
+//! waited. Known window: a `Done` retransmission still in flight when the primary
+//! gives the link up can make `synced` follow `link_lost` (the model refuses it). Every
 //! command except `takeover` first asks the peer its state (`Probe`), so a takeover
 //! the primary never heard of is taken into account; a command whose peer cannot be
 //! reached waits (its client may time out). Commands reaching the wrong side are
@@ -293,6 +295,8 @@ enum RAfter {
     Synced,
     Respond(GroupId, ArrayId, u64, Resp),
     CreatedSecondary { from: ArrayId, seq: u64, secondary: VolumeId, primary: VolumeId },
+    /// The end of a copy is durable at the secondary: `synced` takes effect.
+    DoneSecondary(ArrayId, u64),
     /// A takeover is durable: drop the saved chunks, tell the old primary.
     TookOver(ReqId, Vec<Chunk>),
 }
@@ -960,7 +964,7 @@ impl Controller {
                 for (epoch, c) in bits {
                     self.rsubmit(MediaOp::MetaDelete { key: bit_key(g, epoch, c) }, RPending::Forget, out);
                 }
-                self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Ok), out);
+                self.put_grec(g, rec, RAfter::DoneSecondary(from, seq), out);
             }
             Req::TookOver => {
                 let Some(grp) = self.remote.groups.get_mut(&g) else {
@@ -1089,7 +1093,6 @@ impl Controller {
                 self.try_remote_admin(g, out);
             }
             RAfter::Synced => {
-                out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::Synced }));
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
                 let session = grp.rec.session;
                 let old: Vec<(u64, Chunk)> = grp.bits.keys().filter(|k| k.0 < session).copied().collect();
@@ -1105,6 +1108,12 @@ impl Controller {
                     }
                 }
                 self.try_remote_admin(g, out);
+            }
+            RAfter::DoneSecondary(from, seq) => {
+                // The secondary announces the end of a copy: whether it holds a whole
+                // image is what a takeover (here) decides by.
+                out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::Synced }));
+                self.respond(from, g, seq, Resp::Ok, out);
             }
             RAfter::TookOver(req, saved) => {
                 // The save marks go after the record: a crash before it restores again.
