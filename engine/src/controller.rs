@@ -815,7 +815,11 @@ impl Controller {
             if source == mirror || s.blocks != m.blocks {
                 return Err(ErrorKind::InvalidPair);
             }
-            if s.pair.is_some() || m.pair.is_some() || self.remote.in_pair(source) || self.remote.in_pair(mirror) {
+            if s.pair.is_some()
+                || m.pair.is_some()
+                || self.remote.in_pair(source)
+                || self.remote.in_pair(mirror)
+            {
                 return Err(ErrorKind::InPair);
             }
             if s.inconsistent {

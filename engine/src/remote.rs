@@ -68,7 +68,9 @@
 //! (async).
 
 use super::{Controller, Pending};
-use crate::iface::{ArrayConfig, CopyKind, CopyStats, MediaOp, MediaResult, Metadata, Notice, Output, ReqId, SpaceId};
+use crate::iface::{
+    ArrayConfig, CopyKind, CopyStats, MediaOp, MediaResult, Metadata, Notice, Output, ReqId, SpaceId,
+};
 use model::{
     ArrayId, ErrorKind, Fence, GroupId, Op, OpResult, PairId, RemoteEvent, RemoteMode, RemoteState, Reply,
     SplitBrainPolicy, Value, VolumeId,
@@ -182,8 +184,15 @@ enum Resp {
     Created(Option<(u8, ErrorKind)>),
     /// The peer's state, session, whether it wrote since its suspension, and its
     /// change map (the sender's volumes).
-    Info { state: RemoteState, session: u64, wrote: bool, bits: Vec<(VolumeId, u64)> },
-    Applied { differing: u64 },
+    Info {
+        state: RemoteState,
+        session: u64,
+        wrote: bool,
+        bits: Vec<(VolumeId, u64)>,
+    },
+    Applied {
+        differing: u64,
+    },
     Values(Vec<Value>),
     Result(OpResult),
     /// The receiver took over: it takes no more data.
@@ -289,12 +298,25 @@ struct RCopy {
 #[derive(Debug)]
 enum RAfter {
     Reply(ReqId, OpResult),
-    Created { req: ReqId, pair: PairId, peer_bits: Vec<Chunk> },
-    Resumed { req: ReqId, kind: CopyKind, peer_bits: Vec<Chunk> },
+    Created {
+        req: ReqId,
+        pair: PairId,
+        peer_bits: Vec<Chunk>,
+    },
+    Resumed {
+        req: ReqId,
+        kind: CopyKind,
+        peer_bits: Vec<Chunk>,
+    },
     LinkLost,
     Synced,
     Respond(GroupId, ArrayId, u64, Resp),
-    CreatedSecondary { from: ArrayId, seq: u64, secondary: VolumeId, primary: VolumeId },
+    CreatedSecondary {
+        from: ArrayId,
+        seq: u64,
+        secondary: VolumeId,
+        primary: VolumeId,
+    },
     /// The end of a copy is durable at the secondary: `synced` takes effect.
     DoneSecondary(ArrayId, u64),
     /// A takeover is durable: drop the saved chunks, tell the old primary.
@@ -415,6 +437,11 @@ pub(super) enum RPending {
     Forget,
 }
 
+/// A create in progress: the request, the command, its stage (1: checking at the
+/// secondary, 2: committing there, 3: recording here) and the primary's own refusal
+/// as `(rank in the model's order of checks, error)`.
+type Creating = (ReqId, Op, u8, Option<(u8, ErrorKind)>);
+
 /// The remote-replication part of the controller.
 #[derive(Debug, Default)]
 pub(super) struct Remote {
@@ -436,7 +463,7 @@ pub(super) struct Remote {
     forwarded: BTreeMap<u64, (ArrayId, GroupId, u64)>,
     forward_next: u64,
     /// Creates in progress: group → (req, op, stage, the primary's own refusal).
-    creating: BTreeMap<GroupId, (ReqId, Op, u8, Option<(u8, ErrorKind)>)>,
+    creating: BTreeMap<GroupId, Creating>,
     /// The secondary's allocated chunks for the create in progress.
     create_bits: BTreeMap<GroupId, Vec<(VolumeId, u64)>>,
     /// Creates waiting for the one in progress on their group.
@@ -513,9 +540,10 @@ impl Remote {
     }
 
     pub(super) fn busy(&self) -> bool {
-        self.groups.values().any(|g| {
-            g.copy.is_some() || !g.admin.is_empty() || g.rec_put.is_some() || !g.held.is_empty()
-        }) || self.tx.values().any(|s| !s.unacked.is_empty())
+        self.groups
+            .values()
+            .any(|g| g.copy.is_some() || !g.admin.is_empty() || g.rec_put.is_some() || !g.held.is_empty())
+            || self.tx.values().any(|s| !s.unacked.is_empty())
             || !self.creating.is_empty()
     }
 
@@ -550,8 +578,6 @@ impl Controller {
     // ---- boot ---------------------------------------------------------------------
 
     pub(super) fn remote_started(&mut self, out: &mut Vec<Output>) {
-        let boot = self.remote.boot;
-        self.rsubmit(MediaOp::MetaPut { key: "rboot".into(), value: boot.to_string().into_bytes() }, RPending::Boot, out);
         let ids: Vec<GroupId> = self.remote.groups.keys().copied().collect();
         for g in ids {
             if !self.remote.groups[&g].doubt.is_empty() {
@@ -571,7 +597,11 @@ impl Controller {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         grp.doubt.insert(b, value);
         let key = doubt_key(g, b);
-        self.rsubmit(MediaOp::MetaPut { key, value: value.0.to_string().into_bytes() }, RPending::Forget, out);
+        self.rsubmit(
+            MediaOp::MetaPut { key, value: value.0.to_string().into_bytes() },
+            RPending::Forget,
+            out,
+        );
         self.arm_tick(out);
     }
 
@@ -581,12 +611,25 @@ impl Controller {
         if !self.remote.tick_armed {
             self.remote.tick_armed = true;
             self.remote.timer_next += 1;
-            out.push(Output::Timer { timer: crate::iface::TimerId(self.remote.timer_next), after_ns: TICK_NS });
+            out.push(Output::Timer {
+                timer: crate::iface::TimerId(self.remote.timer_next),
+                after_ns: TICK_NS,
+            });
         }
     }
 
     fn wire(&mut self, to: ArrayId, w: Wire, out: &mut Vec<Output>) {
         if !self.remote.boot_durable {
+            // The first message of an incarnation makes its boot count durable first
+            // (an array with no remote pair never writes it).
+            if self.remote.unsent.is_empty() {
+                let boot = self.remote.boot;
+                self.rsubmit(
+                    MediaOp::MetaPut { key: "rboot".into(), value: boot.to_string().into_bytes() },
+                    RPending::Boot,
+                    out,
+                );
+            }
             self.remote.unsent.push((to, w));
             return;
         }
@@ -622,7 +665,10 @@ impl Controller {
                     break;
                 }
                 if o.age % RETRY_TICKS == 0 {
-                    resend.push((*peer, Wire { group: *g, chan: tx.chan, seq: *seq, body: Body::Req(o.req.clone()) }));
+                    resend.push((
+                        *peer,
+                        Wire { group: *g, chan: tx.chan, seq: *seq, body: Body::Req(o.req.clone()) },
+                    ));
                 }
             }
         }
@@ -657,7 +703,11 @@ impl Controller {
             self.channel_lost(peer, g, out);
         }
         if self.remote.tx.values().any(|t| !t.unacked.is_empty())
-            || self.remote.groups.values().any(|g| g.peer_gate.is_some() || (g.rec.primary && !g.doubt.is_empty()))
+            || self
+                .remote
+                .groups
+                .values()
+                .any(|g| g.peer_gate.is_some() || (g.rec.primary && !g.doubt.is_empty()))
         {
             self.arm_tick(out);
         }
@@ -814,11 +864,8 @@ impl Controller {
 
     fn local_bits(&self, g: GroupId) -> Vec<(VolumeId, u64)> {
         let grp = &self.remote.groups[&g];
-        let set: BTreeSet<(VolumeId, u64)> = grp
-            .bits
-            .keys()
-            .filter_map(|(_, (v, c))| grp.rec.peer_vol(*v).map(|pv| (pv, *c)))
-            .collect();
+        let set: BTreeSet<(VolumeId, u64)> =
+            grp.bits.keys().filter_map(|(_, (v, c))| grp.rec.peer_vol(*v).map(|pv| (pv, *c))).collect();
         set.into_iter().collect()
     }
 
@@ -879,12 +926,13 @@ impl Controller {
                     self.arm_tick(out);
                 }
                 let Some(grp) = self.remote.groups.get(&g) else {
-                    return self.respond(from, g, seq, Resp::Info {
-                        state: RemoteState::Copy,
-                        session: 0,
-                        wrote: false,
-                        bits: Vec::new(),
-                    }, out);
+                    return self.respond(
+                        from,
+                        g,
+                        seq,
+                        Resp::Info { state: RemoteState::Copy, session: 0, wrote: false, bits: Vec::new() },
+                        out,
+                    );
                 };
                 let resp = Resp::Info {
                     state: grp.rec.state,
@@ -895,7 +943,11 @@ impl Controller {
                 self.respond(from, g, seq, resp, out);
             }
             Req::Data { vol, block, values, copy } => {
-                let ok = self.remote.groups.get(&g).is_some_and(|x| !x.rec.primary && x.rec.state != RemoteState::Swapped);
+                let ok = self
+                    .remote
+                    .groups
+                    .get(&g)
+                    .is_some_and(|x| !x.rec.primary && x.rec.state != RemoteState::Swapped);
                 if !ok {
                     return self.respond(from, g, seq, Resp::Refused, out);
                 }
@@ -906,28 +958,40 @@ impl Controller {
                 } else {
                     Vec::new()
                 };
-                self.remote.apply = Some(Apply { peer: from, g, seq, vol, block, values, copy, to_save, differing: 0 });
+                self.remote.apply =
+                    Some(Apply { peer: from, g, seq, vol, block, values, copy, to_save, differing: 0 });
                 self.apply_step(out);
             }
             Req::Suspend => {
                 let grp = self.remote.groups.get(&g).expect("a group's peer knows it");
                 if grp.rec.state == RemoteState::Swapped {
-                    return self.respond(from, g, seq, Resp::Info {
-                        state: RemoteState::Swapped,
-                        session: grp.rec.session,
-                        wrote: grp.wrote(),
-                        bits: Vec::new(),
-                    }, out);
+                    return self.respond(
+                        from,
+                        g,
+                        seq,
+                        Resp::Info {
+                            state: RemoteState::Swapped,
+                            session: grp.rec.session,
+                            wrote: grp.wrote(),
+                            bits: Vec::new(),
+                        },
+                        out,
+                    );
                 }
                 let mut rec = grp.latest().clone();
                 rec.state = RemoteState::Suspended;
                 let session = rec.session;
-                self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Info {
-                    state: RemoteState::Suspended,
-                    session,
-                    wrote: false,
-                    bits: Vec::new(),
-                }), out);
+                self.put_grec(
+                    g,
+                    rec,
+                    RAfter::Respond(
+                        g,
+                        from,
+                        seq,
+                        Resp::Info { state: RemoteState::Suspended, session, wrote: false, bits: Vec::new() },
+                    ),
+                    out,
+                );
             }
             Req::Begin { session } => {
                 let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
@@ -1031,7 +1095,11 @@ impl Controller {
         if let Some(&c) = a.to_save.first() {
             let vol = a.vol;
             let (b, n) = self.chunk_blocks((vol, c));
-            return self.rsubmit(MediaOp::Read { space, block: b, len: n as u32 }, RPending::SaveWrite(c), out);
+            return self.rsubmit(
+                MediaOp::Read { space, block: b, len: n as u32 },
+                RPending::SaveWrite(c),
+                out,
+            );
         }
         if a.copy && a.differing == 0 {
             a.differing = u64::MAX;
@@ -1127,7 +1195,11 @@ impl Controller {
             }
             RAfter::CreatedSecondary { from, seq, secondary, primary } => {
                 let space = self.volumes[&secondary].space;
-                self.rsubmit(MediaOp::Allocated { space }, RPending::SecondaryListing(g, from, seq, primary), out);
+                self.rsubmit(
+                    MediaOp::Allocated { space },
+                    RPending::SecondaryListing(g, from, seq, primary),
+                    out,
+                );
             }
             RAfter::Respond(g2, peer, seq, resp) => {
                 self.respond(peer, g2, seq, resp, out);
@@ -1181,7 +1253,17 @@ impl Controller {
                 }
                 self.remote.writes.insert(
                     wid,
-                    RWrite { req, g, vol: vid, block, values, chunks: (c0, c1), epoch, phase: WPhase::Bits, doubtful: false },
+                    RWrite {
+                        req,
+                        g,
+                        vol: vid,
+                        block,
+                        values,
+                        chunks: (c0, c1),
+                        epoch,
+                        phase: WPhase::Bits,
+                        doubtful: false,
+                    },
                 );
                 self.volumes.get_mut(&vid).expect("exists").inflight += 1;
                 self.write_bits(wid, out);
@@ -1209,7 +1291,11 @@ impl Controller {
             }
         }
         for k in puts {
-            self.rsubmit(MediaOp::MetaPut { key: bit_key(g, k.0, k.1), value: Vec::new() }, RPending::BitPut(g, k), out);
+            self.rsubmit(
+                MediaOp::MetaPut { key: bit_key(g, k.0, k.1), value: Vec::new() },
+                RPending::BitPut(g, k),
+                out,
+            );
         }
         if !waiting {
             self.write_go(wid, out);
@@ -1311,14 +1397,22 @@ impl Controller {
             if *n == 0 {
                 grp.bit_users.remove(&k);
                 // Planted: the bit could go before the secondary acknowledged.
-                if both && grp.rec.following() && w.epoch == grp.rec.session && grp.bits.get(&k) == Some(&Bit::Durable) {
+                if both
+                    && grp.rec.following()
+                    && w.epoch == grp.rec.session
+                    && grp.bits.get(&k) == Some(&Bit::Durable)
+                {
                     grp.bits.insert(k, Bit::Deleting);
                     deletes.push(k);
                 }
             }
         }
         for k in deletes {
-            self.rsubmit(MediaOp::MetaDelete { key: bit_key(w.g, k.0, k.1) }, RPending::BitDelete(w.g, k), out);
+            self.rsubmit(
+                MediaOp::MetaDelete { key: bit_key(w.g, k.0, k.1) },
+                RPending::BitDelete(w.g, k),
+                out,
+            );
         }
         self.try_remote_admin(w.g, out);
     }
@@ -1407,7 +1501,13 @@ impl Controller {
                 let peer = grp.rec.peer;
                 let pv = grp.rec.peer_vol(c.0).expect("paired");
                 let (block, _) = self.chunk_blocks(c);
-                self.send_req(peer, g, Req::Data { vol: pv, block, values, copy: true }, Purpose::Copy(c), out);
+                self.send_req(
+                    peer,
+                    g,
+                    Req::Data { vol: pv, block, values, copy: true },
+                    Purpose::Copy(c),
+                    out,
+                );
             }
             RPending::Listing(g, vol) => {
                 let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
@@ -1442,7 +1542,11 @@ impl Controller {
                 // The chunk is saved once its mark is durable; then the apply goes on.
                 self.remote.groups.get_mut(&g).expect("exists").saved.insert((vol, c));
                 // The mark is durable before the overwrite.
-                self.rsubmit(MediaOp::MetaPut { key: save_key(g, (vol, c)), value: Vec::new() }, RPending::SaveMarked, out);
+                self.rsubmit(
+                    MediaOp::MetaPut { key: save_key(g, (vol, c)), value: Vec::new() },
+                    RPending::SaveMarked,
+                    out,
+                );
             }
             RPending::ApplyWrite => {
                 let a = self.remote.apply.take().expect("applying");
@@ -1495,7 +1599,14 @@ impl Controller {
 
     // ---- the copier ---------------------------------------------------------------
 
-    fn start_rcopy(&mut self, g: GroupId, kind: CopyKind, pairs: Vec<PairId>, peer_bits: Vec<Chunk>, out: &mut Vec<Output>) {
+    fn start_rcopy(
+        &mut self,
+        g: GroupId,
+        kind: CopyKind,
+        pairs: Vec<PairId>,
+        peer_bits: Vec<Chunk>,
+        out: &mut Vec<Output>,
+    ) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let session = grp.rec.session;
         let mut set: BTreeSet<Chunk> = grp.bits.keys().filter(|k| k.0 < session).map(|k| k.1).collect();
@@ -1528,7 +1639,16 @@ impl Controller {
         }
         for p in &pairs {
             out.push(Output::Notice(Notice::CopyStarted { pair: *p, kind }));
-            self.remote.groups.get_mut(&g).expect("exists").copy.as_mut().expect("set").stats.entry(*p).or_default();
+            self.remote
+                .groups
+                .get_mut(&g)
+                .expect("exists")
+                .copy
+                .as_mut()
+                .expect("set")
+                .stats
+                .entry(*p)
+                .or_default();
         }
         if kind == CopyKind::RemoteInitial {
             for v in vols {
@@ -1624,7 +1744,9 @@ impl Controller {
                     _ => {}
                 }
             }
-            (Purpose::Copy(c), Resp::Applied { differing }) => self.copy_chunk_done(g, c, Some(differing), out),
+            (Purpose::Copy(c), Resp::Applied { differing }) => {
+                self.copy_chunk_done(g, c, Some(differing), out)
+            }
             (Purpose::Copy(c), _) => self.copy_chunk_done(g, c, None, out),
             (Purpose::Plain, Resp::Ok) if o.req == Req::Done => {
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
@@ -1858,7 +1980,9 @@ impl Controller {
                 let policy = grp.rec.split_brain;
                 let verdict: Result<(), ErrorKind> = if failback {
                     match eff {
-                        RemoteState::Swapped if own_wrote && peer_wrote && policy != SplitBrainPolicy::DiscardPrimary => {
+                        RemoteState::Swapped
+                            if own_wrote && peer_wrote && policy != SplitBrainPolicy::DiscardPrimary =>
+                        {
                             Err(ErrorKind::SplitBrain)
                         }
                         RemoteState::Swapped => Ok(()),
@@ -1869,7 +1993,11 @@ impl Controller {
                         RemoteState::Suspended | RemoteState::SuspendedError => Ok(()),
                         RemoteState::Swapped if !peer_wrote => Ok(()),
                         RemoteState::Swapped if own_wrote => {
-                            if policy == SplitBrainPolicy::DiscardSecondary { Ok(()) } else { Err(ErrorKind::SplitBrain) }
+                            if policy == SplitBrainPolicy::DiscardSecondary {
+                                Ok(())
+                            } else {
+                                Err(ErrorKind::SplitBrain)
+                            }
                         }
                         s => Err(ErrorKind::RemoteWrongState(s)),
                     }
@@ -1878,7 +2006,9 @@ impl Controller {
                     return self.reply_admin(g, req, Err(e), out);
                 }
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
-                let Some(Resp::Info { session, bits, .. }) = grp.answer.take() else { unreachable!("probed") };
+                let Some(Resp::Info { session, bits, .. }) = grp.answer.take() else {
+                    unreachable!("probed")
+                };
                 grp.peer_info = Some((session, bits));
                 grp.gate = true;
                 grp.stage = 2;
@@ -1951,7 +2081,11 @@ impl Controller {
                 for c in saved {
                     let (b, n) = self.chunk_blocks(c);
                     let space = SpaceId(SAVE_SPACE | self.volumes[&c.0].space.0);
-                    self.rsubmit(MediaOp::Read { space, block: b, len: n as u32 }, RPending::RestoreRead(g, c), out);
+                    self.rsubmit(
+                        MediaOp::Read { space, block: b, len: n as u32 },
+                        RPending::RestoreRead(g, c),
+                        out,
+                    );
                 }
             }
             _ => {}
@@ -1980,7 +2114,11 @@ impl Controller {
         let p = self.volumes.get(&primary)?;
         let Some(&(_, sblocks)) = self.remote.remote_vols.get(&secondary) else {
             // Both on this array: no remote pair (the scenario validation refuses it).
-            let e = if self.volumes.contains_key(&secondary) { ErrorKind::InvalidPair } else { ErrorKind::NoSuchVolume };
+            let e = if self.volumes.contains_key(&secondary) {
+                ErrorKind::InvalidPair
+            } else {
+                ErrorKind::NoSuchVolume
+            };
             return Some((1, e));
         };
         if self.pairs.contains_key(&pair) || self.remote.pair_exists(pair) {
@@ -2019,7 +2157,11 @@ impl Controller {
         blocks: u64,
     ) -> Option<(u8, ErrorKind)> {
         let Some(s) = self.volumes.get(&secondary) else { return Some((1, ErrorKind::NoSuchVolume)) };
-        let mine = self.remote.groups.get(&g).is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair && p.1 == secondary));
+        let mine = self
+            .remote
+            .groups
+            .get(&g)
+            .is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair && p.1 == secondary));
         if mine {
             return None; // A retried commit.
         }
@@ -2077,7 +2219,8 @@ impl Controller {
             // The secondary agrees: it records its side first.
             self.remote.creating.insert(g, (req, op, 2, None));
             let blocks = self.volumes[&primary].blocks;
-            let req = Req::Create { commit: true, pair, primary, secondary, blocks, mode, fence, split_brain };
+            let req =
+                Req::Create { commit: true, pair, primary, secondary, blocks, mode, fence, split_brain };
             return self.send_req(peer, g, req, Purpose::Admin, out);
         }
         // Both sides agree; the primary's record is the linearization point. Host I/O

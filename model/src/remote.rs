@@ -289,7 +289,10 @@ impl StorageModel {
                 if state != RemoteState::Swapped {
                     return wrong;
                 }
-                if split_brain && grp.split_brain != SplitBrainPolicy::DiscardPrimary && !self.lenient_split_brain {
+                if split_brain
+                    && grp.split_brain != SplitBrainPolicy::DiscardPrimary
+                    && !self.lenient_split_brain
+                {
                     return Err(ErrorKind::SplitBrain);
                 }
                 let grp = self.groups.get_mut(&g).expect("exists");

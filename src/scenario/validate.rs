@@ -419,9 +419,9 @@ impl Validator<'_> {
                 | ActionDef::Suspend { .. }
                 | ActionDef::Resume { .. }
                 | ActionDef::Takeover { .. }
-                | ActionDef::Failback { .. }) => {
-                    self.remote_action(&p, remote, &groups, &pair_ix, &host_ix, &array_ix, &vol_ix, &volumes, &links)?
-                }
+                | ActionDef::Failback { .. }) => self.remote_action(
+                    &p, remote, &groups, &pair_ix, &host_ix, &array_ix, &vol_ix, &volumes, &links,
+                )?,
                 admin => {
                     let (cmd, host, pair) = match admin {
                         ActionDef::PairCreate { host, pair, .. } => ("pair_create", host, pair),

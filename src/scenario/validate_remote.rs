@@ -33,10 +33,10 @@ impl Validator<'_> {
             };
             let p = format!("timeline[{i}].do.remote_pair_create");
             let vol = |field: &str, name: &str| -> R<&VolumeInfo> {
-                vol_ix.get(name).map(|&v| &volumes[v]).map_or_else(
-                    || self.err(format!("{p}.{field}"), format!("unknown volume {name:?}")),
-                    Ok,
-                )
+                vol_ix
+                    .get(name)
+                    .map(|&v| &volumes[v])
+                    .map_or_else(|| self.err(format!("{p}.{field}"), format!("unknown volume {name:?}")), Ok)
             };
             let (pv, sv) = (vol("primary", primary)?, vol("secondary", secondary)?);
             let name = |a: ArrayId| &f.arrays[a.0 as usize].name;
@@ -53,15 +53,15 @@ impl Validator<'_> {
                 l.ends.contains(&Endpoint::Array(pv.array)) && l.ends.contains(&Endpoint::Array(sv.array))
             });
             if !joined {
-                return self.err(
-                    p,
-                    format!("no array link joins {:?} and {:?}", name(pv.array), name(sv.array)),
-                );
+                return self
+                    .err(p, format!("no array link joins {:?} and {:?}", name(pv.array), name(sv.array)));
             }
             let next = groups.len() as u32;
-            let g = groups
-                .entry(group.as_str())
-                .or_insert(GroupInfo { id: GroupId(next), primary: pv.array, secondary: sv.array });
+            let g = groups.entry(group.as_str()).or_insert(GroupInfo {
+                id: GroupId(next),
+                primary: pv.array,
+                secondary: sv.array,
+            });
             if (g.primary, g.secondary) != (pv.array, sv.array) {
                 return self.err(
                     p,
@@ -100,10 +100,10 @@ impl Validator<'_> {
             ActionDef::Failback { host, group, array } => ("failback", host, group, array),
             _ => unreachable!("S3 actions"),
         };
-        let h = host_ix.get(host.as_str()).copied().map_or_else(
-            || self.err(format!("{p}.do.{cmd}.host"), format!("unknown host {host:?}")),
-            Ok,
-        )?;
+        let h = host_ix
+            .get(host.as_str())
+            .copied()
+            .map_or_else(|| self.err(format!("{p}.do.{cmd}.host"), format!("unknown host {host:?}")), Ok)?;
         let Some(g) = groups.get(group.as_str()) else {
             return self.err(
                 format!("{p}.do.{cmd}.group"),

@@ -37,7 +37,11 @@ pub struct StorageSpec {
 
 impl StorageSpec {
     pub fn new(volumes: &[VolumeSpec]) -> StorageSpec {
-        StorageSpec { volumes: volumes.to_vec(), lenient_split_brain: false, empty: StorageModel::new(volumes) }
+        StorageSpec {
+            volumes: volumes.to_vec(),
+            lenient_split_brain: false,
+            empty: StorageModel::new(volumes),
+        }
     }
 
     pub fn volumes(&self) -> &[VolumeSpec] {
