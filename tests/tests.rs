@@ -7,6 +7,9 @@
 //!   each run's summary.
 //! - `mirror_pairs`: each S2 scenario does what it claims (commands, transitions,
 //!   errors seen, copies; every finished copy copied exactly the union).
+//! - `remote`: each S3 scenario does what it claims (fence levels, link loss,
+//!   resync copying exactly the union, takeover's pre-resync image, split-brain
+//!   policies, controller crashes).
 //! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
 //!   `.err` sibling.
 //! - `judging`: deliberately broken engines are caught (the checks can fail).
@@ -30,4 +33,5 @@ mod mirror_pairs;
 #[cfg(feature = "planted-bugs")]
 mod planted;
 mod regression;
+mod remote;
 mod support;
