@@ -207,5 +207,6 @@ pub fn run(quick: bool) -> u8 {
     }
     run_s2(quick);
     crate::bench_offload::run_s1(quick);
+    crate::bench_remote::run_s3(quick, &m);
     0
 }

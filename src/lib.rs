@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_offload;
+pub mod bench_remote;
 pub mod check_cmd;
 pub mod cli;
 pub mod fuzz;

@@ -227,6 +227,7 @@ fn unpaired(h: &History, audit_start: usize) -> (std::borrow::Cow<'_, History>, 
         .iter()
         .filter_map(|o| match o.op {
             Op::PairCreate { source, mirror, .. } => Some([source, mirror]),
+            Op::RemotePairCreate { primary, secondary, .. } => Some([primary, secondary]),
             _ => None,
         })
         .flatten()

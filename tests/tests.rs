@@ -10,6 +10,9 @@
 //! - `offload`: each S1 scenario does what it claims (backups complete or fail as
 //!   described, held writes, lost messages, crashes); a backup without the cache
 //!   flush is caught.
+//! - `remote`: each S3 scenario does what it claims (fence levels, link loss,
+//!   resync copying exactly the union, takeover's pre-resync image, split-brain
+//!   policies, controller crashes).
 //! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
 //!   `.err` sibling.
 //! - `judging`: deliberately broken engines are caught (the checks can fail).
@@ -38,5 +41,6 @@ mod offload;
 #[cfg(feature = "planted-bugs")]
 mod planted;
 mod regression;
+mod remote;
 mod stress;
 mod support;

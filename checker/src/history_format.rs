@@ -569,6 +569,9 @@ pub fn storage_history_to_jsonl(history: &model::History, volumes: &[VolumeSpec]
 /// The fields of an admin command's invocation line (S2): `f` is the command's name;
 /// `pair`, `source`, `mirror`, `protected` and `event` as the command has them.
 fn admin_fields(op: &Op, inv: &mut Map<String, Json>) {
+    if op.group().is_some() {
+        return remote_fields(op, inv);
+    }
     let (f, pair) = match op {
         Op::PairCreate { pair, source, mirror } => {
             inv.insert("source".into(), Json::from(source.0));
@@ -587,13 +590,39 @@ fn admin_fields(op: &Op, inv: &mut Map<String, Json>) {
             ("pair_event", pair)
         }
         Op::Read { .. } | Op::Write { .. } => unreachable!("host I/O has its own fields"),
+        _ => unreachable!("S3 commands have their own fields"),
     };
     inv.insert("f".into(), Json::from(f));
     inv.insert("pair".into(), Json::from(pair.0));
 }
 
+/// The fields of an S3 command's invocation line: `f` is the command's name (the
+/// snake_case name of the [`Op`] variant), `group`, and for `remote_pair_create` the
+/// pair, the volumes, `mode`, `fence` and `split_brain`; for `remote_event`, `event`.
+fn remote_fields(op: &Op, inv: &mut Map<String, Json>) {
+    let Ok(Json::Object(tagged)) = serde_json::to_value(op) else { unreachable!("an Op is an object") };
+    let (f, body) = tagged.into_iter().next().expect("externally tagged");
+    inv.insert("f".into(), Json::from(f));
+    if let Json::Object(fields) = body {
+        inv.extend(fields);
+    }
+}
+
+/// Parses an S3 command's invocation (the inverse of [`remote_fields`]).
+fn remote_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, FormatError> {
+    let mut fields = obj.clone();
+    for k in ["type", "process", "time", "f"] {
+        fields.remove(k);
+    }
+    let tagged = serde_json::json!({ f: Json::Object(fields) });
+    serde_json::from_value(tagged).or_else(|e| err(line, format!("a malformed `{f}`: {e}")))
+}
+
 /// Parses an admin command's invocation (the inverse of [`admin_fields`]).
 fn admin_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, FormatError> {
+    if matches!(f, "remote_pair_create" | "suspend" | "resume" | "takeover" | "failback" | "remote_event") {
+        return remote_request(line, f, obj);
+    }
     let pair = field_u64(line, obj, "pair")?;
     let pair = model::PairId(u32::try_from(pair).or_else(|_| err(line, "pair ids are 32-bit"))?);
     let vol = |name: &str| -> Result<VolumeId, FormatError> {
@@ -625,8 +654,9 @@ fn admin_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, Fo
             return err(
                 line,
                 format!(
-                    "`f` must be read, write, pair_create, split, resync, restore, pair_delete or \
-                     pair_event for storage, got {other:?}"
+                    "`f` must be read, write, pair_create, split, resync, restore, pair_delete, \
+                     pair_event, remote_pair_create, suspend, resume, takeover, failback or \
+                     remote_event for storage, got {other:?}"
                 ),
             );
         }

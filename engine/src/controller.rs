@@ -56,6 +56,10 @@ use crate::iface::{
 use model::{ErrorKind, Op, OpResult, PairEvent, PairId, PairState, Reply, Value, VolumeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+#[path = "remote.rs"]
+mod remote;
+pub use remote::{JOURNAL_MAX, LOST_TICKS, RETRY_TICKS, TICK_NS};
+
 /// How many recent request ids per host the controller remembers for de-duplication.
 /// A request older than the window is treated as a duplicate; hosts keep far fewer
 /// operations open than this.
@@ -312,6 +316,8 @@ enum Pending {
     },
     /// Garbage collection and marks nobody waits for.
     Forget,
+    /// S3 (`remote.rs`).
+    Remote(remote::RPending),
 }
 
 #[derive(Debug)]
@@ -377,6 +383,8 @@ pub struct Controller {
     /// in builds with the feature `planted-bugs`.
     #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
     planted: BTreeSet<&'static str>,
+    /// S3: remote pairs and consistency groups (`remote.rs`).
+    remote: remote::Remote,
 }
 
 impl Controller {
@@ -418,6 +426,7 @@ impl Controller {
             boot_records: Vec::new(),
             violation: None,
             planted,
+            remote: remote::Remote::boot(config, meta),
         };
         let mut by_uid: BTreeMap<u64, PairId> = BTreeMap::new();
         for (key, value) in meta {
@@ -524,6 +533,9 @@ impl Controller {
             Err(e) => return out.push(Output::Reply { req, result: Err(e) }),
         };
         let vid = op.volume().expect("host I/O");
+        if self.remote.claims(&op) {
+            return self.remote_io(req, op, out);
+        }
         let Some(p) = vol.pair else {
             return self.plain_io(req, op, vid, out);
         };
@@ -768,6 +780,9 @@ impl Controller {
     // ---- admin commands -----------------------------------------------------------
 
     fn admin(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        if self.remote.claims(&op) {
+            return self.remote_admin(req, op, out);
+        }
         if let Op::PairCreate { pair, source, mirror } = op {
             return self.pair_create(req, pair, source, mirror, out);
         }
@@ -794,13 +809,17 @@ impl Controller {
         let check = || -> Result<(), ErrorKind> {
             let s = self.volumes.get(&source).ok_or(ErrorKind::NoSuchVolume)?;
             let m = self.volumes.get(&mirror).ok_or(ErrorKind::NoSuchVolume)?;
-            if self.pairs.contains_key(&p) {
+            if self.pairs.contains_key(&p) || self.remote.pair_exists(p) {
                 return Err(ErrorKind::PairExists);
             }
             if source == mirror || s.blocks != m.blocks {
                 return Err(ErrorKind::InvalidPair);
             }
-            if s.pair.is_some() || m.pair.is_some() {
+            if s.pair.is_some()
+                || m.pair.is_some()
+                || self.remote.in_pair(source)
+                || self.remote.in_pair(mirror)
+            {
                 return Err(ErrorKind::InPair);
             }
             if s.inconsistent {
@@ -1308,6 +1327,7 @@ impl Controller {
                 self.allocated(pair, blocks, out);
             }
             Pending::Forget => {}
+            Pending::Remote(p) => self.remote_media(p, result, out),
         }
     }
 
@@ -1419,9 +1439,11 @@ impl Controller {
         if let Some(p) = self.volumes[&vid].pair {
             self.try_admin(p, out);
         }
+        self.remote_volume_idle(vid, out);
     }
 
     fn started(&mut self, out: &mut Vec<Output>) {
+        self.remote_started(out);
         for op in std::mem::take(&mut self.boot_work) {
             self.submit(op, Pending::Forget, out);
         }
@@ -1455,9 +1477,11 @@ impl ArrayEngine for Controller {
             Input::Started => self.started(out),
             Input::Host { req, op } => self.host(req, op, out),
             Input::MediaDone { io, result } => self.media_done(io, result, out),
-            // No timers set, no peers spoken to (yet).
-            Input::Timer { .. } | Input::Peer { .. } => {}
+            // Only S3 sets timers and speaks to peers.
+            Input::Timer { .. } => self.remote_timer(out),
+            Input::Peer { from, msg } => self.remote_peer(from, msg, out),
         }
+        self.remote_intercept(out);
     }
 
     fn describe(&self) -> String {
@@ -1470,17 +1494,20 @@ impl ArrayEngine for Controller {
                 pair.pending.len()
             ));
         }
+        s.push_str(&self.remote.describe());
         s
     }
 
     fn busy(&self) -> bool {
         self.pairs.values().any(|p| p.copy.is_some() || !p.admin.is_empty() || p.rec_put.is_some() || !p.live)
+            || self.remote.busy()
     }
 
     fn check(&self, probe: &Probe<'_>) -> Result<(), String> {
         if let Some(v) = &self.violation {
             return Err(v.clone());
         }
+        self.remote_check()?;
         match probe {
             Probe::MediaWrite { space, block, len } => {
                 for (p, pair) in &self.pairs {
@@ -1580,6 +1607,7 @@ mod tests {
             name: "A".into(),
             volumes: vec![(VolumeId(0), 1 << 40)],
             change_grain: 1,
+            remote_volumes: Vec::new(),
         }
     }
 

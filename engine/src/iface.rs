@@ -17,7 +17,7 @@
 //! - Timers: [`Output::Timer`] asks for [`Input::Timer`] after a delay. The engine
 //!   never reads a clock.
 
-use model::{ArrayId, Op, OpResult, PairEvent, PairId, Value, VolumeId};
+use model::{ArrayId, GroupId, Op, OpResult, PairEvent, PairId, RemoteEvent, Value, VolumeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -90,6 +90,9 @@ pub enum Notice {
     CopyStarted { pair: PairId, kind: CopyKind },
     /// A background copy finished, with what it did.
     CopyFinished { pair: PairId, kind: CopyKind, stats: CopyStats },
+    /// S3: a consistency group changed state by itself (a copy finished; the link was
+    /// lost). Recorded as an instantaneous [`Op::RemoteEvent`].
+    RemoteGroup { group: GroupId, event: RemoteEvent },
 }
 
 /// Why a background copy runs.
@@ -105,6 +108,12 @@ pub enum CopyKind {
     RestoreProtected,
     /// After a controller restart: blocks a mirrored write may have left different.
     Recovery,
+    /// S3: a remote pair's initial copy (primary → secondary over the link).
+    RemoteInitial,
+    /// S3: `resume` (the union of both change maps, primary → secondary).
+    RemoteResync,
+    /// S3: `failback` (the union of both change maps, secondary → old primary).
+    RemoteFailback,
 }
 
 impl CopyKind {
@@ -115,6 +124,9 @@ impl CopyKind {
             CopyKind::Restore => "restore",
             CopyKind::RestoreProtected => "restore_protected",
             CopyKind::Recovery => "recovery",
+            CopyKind::RemoteInitial => "remote_initial",
+            CopyKind::RemoteResync => "remote_resync",
+            CopyKind::RemoteFailback => "remote_failback",
         }
     }
 }
@@ -181,6 +193,9 @@ pub struct ArrayConfig {
     /// Blocks per change-map bit (a power of two, 1 to 2^20): the granularity at
     /// which mirror pairs track changed blocks and copy them.
     pub change_grain: u64,
+    /// S3: the volumes of the other arrays, `(volume, array, blocks)`, so a remote
+    /// pair's command can find its peer.
+    pub remote_volumes: Vec<(VolumeId, ArrayId, u64)>,
 }
 
 /// What an engine may be asked to check about itself (SPEC §4.3 invariants). The

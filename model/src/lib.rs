@@ -8,15 +8,18 @@
 //! - [`ops`]: operations, their results and their errors.
 //! - [`storage`]: the sequential reference model of volumes and mirror pairs (S2).
 //! - [`files`]: S1's file-level history (application writes, inhibit windows, tape).
+//! - [`remote`]: remote pairs and consistency groups (S3), part of the same model.
 //! - [`history`]: a client history (invocations and completions) as the checker reads it.
 
 pub mod files;
 pub mod history;
 pub mod ids;
 pub mod ops;
+pub mod remote;
 pub mod storage;
 
 pub use history::{Completion, History, HistoryOp, ProcessId};
-pub use ids::{ArrayId, HostId, PairId, Value, VolumeId};
+pub use ids::{ArrayId, GroupId, HostId, PairId, Value, VolumeId};
 pub use ops::{ErrorKind, Op, OpResult, PairEvent, PairState, Reply};
+pub use remote::{Fence, RemoteEvent, RemoteMode, RemoteState, SplitBrainPolicy};
 pub use storage::{StorageModel, VolumeSpec};

@@ -1,6 +1,7 @@
 //! Operations, results and errors: what a client asks and what it is told.
 
-use crate::ids::{PairId, Value, VolumeId};
+use crate::ids::{GroupId, PairId, Value, VolumeId};
+use crate::remote::{Fence, RemoteEvent, RemoteMode, RemoteState, SplitBrainPolicy};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -31,6 +32,30 @@ pub enum Op {
     /// the pair). Not a client request: the simulator records each one the engine
     /// announces as an instantaneous operation, so the model judges when it happened.
     PairEvent { pair: PairId, event: PairEvent },
+    /// S3: make `secondary` (on another array) the remote copy of `primary`, in
+    /// consistency group `group` (TrueCopy `paircreate`). The first pair of a group
+    /// sets its mode, fence level and split-brain policy; later pairs must match.
+    RemotePairCreate {
+        pair: PairId,
+        primary: VolumeId,
+        secondary: VolumeId,
+        group: GroupId,
+        mode: RemoteMode,
+        fence: Fence,
+        split_brain: SplitBrainPolicy,
+    },
+    /// S3: planned suspension of a group (`pairsplit`, PSUS).
+    Suspend { group: GroupId },
+    /// S3: resynchronise a group from the primaries (`pairresync`).
+    Resume { group: GroupId },
+    /// S3: the secondaries take over (`horctakeover`, SSWS).
+    Takeover { group: GroupId },
+    /// S3: after a takeover, resynchronise in reverse: the secondaries are
+    /// authoritative and the roles swap (`pairresync -swaps`).
+    Failback { group: GroupId },
+    /// S3: a transition the arrays make by themselves (copy done, link lost), recorded
+    /// like [`Op::PairEvent`].
+    RemoteEvent { group: GroupId, event: RemoteEvent },
 }
 
 /// The states of a mirror pair (SPEC §2 S2). A deleted pair no longer exists: its id
@@ -143,7 +168,26 @@ impl Op {
             | Op::Resync { pair }
             | Op::Restore { pair, .. }
             | Op::PairDelete { pair }
-            | Op::PairEvent { pair, .. } => Some(*pair),
+            | Op::PairEvent { pair, .. }
+            | Op::RemotePairCreate { pair, .. } => Some(*pair),
+            Op::Suspend { .. }
+            | Op::Resume { .. }
+            | Op::Takeover { .. }
+            | Op::Failback { .. }
+            | Op::RemoteEvent { .. } => None,
+        }
+    }
+
+    /// The consistency group a remote command or event names (S3).
+    pub fn group(&self) -> Option<GroupId> {
+        match self {
+            Op::RemotePairCreate { group, .. }
+            | Op::Suspend { group }
+            | Op::Resume { group }
+            | Op::Takeover { group }
+            | Op::Failback { group }
+            | Op::RemoteEvent { group, .. } => Some(*group),
+            _ => None,
         }
     }
 
@@ -174,6 +218,16 @@ impl fmt::Display for Op {
             }
             Op::PairDelete { pair } => write!(f, "pair_delete({pair})"),
             Op::PairEvent { pair, event } => write!(f, "event({pair}, {event})"),
+            Op::RemotePairCreate { pair, primary, secondary, group, mode, fence, split_brain } => write!(
+                f,
+                "remote_pair_create({pair}, {primary} -> {secondary}, {group}, {mode}, fence {fence}, \
+                 split brain {split_brain})"
+            ),
+            Op::Suspend { group } => write!(f, "suspend({group})"),
+            Op::Resume { group } => write!(f, "resume({group})"),
+            Op::Takeover { group } => write!(f, "takeover({group})"),
+            Op::Failback { group } => write!(f, "failback({group})"),
+            Op::RemoteEvent { group, event } => write!(f, "event({group}, {event})"),
         }
     }
 }
@@ -215,6 +269,20 @@ pub enum ErrorKind {
     InvalidPair,
     /// The command is not allowed in the pair's current state (which it names).
     WrongState(PairState),
+    /// S3: no consistency group has this id.
+    NoSuchGroup,
+    /// S3: the command is not allowed in the group's current state (which it names).
+    RemoteWrongState(RemoteState),
+    /// S3: sync mode with fence level `data` and the secondary out of reach: the
+    /// primary refuses host I/O.
+    Fenced,
+    /// S3: both sides wrote while apart and the group's split-brain policy refuses
+    /// to discard the side this command would discard.
+    SplitBrain,
+    /// The array cannot tell whether the write took effect (the remote copy's answer
+    /// was lost with the link). Not a model result: the simulator records it as an
+    /// unknown outcome (Jepsen's `:info`).
+    Indeterminate,
 }
 
 impl ErrorKind {
@@ -231,6 +299,11 @@ impl ErrorKind {
             ErrorKind::InPair => "in_pair",
             ErrorKind::InvalidPair => "invalid_pair",
             ErrorKind::WrongState(s) => return format!("wrong_state:{}", s.name()),
+            ErrorKind::NoSuchGroup => "no_such_group",
+            ErrorKind::RemoteWrongState(s) => return format!("remote_wrong_state:{}", s.name()),
+            ErrorKind::Fenced => "fenced",
+            ErrorKind::SplitBrain => "split_brain",
+            ErrorKind::Indeterminate => "indeterminate",
         };
         s.to_string()
     }
@@ -239,6 +312,9 @@ impl ErrorKind {
     pub fn from_name(name: &str) -> Option<ErrorKind> {
         if let Some(state) = name.strip_prefix("wrong_state:") {
             return PairState::from_name(state).map(ErrorKind::WrongState);
+        }
+        if let Some(state) = name.strip_prefix("remote_wrong_state:") {
+            return RemoteState::from_name(state).map(ErrorKind::RemoteWrongState);
         }
         Some(match name {
             "no_such_volume" => ErrorKind::NoSuchVolume,
@@ -250,6 +326,10 @@ impl ErrorKind {
             "pair_exists" => ErrorKind::PairExists,
             "in_pair" => ErrorKind::InPair,
             "invalid_pair" => ErrorKind::InvalidPair,
+            "no_such_group" => ErrorKind::NoSuchGroup,
+            "fenced" => ErrorKind::Fenced,
+            "split_brain" => ErrorKind::SplitBrain,
+            "indeterminate" => ErrorKind::Indeterminate,
             _ => return None,
         })
     }
@@ -268,6 +348,11 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InPair => "volume already in a pair",
             ErrorKind::InvalidPair => "invalid pair",
             ErrorKind::WrongState(s) => return write!(f, "not allowed in state {s}"),
+            ErrorKind::NoSuchGroup => "no such consistency group",
+            ErrorKind::RemoteWrongState(s) => return write!(f, "not allowed in remote state {s}"),
+            ErrorKind::Fenced => "fenced: the secondary cannot be reached",
+            ErrorKind::SplitBrain => "split brain: both sides wrote while apart",
+            ErrorKind::Indeterminate => "indeterminate: the remote copy's answer was lost",
         };
         f.write_str(s)
     }

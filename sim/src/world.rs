@@ -12,8 +12,8 @@ use engine::{
     MediaView, Metadata, Notice, Output, Probe, ReqId, SpaceId, TimerId,
 };
 use model::{
-    ArrayId, Completion, History, HistoryOp, HostId, Op, OpResult, PairEvent, PairId, ProcessId, Reply,
-    Value, VolumeId,
+    ArrayId, Completion, ErrorKind, History, HistoryOp, HostId, Op, OpResult, PairEvent, PairId, ProcessId,
+    RemoteEvent, Reply, Value, VolumeId,
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -403,6 +403,12 @@ impl<'a> World<'a> {
                         .map(|v| (v.id, v.blocks))
                         .collect(),
                     change_grain: a.change_grain,
+                    remote_volumes: cfg
+                        .volumes
+                        .iter()
+                        .filter(|v| v.array.0 as usize != i)
+                        .map(|v| (v.id, v.array, v.blocks))
+                        .collect(),
                 };
                 let media = Media::default();
                 let engine = Some(factory.boot(&config, &media.meta));
@@ -649,6 +655,16 @@ impl<'a> World<'a> {
                 written.entry(*vol).or_default().push((*block, values.len() as u64));
             }
         }
+        // S3: a remote secondary is audited wherever its primary was written (and
+        // the other way round, the roles swap at a failback).
+        for h in &self.history.ops {
+            if let Op::RemotePairCreate { primary, secondary, .. } = h.op {
+                for (from, to) in [(primary, secondary), (secondary, primary)] {
+                    let extents = written.get(&from).cloned().unwrap_or_default();
+                    written.entry(to).or_default().extend(extents);
+                }
+            }
+        }
         for (vol, mut extents) in written {
             extents.sort_unstable();
             // The union of the written extents; the loop below cuts it into reads.
@@ -803,6 +819,16 @@ impl<'a> World<'a> {
         self.open_ops -= 1;
         let process = self.hosts[h].slots[slot].process;
         self.trace(TraceKind::Complete { host: h as u32, process: process.0, req, ok: result.is_ok() });
+        if result == Err(ErrorKind::Indeterminate) {
+            // The array cannot tell whether the write took effect (S3: its remote
+            // copy's answer was lost): an unknown outcome, and the client goes on as
+            // a new process, as after a timeout.
+            self.stats.ops_unknown += 1;
+            let p = self.new_process();
+            self.hosts[h].slots[slot].process = p;
+            self.after_op(h, slot);
+            return;
+        }
         self.complete(open.hist, Completion::Returned(result));
         self.stats.ops_ok += 1;
         self.after_op(h, slot);
@@ -1118,6 +1144,16 @@ impl<'a> World<'a> {
                 // An instantaneous operation of the array's own process.
                 let hist =
                     self.record_invoke(array_process(ArrayId(a as u32)), Op::PairEvent { pair, event });
+                self.complete(hist, Completion::Returned(Ok(Reply::Done)));
+            }
+            Notice::RemoteGroup { group, event } => {
+                let what = match event {
+                    RemoteEvent::Synced => 4,
+                    RemoteEvent::LinkLost => 5,
+                };
+                self.trace(TraceKind::Notice { array: a as u32, pair: group.0, what });
+                let hist =
+                    self.record_invoke(array_process(ArrayId(a as u32)), Op::RemoteEvent { group, event });
                 self.complete(hist, Completion::Returned(Ok(Reply::Done)));
             }
             Notice::CopyStarted { pair, kind } => {

@@ -343,6 +343,54 @@ pub enum ActionDef {
         host: String,
         file: String,
     },
+    /// S3: `host` makes `secondary` (on another array, joined to the primary's by an
+    /// array link) the remote copy of `primary`, in consistency group `group`. The
+    /// first pair of a group sets its `mode` (default `sync`), `fence` (default
+    /// `never`) and `split_brain` policy (default `refuse`). Sent to the primary's
+    /// array.
+    RemotePairCreate {
+        host: String,
+        pair: String,
+        primary: String,
+        secondary: String,
+        group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<model::RemoteMode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fence: Option<model::Fence>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        split_brain: Option<model::SplitBrainPolicy>,
+    },
+    /// S3: planned suspension of a group. Sent to the group's primary array unless
+    /// `array` names the other one (the engine forwards it).
+    Suspend {
+        host: String,
+        group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        array: Option<String>,
+    },
+    /// S3: resynchronise a group from its primaries (sent to the primary array).
+    Resume {
+        host: String,
+        group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        array: Option<String>,
+    },
+    /// S3: the secondaries take over (sent to the secondary array).
+    Takeover {
+        host: String,
+        group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        array: Option<String>,
+    },
+    /// S3: after a takeover, resynchronise in reverse; the roles swap (sent to the
+    /// secondary array).
+    Failback {
+        host: String,
+        group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        array: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

@@ -14,6 +14,9 @@ use sim::{
 };
 use std::collections::BTreeMap;
 use std::fmt;
+
+#[path = "validate_remote.rs"]
+mod remote;
 use std::path::{Path, PathBuf};
 
 /// The largest volume a scenario may declare: 2^40 blocks (SPEC §1).
@@ -358,6 +361,7 @@ impl Validator<'_> {
             }
         }
         let offload = self.offload(f, &host_ix, &vol_ix, &volumes, &links, &hosts)?;
+        let groups = self.remote_groups(f, &vol_ix, &volumes, &links, &mut pair_ix)?;
         let mut timeline = Vec::new();
         let mut last: Option<(usize, Duration)> = None;
         for (i, t) in f.timeline.iter().enumerate() {
@@ -430,6 +434,13 @@ impl Validator<'_> {
                     &host_ix,
                     &f.hosts,
                     &offload,
+                )?,
+                remote @ (ActionDef::RemotePairCreate { .. }
+                | ActionDef::Suspend { .. }
+                | ActionDef::Resume { .. }
+                | ActionDef::Takeover { .. }
+                | ActionDef::Failback { .. }) => self.remote_action(
+                    &p, remote, &groups, &pair_ix, &host_ix, &array_ix, &vol_ix, &volumes, &links,
                 )?,
                 admin => {
                     let (cmd, host, pair) = match admin {

@@ -19,7 +19,9 @@
 use crate::linearizability::{Budget, Model, Operation, Outcome};
 use crate::partition::{Partitioned, Projection, check, check_partitioned};
 use crate::report::{Report, Verdict};
-use model::{ErrorKind, History, Op, OpResult, PairId, Reply, StorageModel, Value, VolumeId, VolumeSpec};
+use model::{
+    ErrorKind, GroupId, History, Op, OpResult, PairId, Reply, StorageModel, Value, VolumeId, VolumeSpec,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -27,13 +29,19 @@ use std::fmt;
 #[derive(Clone, Debug)]
 pub struct StorageSpec {
     volumes: Vec<VolumeSpec>,
+    /// See [`StorageModel::lenient_split_brain`].
+    lenient_split_brain: bool,
     /// An empty model, for the state-independent validation of requests.
     empty: StorageModel,
 }
 
 impl StorageSpec {
     pub fn new(volumes: &[VolumeSpec]) -> StorageSpec {
-        StorageSpec { volumes: volumes.to_vec(), empty: StorageModel::new(volumes) }
+        StorageSpec {
+            volumes: volumes.to_vec(),
+            lenient_split_brain: false,
+            empty: StorageModel::new(volumes),
+        }
     }
 
     pub fn volumes(&self) -> &[VolumeSpec] {
@@ -68,7 +76,9 @@ impl Model for StorageSpec {
     type State = StorageModel;
 
     fn init(&self) -> StorageModel {
-        StorageModel::new(&self.volumes)
+        let mut m = StorageModel::new(&self.volumes);
+        m.lenient_split_brain = self.lenient_split_brain;
+        m
     }
 
     fn step(&self, state: &StorageModel, op: &Op) -> (OpResult, Option<StorageModel>) {
@@ -413,6 +423,8 @@ struct Components {
     /// Component of each volume and of each pair id.
     of_volume: BTreeMap<VolumeId, u32>,
     of_pair: BTreeMap<PairId, u32>,
+    /// S3: component of each consistency group.
+    of_group: BTreeMap<GroupId, u32>,
     /// Block indices touched by host I/O, per component.
     blocks: BTreeMap<u32, BTreeSet<u64>>,
 }
@@ -436,24 +448,38 @@ impl Components {
         for o in history {
             if let Some(pair) = o.op.pair() {
                 let a = find(&mut parent, (1, pair.0));
-                if let Op::PairCreate { source, mirror, .. } = o.op {
-                    for v in [source, mirror] {
-                        let b = find(&mut parent, (0, v.0));
-                        parent.insert(b, a);
+                let joined = match o.op {
+                    Op::PairCreate { source, mirror, .. } => [source, mirror],
+                    Op::RemotePairCreate { primary, secondary, .. } => [primary, secondary],
+                    _ => continue,
+                };
+                for v in joined {
+                    let b = find(&mut parent, (0, v.0));
+                    parent.insert(b, a);
+                }
+            }
+            // S3: a consistency group joins its pairs.
+            if let Some(group) = o.op.group() {
+                let g = find(&mut parent, (2, group.0));
+                if let Some(pair) = o.op.pair() {
+                    let a = find(&mut parent, (1, pair.0));
+                    if a != g {
+                        parent.insert(a, g);
                     }
                 }
             }
         }
         let nodes: Vec<(u8, u32)> = parent.keys().copied().collect();
         let mut ids: BTreeMap<(u8, u32), u32> = BTreeMap::new();
-        let (mut of_volume, mut of_pair) = (BTreeMap::new(), BTreeMap::new());
+        let (mut of_volume, mut of_pair, mut of_group) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         for n in nodes {
             let root = find(&mut parent, n);
             let next = ids.len() as u32;
             let id = *ids.entry(root).or_insert(next);
             match n.0 {
                 0 => of_volume.insert(VolumeId(n.1), id),
-                _ => of_pair.insert(PairId(n.1), id),
+                1 => of_pair.insert(PairId(n.1), id),
+                _ => of_group.insert(GroupId(n.1), id),
             };
         }
         let mut blocks: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
@@ -468,7 +494,18 @@ impl Components {
                 }
             }
         }
-        Components { spec: StorageSpec::new(volumes), of_volume, of_pair, blocks }
+        Components { spec: StorageSpec::new(volumes), of_volume, of_pair, of_group, blocks }
+    }
+}
+
+impl Components {
+    /// The component an admin command or event belongs to.
+    fn admin_component(&self, op: &Op) -> Option<u32> {
+        match (op.group(), op.pair()) {
+            (Some(g), _) => Some(self.of_group[&g]),
+            (None, Some(p)) => Some(self.of_pair[&p]),
+            (None, None) => None,
+        }
     }
 }
 
@@ -505,15 +542,25 @@ impl Partitioned for Components {
     type Part = StorageSpec;
 
     fn part_model(&self, _key: &PartKey) -> StorageSpec {
-        self.spec.clone()
+        // A part sees one block index: split brain (writes to any block) is the
+        // whole-object pass's to judge.
+        let mut spec = self.spec.clone();
+        spec.lenient_split_brain = true;
+        spec
     }
 
     fn project(&self, op: &Op, ret: Option<&OpResult>) -> Projection<PartKey, Op, OpResult> {
-        if let Some(pair) = op.pair() {
-            let c = self.of_pair[&pair];
-            let mut parts = vec![(PartKey { component: c, block: u64::MAX }, op.clone(), ret.cloned())];
+        if let Some(c) = self.admin_component(op) {
+            // S3: whether `resume` or `failback` finds split brain depends on writes
+            // to any block of the group, which no single part sees: the parts take
+            // its outcome as unknown and the whole-object pass judges it.
+            let ret = match op {
+                Op::Resume { .. } | Op::Failback { .. } => None,
+                _ => ret.cloned(),
+            };
+            let mut parts = vec![(PartKey { component: c, block: u64::MAX }, op.clone(), ret.clone())];
             for &block in self.blocks.get(&c).into_iter().flatten() {
-                parts.push((PartKey { component: c, block }, op.clone(), ret.cloned()));
+                parts.push((PartKey { component: c, block }, op.clone(), ret.clone()));
             }
             return Projection::Parts(parts);
         }
@@ -570,12 +617,12 @@ fn check_components(volumes: &[VolumeSpec], split: &[Operation<Op, OpResult>], b
     let mut stats = report.stats;
     let mut all_whole = true;
     // Every part passed: now each component with an admin command as one object.
-    let with_admin: BTreeSet<u32> = comps.of_pair.values().copied().collect();
+    let with_admin: BTreeSet<u32> = comps.of_pair.values().chain(comps.of_group.values()).copied().collect();
     for c in with_admin {
         let ops: Vec<Operation<Op, OpResult>> = split
             .iter()
-            .filter(|o| match o.op.pair() {
-                Some(p) => comps.of_pair[&p] == c,
+            .filter(|o| match comps.admin_component(&o.op) {
+                Some(a) => a == c,
                 None => o.op.volume().and_then(|v| comps.of_volume.get(&v)) == Some(&c),
             })
             .cloned()

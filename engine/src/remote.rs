@@ -1,0 +1,2362 @@
+//! S3: remote replication in mirrorsim's controller (TrueCopy / SRDF / DRBD).
+//!
+//! A child module of `controller`: it extends [`Controller`] with remote pairs in
+//! consistency groups. The design, side by side with the model (`model::remote`):
+//!
+//! # Durable state (per array, per group)
+//!
+//! - The **group record** `rgroup/<g>`: this array's role (`primary`: it holds the
+//!   volumes the model currently calls primaries), its view of the state, the peer,
+//!   mode, fence and split-brain policy, the pairs `(pair, local, remote)`, the
+//!   **session** (a generation number; DRBD's current UUID), `fenced`, `consistent`
+//!   (the secondaries hold a whole image) and `saving` (a resync target keeps its
+//!   pre-resync image).
+//! - **Change-map bits** `rbit/<g>/<session>/<vol>/<chunk>`, one per chunk of
+//!   `change_grain` blocks, made durable before the data write they cover
+//!   (write-intent). A bit of the current session while the group follows is an
+//!   activity-log entry, deleted once both sides hold the chunk; a bit of an older
+//!   session records a change since a suspension. "This side wrote since the
+//!   suspension" (split brain) is "a bit of the current session exists while
+//!   suspended", since every suspension starts a session.
+//! - **Doubt marks** `rdoubt/<g>/<vol>/<chunk>`: chunks whose last write may be on the
+//!   secondary and not on the primary (a sync write in flight when the link was lost
+//!   with fence `data`, or when the primary crashed). A resume first copies them
+//!   secondary → primary; until then the primary is fenced (fence `data`) or holds
+//!   I/O to them (fence `never`).
+//! - **Saved chunks** `rsave/<g>/<vol>/<chunk>` with their data in a private space: a
+//!   resync target saves each chunk before its first overwrite (DRBD's
+//!   before-resync-target snapshot), so a takeover mid-resync restores the
+//!   pre-resync image, never a half-copied one. Dropped when the resync completes.
+//!
+//! # The link
+//!
+//! Per (peer, group) and direction, a reliable ordered channel: numbered requests,
+//! one response each, retransmitted every `RETRY_TICKS` ticks; `LOST_TICKS` ticks
+//! with requests outstanding and no response (or a `Refused`/`Reset` answer) mean
+//! the link is lost.
+//! The receiver processes requests strictly in order, one at a time (so an async
+//! secondary applies writes in order and its content is always a prefix), and
+//! answers a retransmission from a small cache. A channel id carries the sender's
+//! durable boot count, so a restarted receiver (which has lost its place) answers
+//! `Reset` and a restarted sender starts afresh.
+//!
+//! # Writes to a primary
+//!
+//! - Sync, following: bit, then the data to the secondary, then (after its answer)
+//!   the local write, then the acknowledgement. The secondary holds every write the
+//!   primary does. At a link loss, the writes still waiting: with fence `never` they
+//!   are written locally and acknowledged after the `link_lost` announcement; with
+//!   fence `data` their chunks are marked in doubt and they are answered
+//!   `indeterminate` (the simulator records an unknown outcome).
+//! - Async, following: bit, local write, acknowledgement, then shipped in order; the
+//!   bit goes when the secondary has it. More than `JOURNAL_MAX` writes unshipped
+//!   suspend the group (a full journal, PFUS: announced as `link_lost`).
+//! - Suspended or swapped: bit, local write, acknowledgement (tracked).
+//!
+//! # Events and commands
+//!
+//! The secondary announces `synced` when it has durably recorded the end of a copy
+//! (a takeover, there, decides by it); the primary announces `link_lost` after its
+//! own record of the suspension is durable, before it answers the writes that
+//! waited. Known window: a `Done` retransmission still in flight when the primary
+//! gives the link up can make `synced` follow `link_lost` (the model refuses it). Every
+//! command except `takeover` first asks the peer its state (`Probe`), so a takeover
+//! the primary never heard of is taken into account; a command whose peer cannot be
+//! reached waits (its client may time out). Commands reaching the wrong side are
+//! forwarded. A restarted primary whose group was following suspends it
+//! (`link_lost`): its activity log becomes doubt marks (sync) or change bits
+//! (async).
+
+use super::{Controller, Pending};
+use crate::iface::{
+    ArrayConfig, CopyKind, CopyStats, MediaOp, MediaResult, Metadata, Notice, Output, ReqId, SpaceId,
+};
+use model::{
+    ArrayId, ErrorKind, Fence, GroupId, Op, OpResult, PairId, RemoteEvent, RemoteMode, RemoteState, Reply,
+    SplitBrainPolicy, Value, VolumeId,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The host id of commands forwarded from the peer.
+pub(super) const FORWARD_HOST: u32 = u32::MAX - 1;
+/// The link timer's period.
+pub const TICK_NS: u64 = 1_000_000;
+/// Ticks between retransmissions of an unanswered request.
+pub const RETRY_TICKS: u32 = 2;
+/// Ticks after which an unanswered request means the link is lost.
+pub const LOST_TICKS: u32 = 12;
+/// Async writes acknowledged but not yet applied at the secondary before the group
+/// suspends (the journal volume's size).
+pub const JOURNAL_MAX: usize = 512;
+/// Chunks a copier keeps in flight.
+const COPY_WINDOW: usize = 8;
+/// Responses a receiver remembers for retransmissions.
+const RESP_CACHE: usize = 64;
+/// Saved (pre-resync) chunks live in space `SAVE_SPACE | volume`.
+const SAVE_SPACE: u32 = 1 << 31;
+
+type Chunk = (VolumeId, u64);
+
+/// The durable group record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct GroupRec {
+    primary: bool,
+    state: RemoteState,
+    peer: ArrayId,
+    mode: RemoteMode,
+    fence: Fence,
+    split_brain: SplitBrainPolicy,
+    /// `(pair, local volume, the peer's volume)`.
+    pairs: Vec<(PairId, VolumeId, VolumeId)>,
+    session: u64,
+    fenced: bool,
+    consistent: bool,
+    saving: bool,
+}
+
+impl GroupRec {
+    fn key(g: GroupId) -> String {
+        format!("rgroup/{:08x}", g.0)
+    }
+    fn following(&self) -> bool {
+        self.state.following()
+    }
+    fn peer_vol(&self, local: VolumeId) -> Option<VolumeId> {
+        self.pairs.iter().find(|p| p.1 == local).map(|p| p.2)
+    }
+}
+
+fn bit_key(g: GroupId, epoch: u64, (vol, chunk): Chunk) -> String {
+    format!("rbit/{:08x}/{epoch:016x}/{:08x}/{chunk:016x}", g.0, vol.0)
+}
+
+fn doubt_key(g: GroupId, (vol, block): (VolumeId, u64)) -> String {
+    format!("rdoubt/{:08x}/{:08x}/{block:016x}", g.0, vol.0)
+}
+
+fn save_key(g: GroupId, (vol, chunk): Chunk) -> String {
+    format!("rsave/{:08x}/{:08x}/{chunk:016x}", g.0, vol.0)
+}
+
+fn parse_hex(parts: &[&str]) -> Option<Vec<u64>> {
+    parts.iter().map(|p| u64::from_str_radix(p, 16).ok()).collect()
+}
+
+/// A request over the link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Req {
+    /// Could this array hold the secondary of a new pair? (`commit`: then record it.)
+    Create {
+        commit: bool,
+        pair: PairId,
+        primary: VolumeId,
+        secondary: VolumeId,
+        blocks: u64,
+        mode: RemoteMode,
+        fence: Fence,
+        split_brain: SplitBrainPolicy,
+    },
+    /// Your state, session and change map.
+    Probe,
+    /// Apply these blocks (the receiver's volume), in order.
+    Data { vol: VolumeId, block: u64, values: Vec<Value>, copy: bool },
+    /// A planned suspension.
+    Suspend,
+    /// Become the target of a resync under `session`.
+    Begin { session: u64 },
+    /// The resync is complete: drop the saved image, follow.
+    Done,
+    /// The sender took over.
+    TookOver,
+    /// Run a command for me.
+    Command { op: Op },
+    /// Read a block of your volume.
+    ReadChunk { vol: VolumeId, chunk: u64 },
+    /// My command is over: lift the hold `Probe` put on your host I/O.
+    Release,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Resp {
+    Ok,
+    /// The rank (in the model's order of checks) and kind of the first refusal.
+    Created(Option<(u8, ErrorKind)>),
+    /// The peer's state, session, whether it wrote since its suspension, and its
+    /// change map (the sender's volumes).
+    Info {
+        state: RemoteState,
+        session: u64,
+        wrote: bool,
+        bits: Vec<(VolumeId, u64)>,
+    },
+    Applied {
+        differing: u64,
+    },
+    Values(Vec<Value>),
+    Result(OpResult),
+    /// The receiver took over: it takes no more data.
+    Refused,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Body {
+    Req(Req),
+    Resp(Resp),
+    /// The receiver does not know this channel (it restarted).
+    Reset,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Wire {
+    group: GroupId,
+    chan: u64,
+    seq: u64,
+    body: Body,
+}
+
+/// What a sent request is for.
+#[derive(Clone, Debug)]
+enum Purpose {
+    Write(u64),
+    Copy(Chunk),
+    Admin,
+    Plain,
+    Forward(ReqId),
+    /// Reading a block in doubt from the secondary.
+    Doubt((VolumeId, u64)),
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    req: Req,
+    purpose: Purpose,
+    age: u32,
+}
+
+#[derive(Debug, Default)]
+struct Sender {
+    chan: u64,
+    next: u64,
+    unacked: BTreeMap<u64, Outgoing>,
+}
+
+#[derive(Debug, Default)]
+struct Receiver {
+    chan: u64,
+    next: u64,
+    buf: BTreeMap<u64, Req>,
+    busy: Option<u64>,
+    cache: VecDeque<(u64, Resp)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Bit {
+    Putting,
+    Durable,
+    Deleting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WPhase {
+    /// Waiting for bits.
+    Bits,
+    /// Sync: the data is on its way to the secondary.
+    Remote,
+    /// The local media write runs.
+    Local,
+    /// Async: acknowledged, shipped, waiting for the secondary.
+    Shipped,
+}
+
+#[derive(Debug)]
+struct RWrite {
+    req: ReqId,
+    g: GroupId,
+    vol: VolumeId,
+    block: u64,
+    values: Vec<Value>,
+    chunks: (u64, u64),
+    epoch: u64,
+    phase: WPhase,
+    /// Sync: answer `indeterminate` instead of writing locally (fence data, link lost).
+    doubtful: bool,
+}
+
+#[derive(Debug)]
+struct RCopy {
+    kind: CopyKind,
+    set: BTreeSet<Chunk>,
+    holding: BTreeSet<Chunk>,
+    inflight: u32,
+    listing: u32,
+    stats: BTreeMap<PairId, CopyStats>,
+    done_sent: bool,
+}
+
+/// What runs once a group record put is durable.
+#[derive(Debug)]
+enum RAfter {
+    Reply(ReqId, OpResult),
+    Created {
+        req: ReqId,
+        pair: PairId,
+        peer_bits: Vec<Chunk>,
+    },
+    Resumed {
+        req: ReqId,
+        kind: CopyKind,
+        peer_bits: Vec<Chunk>,
+    },
+    LinkLost,
+    Synced,
+    Respond(GroupId, ArrayId, u64, Resp),
+    CreatedSecondary {
+        from: ArrayId,
+        seq: u64,
+        secondary: VolumeId,
+        primary: VolumeId,
+    },
+    /// The end of a copy is durable at the secondary: `synced` takes effect.
+    DoneSecondary(ArrayId, u64),
+    /// A takeover is durable: drop the saved chunks, tell the old primary.
+    TookOver(ReqId, Vec<Chunk>),
+}
+
+#[derive(Debug)]
+struct RGroup {
+    rec: GroupRec,
+    live: bool,
+    rec_put: Option<(GroupRec, RAfter)>,
+    rec_queue: VecDeque<(GroupRec, RAfter)>,
+    bits: BTreeMap<(u64, Chunk), Bit>,
+    /// Blocks in doubt: the value of the write that may be on the secondary only.
+    doubt: BTreeMap<(VolumeId, u64), Value>,
+    saved: BTreeSet<Chunk>,
+    /// Writes in flight per chunk (and bits in use).
+    writers: BTreeMap<Chunk, u32>,
+    bit_users: BTreeMap<(u64, Chunk), u32>,
+    waiters: Vec<(ReqId, Op)>,
+    held: Vec<(ReqId, Op)>,
+    gate: bool,
+    admin: VecDeque<(ReqId, Op)>,
+    /// The running command's stage (0: not begun).
+    stage: u8,
+    /// The peer's answer to the running command.
+    answer: Option<Resp>,
+    /// The running command asked the peer (which then holds its host I/O).
+    probed: bool,
+    /// The peer's command holds this array's host I/O for the group (`Probe` …
+    /// `Begin`/`Release`), so both sides change roles at one instant; released after
+    /// `LOST_TICKS` ticks if the peer goes silent.
+    peer_gate: Option<u32>,
+    /// A link-loss record is on its way.
+    losing: bool,
+    /// A takeover is waiting for the request being applied: take no more.
+    freeze: bool,
+    /// The peer's session and change map from the last `Probe`.
+    peer_info: Option<(u64, Vec<(VolumeId, u64)>)>,
+    copy: Option<RCopy>,
+    /// Blocks in doubt being read from the secondary.
+    resolving: BTreeSet<(VolumeId, u64)>,
+}
+
+impl RGroup {
+    fn new(rec: GroupRec, live: bool) -> RGroup {
+        RGroup {
+            rec,
+            live,
+            rec_put: None,
+            rec_queue: VecDeque::new(),
+            bits: BTreeMap::new(),
+            doubt: BTreeMap::new(),
+            saved: BTreeSet::new(),
+            writers: BTreeMap::new(),
+            bit_users: BTreeMap::new(),
+            waiters: Vec::new(),
+            held: Vec::new(),
+            gate: false,
+            admin: VecDeque::new(),
+            stage: 0,
+            answer: None,
+            probed: false,
+            peer_gate: None,
+            peer_info: None,
+            losing: false,
+            freeze: false,
+            copy: None,
+            resolving: BTreeSet::new(),
+        }
+    }
+
+    /// The record as it will be once the puts in flight and queued are durable: the
+    /// base of every new record.
+    fn latest(&self) -> &GroupRec {
+        self.rec_queue.back().or(self.rec_put.as_ref()).map_or(&self.rec, |(r, _)| r)
+    }
+
+    fn wrote(&self) -> bool {
+        self.bits.keys().any(|k| k.0 == self.rec.session)
+    }
+}
+
+/// The receiver's work on one request.
+#[derive(Debug)]
+struct Apply {
+    peer: ArrayId,
+    g: GroupId,
+    seq: u64,
+    vol: VolumeId,
+    block: u64,
+    values: Vec<Value>,
+    copy: bool,
+    to_save: Vec<u64>,
+    differing: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum RPending {
+    LocalWrite(u64),
+    BitPut(GroupId, (u64, Chunk)),
+    BitDelete(GroupId, (u64, Chunk)),
+    Record(GroupId),
+    Boot,
+    CopyRead(GroupId, Chunk),
+    Listing(GroupId, VolumeId),
+    ApplyRead,
+    SaveWrite(u64),
+    SavePut,
+    ApplyWrite,
+    /// Reading a chunk for the peer (`ReadChunk`) or to restore a save.
+    ChunkRead(GroupId, ArrayId, u64),
+    RestoreRead(GroupId, Chunk),
+    RestoreWrite(GroupId),
+    DoubtWrite(GroupId, (VolumeId, u64)),
+    SaveMarked,
+    SecondaryListing(GroupId, ArrayId, u64, VolumeId),
+    Forget,
+}
+
+/// A create in progress: the request, the command, its stage (1: checking at the
+/// secondary, 2: committing there, 3: recording here) and the primary's own refusal
+/// as `(rank in the model's order of checks, error)`.
+type Creating = (ReqId, Op, u8, Option<(u8, ErrorKind)>);
+
+/// The remote-replication part of the controller.
+#[derive(Debug, Default)]
+pub(super) struct Remote {
+    groups: BTreeMap<GroupId, RGroup>,
+    vol_group: BTreeMap<VolumeId, GroupId>,
+    remote_vols: BTreeMap<VolumeId, (ArrayId, u64)>,
+    tx: BTreeMap<(ArrayId, GroupId), Sender>,
+    rx: BTreeMap<(ArrayId, GroupId), Receiver>,
+    writes: BTreeMap<u64, RWrite>,
+    wid_next: u64,
+    boot: u64,
+    boot_durable: bool,
+    /// Messages waiting for the boot count to be durable.
+    unsent: Vec<(ArrayId, Wire)>,
+    tick_armed: bool,
+    timer_next: u64,
+    apply: Option<Apply>,
+    /// Forwarded commands: forward id → (peer, group, seq) to answer.
+    forwarded: BTreeMap<u64, (ArrayId, GroupId, u64)>,
+    forward_next: u64,
+    /// Creates in progress: group → (req, op, stage, the primary's own refusal).
+    creating: BTreeMap<GroupId, Creating>,
+    /// The secondary's allocated chunks for the create in progress.
+    create_bits: BTreeMap<GroupId, Vec<(VolumeId, u64)>>,
+    /// Creates waiting for the one in progress on their group.
+    create_wait: BTreeMap<GroupId, VecDeque<(ReqId, Op)>>,
+    /// Takeovers restoring saved chunks: group → chunks left.
+    restoring: BTreeMap<GroupId, (ReqId, u32)>,
+}
+
+impl Remote {
+    pub(super) fn boot(config: &ArrayConfig, meta: &Metadata) -> Remote {
+        let mut r = Remote {
+            remote_vols: config.remote_volumes.iter().map(|&(v, a, b)| (v, (a, b))).collect(),
+            ..Remote::default()
+        };
+        for (key, value) in meta {
+            if let Some(h) = key.strip_prefix("rgroup/") {
+                let (Ok(g), Ok(rec)) =
+                    (u32::from_str_radix(h, 16), serde_json::from_slice::<GroupRec>(value))
+                else {
+                    continue;
+                };
+                for p in &rec.pairs {
+                    r.vol_group.insert(p.1, GroupId(g));
+                }
+                r.groups.insert(GroupId(g), RGroup::new(rec, true));
+            } else if key == "rboot" {
+                r.boot = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+            }
+        }
+        for key in meta.keys() {
+            let parts: Vec<&str> = key.split('/').collect();
+            match parts.as_slice() {
+                ["rbit", rest @ ..] if rest.len() == 4 => {
+                    if let Some(n) = parse_hex(rest)
+                        && let Some(grp) = r.groups.get_mut(&GroupId(n[0] as u32))
+                    {
+                        grp.bits.insert((n[1], (VolumeId(n[2] as u32), n[3])), Bit::Durable);
+                    }
+                }
+                ["rdoubt", rest @ ..] if rest.len() == 3 => {
+                    let value = std::str::from_utf8(&meta[key]).ok().and_then(|v| v.parse().ok());
+                    if let Some(n) = parse_hex(rest)
+                        && let Some(value) = value
+                        && let Some(grp) = r.groups.get_mut(&GroupId(n[0] as u32))
+                    {
+                        grp.doubt.insert((VolumeId(n[1] as u32), n[2]), Value(value));
+                    }
+                }
+                ["rsave", rest @ ..] if rest.len() == 3 => {
+                    if let Some(n) = parse_hex(rest)
+                        && let Some(grp) = r.groups.get_mut(&GroupId(n[0] as u32))
+                    {
+                        grp.saved.insert((VolumeId(n[1] as u32), n[2]));
+                    }
+                }
+                _ => {}
+            }
+        }
+        r.boot += 1;
+        r
+    }
+
+    pub(super) fn claims(&self, op: &Op) -> bool {
+        op.group().is_some() || op.volume().is_some_and(|v| self.vol_group.contains_key(&v))
+    }
+
+    /// A volume or pair id in a remote pair (for S2's `pair_create` refusals).
+    pub(super) fn in_pair(&self, vol: VolumeId) -> bool {
+        self.vol_group.contains_key(&vol)
+    }
+
+    pub(super) fn pair_exists(&self, pair: PairId) -> bool {
+        self.groups.values().any(|g| g.rec.pairs.iter().any(|p| p.0 == pair))
+    }
+
+    pub(super) fn busy(&self) -> bool {
+        self.groups
+            .values()
+            .any(|g| g.copy.is_some() || !g.admin.is_empty() || g.rec_put.is_some() || !g.held.is_empty())
+            || self.tx.values().any(|s| !s.unacked.is_empty())
+            || !self.creating.is_empty()
+    }
+
+    pub(super) fn describe(&self) -> String {
+        let mut s = String::new();
+        for (g, grp) in &self.groups {
+            s.push_str(&format!(
+                "; {g} {} {} session {} bits {} doubt {} saved {}",
+                if grp.rec.primary { "primary" } else { "secondary" },
+                grp.rec.state,
+                grp.rec.session,
+                grp.bits.len(),
+                grp.doubt.len(),
+                grp.saved.len()
+            ));
+        }
+        s
+    }
+}
+
+impl Controller {
+    fn rsubmit(&mut self, op: MediaOp, p: RPending, out: &mut Vec<Output>) {
+        self.submit(op, Pending::Remote(p), out);
+    }
+
+    fn chunk_blocks(&self, (vol, chunk): Chunk) -> (u64, u64) {
+        let blocks = self.volumes[&vol].blocks;
+        let start = chunk * self.grain;
+        (start, (start + self.grain).min(blocks) - start)
+    }
+
+    // ---- boot ---------------------------------------------------------------------
+
+    pub(super) fn remote_started(&mut self, out: &mut Vec<Output>) {
+        let ids: Vec<GroupId> = self.remote.groups.keys().copied().collect();
+        for g in ids {
+            if !self.remote.groups[&g].doubt.is_empty() {
+                self.arm_tick(out);
+            }
+            let grp = &self.remote.groups[&g];
+            if grp.rec.primary && grp.rec.following() {
+                // The crash suspended the group. Its activity log becomes change bits
+                // (a new session): the primary is authoritative for them, as DRBD's
+                // crashed primary is the sync source of its activity-log extents.
+                self.lose_link(g, out);
+            }
+        }
+    }
+
+    fn mark_doubt(&mut self, g: GroupId, b: (VolumeId, u64), value: Value, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        grp.doubt.insert(b, value);
+        let key = doubt_key(g, b);
+        self.rsubmit(
+            MediaOp::MetaPut { key, value: value.0.to_string().into_bytes() },
+            RPending::Forget,
+            out,
+        );
+        self.arm_tick(out);
+    }
+
+    // ---- the link -----------------------------------------------------------------
+
+    fn arm_tick(&mut self, out: &mut Vec<Output>) {
+        if !self.remote.tick_armed {
+            self.remote.tick_armed = true;
+            self.remote.timer_next += 1;
+            out.push(Output::Timer {
+                timer: crate::iface::TimerId(self.remote.timer_next),
+                after_ns: TICK_NS,
+            });
+        }
+    }
+
+    fn wire(&mut self, to: ArrayId, w: Wire, out: &mut Vec<Output>) {
+        if !self.remote.boot_durable {
+            // The first message of an incarnation makes its boot count durable first
+            // (an array with no remote pair never writes it).
+            if self.remote.unsent.is_empty() {
+                let boot = self.remote.boot;
+                self.rsubmit(
+                    MediaOp::MetaPut { key: "rboot".into(), value: boot.to_string().into_bytes() },
+                    RPending::Boot,
+                    out,
+                );
+            }
+            self.remote.unsent.push((to, w));
+            return;
+        }
+        out.push(Output::Send { to, msg: serde_json::to_vec(&w).expect("serializable") });
+    }
+
+    /// Sends a request to the peer on the group's channel.
+    fn send_req(&mut self, peer: ArrayId, g: GroupId, req: Req, purpose: Purpose, out: &mut Vec<Output>) {
+        let boot = self.remote.boot;
+        let tx = self.remote.tx.entry((peer, g)).or_default();
+        if tx.chan == 0 {
+            self.remote.forward_next += 1;
+            tx.chan = (boot << 32) | (self.remote.forward_next & 0xffff_ffff);
+            tx.next = 1;
+        }
+        let seq = tx.next;
+        tx.next += 1;
+        let chan = tx.chan;
+        tx.unacked.insert(seq, Outgoing { req: req.clone(), purpose, age: 0 });
+        self.wire(peer, Wire { group: g, chan, seq, body: Body::Req(req) }, out);
+        self.arm_tick(out);
+    }
+
+    pub(super) fn remote_timer(&mut self, out: &mut Vec<Output>) {
+        self.remote.tick_armed = false;
+        let mut lost = Vec::new();
+        let mut resend = Vec::new();
+        for ((peer, g), tx) in self.remote.tx.iter_mut() {
+            for (seq, o) in tx.unacked.iter_mut() {
+                o.age += 1;
+                if o.age >= LOST_TICKS {
+                    lost.push((*peer, *g));
+                    break;
+                }
+                if o.age % RETRY_TICKS == 0 {
+                    resend.push((
+                        *peer,
+                        Wire { group: *g, chan: tx.chan, seq: *seq, body: Body::Req(o.req.clone()) },
+                    ));
+                }
+            }
+        }
+        for (peer, w) in resend {
+            self.wire(peer, w, out);
+        }
+        let mut lifted = Vec::new();
+        for (g, grp) in self.remote.groups.iter_mut() {
+            if let Some(age) = grp.peer_gate.as_mut() {
+                *age += 1;
+                if *age >= LOST_TICKS {
+                    grp.peer_gate = None;
+                    lifted.push(*g);
+                }
+            }
+        }
+        for g in lifted {
+            self.release_held(g, out);
+            self.try_remote_admin(g, out);
+        }
+        let doubtful: Vec<GroupId> = self
+            .remote
+            .groups
+            .iter()
+            .filter(|(_, x)| x.rec.primary && !x.doubt.is_empty() && x.resolving.is_empty())
+            .map(|(g, _)| *g)
+            .collect();
+        for g in doubtful {
+            self.resolve_doubts(g, out);
+        }
+        for (peer, g) in lost {
+            self.channel_lost(peer, g, out);
+        }
+        if self.remote.tx.values().any(|t| !t.unacked.is_empty())
+            || self
+                .remote
+                .groups
+                .values()
+                .any(|g| g.peer_gate.is_some() || (g.rec.primary && !g.doubt.is_empty()))
+        {
+            self.arm_tick(out);
+        }
+    }
+
+    pub(super) fn remote_peer(&mut self, from: ArrayId, msg: Vec<u8>, out: &mut Vec<Output>) {
+        let Ok(w) = serde_json::from_slice::<Wire>(&msg) else { return };
+        match w.body {
+            Body::Req(req) => self.receive(from, w.group, w.chan, w.seq, req, out),
+            Body::Resp(resp) => {
+                let Some(tx) = self.remote.tx.get_mut(&(from, w.group)) else { return };
+                if tx.chan != w.chan {
+                    return;
+                }
+                let Some(o) = tx.unacked.remove(&w.seq) else { return };
+                // The link is alive: the loss timeout counts from the last progress
+                // (a deep queue at a slow secondary is no link loss).
+                for u in tx.unacked.values_mut() {
+                    u.age = 0;
+                }
+                if resp == Resp::Refused {
+                    return self.channel_lost(from, w.group, out);
+                }
+                self.on_resp(from, w.group, o, resp, out);
+            }
+            Body::Reset => {
+                if self.remote.tx.get(&(from, w.group)).is_some_and(|t| t.chan == w.chan) {
+                    self.channel_lost(from, w.group, out);
+                }
+            }
+        }
+    }
+
+    /// The channel to `peer` for `g` is dead: every request on it is abandoned, and a
+    /// following group whose primary this array is suspends.
+    fn channel_lost(&mut self, peer: ArrayId, g: GroupId, out: &mut Vec<Output>) {
+        let Some(tx) = self.remote.tx.remove(&(peer, g)) else { return };
+        let mut admin_asked = false;
+        for (_, o) in tx.unacked {
+            match o.purpose {
+                Purpose::Admin => admin_asked = true,
+                Purpose::Copy(c) => {
+                    if let Some(copy) = self.remote.groups.get_mut(&g).and_then(|x| x.copy.as_mut()) {
+                        copy.holding.remove(&c);
+                    }
+                }
+                Purpose::Doubt(c) => {
+                    if let Some(grp) = self.remote.groups.get_mut(&g) {
+                        grp.resolving.remove(&c);
+                    }
+                }
+                Purpose::Write(_) | Purpose::Plain | Purpose::Forward(_) => {}
+            }
+        }
+        if let Some(grp) = self.remote.groups.get_mut(&g) {
+            if admin_asked {
+                // The command asks again (a new channel) when it next runs.
+                grp.stage = 0;
+                grp.answer = None;
+            }
+            if grp.rec.primary && grp.rec.following() {
+                return self.lose_link(g, out);
+            }
+        }
+        if let Some((req, op, _, _)) = self.remote.creating.remove(&g) {
+            // Ask again on a new channel.
+            self.create_begin(req, op, out);
+        }
+        self.try_remote_admin(g, out);
+    }
+
+    /// The primary suspends a following group by itself (`link_lost`): a new
+    /// session; fence `data` fences. The writes waiting for the secondary are settled
+    /// once the record is durable.
+    fn lose_link(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        if grp.losing || !grp.latest().following() {
+            return;
+        }
+        grp.losing = true;
+        grp.copy = None;
+        let mut rec = grp.latest().clone();
+        rec.state = RemoteState::SuspendedError;
+        rec.session += 1;
+        rec.fenced = rec.mode == RemoteMode::Sync && rec.fence == Fence::Data;
+        rec.saving = false;
+        // Requests still queued on the channel die with it.
+        let peer = rec.peer;
+        if let Some(tx) = self.remote.tx.remove(&(peer, g)) {
+            for (_, o) in tx.unacked {
+                if matches!(o.purpose, Purpose::Admin) {
+                    let grp = self.remote.groups.get_mut(&g).expect("exists");
+                    grp.stage = 0;
+                    grp.answer = None;
+                }
+            }
+        }
+        self.put_grec(g, rec, RAfter::LinkLost, out);
+    }
+
+    fn receive(&mut self, from: ArrayId, g: GroupId, chan: u64, seq: u64, req: Req, out: &mut Vec<Output>) {
+        let rx = self.remote.rx.entry((from, g)).or_default();
+        if rx.chan != chan {
+            if seq != 1 {
+                return self.wire(from, Wire { group: g, chan, seq, body: Body::Reset }, out);
+            }
+            *rx = Receiver { chan, next: 1, ..Receiver::default() };
+        }
+        if seq < rx.next || rx.busy == Some(seq) {
+            if let Some((_, r)) = rx.cache.iter().find(|(s, _)| *s == seq) {
+                let r = r.clone();
+                self.wire(from, Wire { group: g, chan, seq, body: Body::Resp(r) }, out);
+            }
+            return;
+        }
+        rx.buf.insert(seq, req);
+        self.rx_next(from, g, out);
+    }
+
+    fn rx_next(&mut self, from: ArrayId, g: GroupId, out: &mut Vec<Output>) {
+        // A takeover stops the stream between two requests (it would starve behind
+        // a resync's data otherwise).
+        if self.remote.groups.get(&g).is_some_and(|x| x.freeze) {
+            return;
+        }
+        let Some(rx) = self.remote.rx.get_mut(&(from, g)) else { return };
+        if rx.busy.is_some() || self.remote.apply.is_some() {
+            return;
+        }
+        let next = rx.next;
+        let Some(req) = rx.buf.remove(&next) else { return };
+        rx.busy = Some(next);
+        rx.next += 1;
+        self.process(from, g, next, req, out);
+    }
+
+    /// Answers request `seq` of the channel from `peer`, then takes the next one.
+    fn respond(&mut self, peer: ArrayId, g: GroupId, seq: u64, resp: Resp, out: &mut Vec<Output>) {
+        let Some(rx) = self.remote.rx.get_mut(&(peer, g)) else { return };
+        if rx.busy != Some(seq) {
+            return;
+        }
+        rx.busy = None;
+        rx.cache.push_back((seq, resp.clone()));
+        if rx.cache.len() > RESP_CACHE {
+            rx.cache.pop_front();
+        }
+        let chan = rx.chan;
+        self.wire(peer, Wire { group: g, chan, seq, body: Body::Resp(resp) }, out);
+        self.rx_next(peer, g, out);
+        // A takeover or another command may have waited for the receiver.
+        self.try_remote_admin(g, out);
+    }
+
+    fn local_bits(&self, g: GroupId) -> Vec<(VolumeId, u64)> {
+        let grp = &self.remote.groups[&g];
+        let set: BTreeSet<(VolumeId, u64)> =
+            grp.bits.keys().filter_map(|(_, (v, c))| grp.rec.peer_vol(*v).map(|pv| (pv, *c))).collect();
+        set.into_iter().collect()
+    }
+
+    /// The receiver's side of each request.
+    fn process(&mut self, from: ArrayId, g: GroupId, seq: u64, req: Req, out: &mut Vec<Output>) {
+        match req {
+            Req::Create { commit, pair, primary, secondary, blocks, mode, fence, split_brain } => {
+                let resp = self.create_check_local_secondary(g, pair, primary, secondary, blocks);
+                if !commit || resp.is_some() {
+                    return self.respond(from, g, seq, Resp::Created(resp), out);
+                }
+                if self.remote.groups.get(&g).is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair)) {
+                    // A retried commit: list again.
+                    let space = self.volumes[&secondary].space;
+                    return self.rsubmit(
+                        MediaOp::Allocated { space },
+                        RPending::SecondaryListing(g, from, seq, primary),
+                        out,
+                    );
+                }
+                let mut rec = match self.remote.groups.get(&g) {
+                    Some(x) => x.latest().clone(),
+                    None => GroupRec {
+                        primary: false,
+                        state: RemoteState::Copy,
+                        peer: from,
+                        mode,
+                        fence,
+                        split_brain,
+                        pairs: Vec::new(),
+                        session: 1,
+                        fenced: false,
+                        consistent: false,
+                        saving: false,
+                    },
+                };
+                rec.pairs.push((pair, secondary, primary));
+                rec.state = RemoteState::Copy;
+                rec.consistent = false;
+                self.remote.vol_group.insert(secondary, g);
+                let v = self.volumes.get_mut(&secondary).expect("checked");
+                if v.inconsistent {
+                    v.inconsistent = false;
+                    self.submit(
+                        MediaOp::MetaDelete { key: super::inconsistent_key(secondary) },
+                        Pending::Forget,
+                        out,
+                    );
+                }
+                self.remote.groups.entry(g).or_insert_with(|| RGroup::new(rec.clone(), true));
+                // Once recorded, the secondary lists what it holds: the initial copy
+                // covers the allocated chunks of either volume.
+                self.put_grec(g, rec, RAfter::CreatedSecondary { from, seq, secondary, primary }, out);
+            }
+            Req::Probe => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.peer_gate = Some(0);
+                    self.arm_tick(out);
+                }
+                let Some(grp) = self.remote.groups.get(&g) else {
+                    return self.respond(
+                        from,
+                        g,
+                        seq,
+                        Resp::Info { state: RemoteState::Copy, session: 0, wrote: false, bits: Vec::new() },
+                        out,
+                    );
+                };
+                let resp = Resp::Info {
+                    state: grp.rec.state,
+                    session: grp.rec.session,
+                    wrote: grp.wrote() && !grp.rec.following(),
+                    bits: self.local_bits(g),
+                };
+                self.respond(from, g, seq, resp, out);
+            }
+            Req::Data { vol, block, values, copy } => {
+                let ok = self
+                    .remote
+                    .groups
+                    .get(&g)
+                    .is_some_and(|x| !x.rec.primary && x.rec.state != RemoteState::Swapped);
+                if !ok {
+                    return self.respond(from, g, seq, Resp::Refused, out);
+                }
+                let grp = &self.remote.groups[&g];
+                let (c0, c1) = self.chunks_of(block, values.len() as u64);
+                let to_save: Vec<u64> = if grp.rec.saving {
+                    (c0..=c1).filter(|c| !grp.saved.contains(&(vol, *c))).collect()
+                } else {
+                    Vec::new()
+                };
+                self.remote.apply =
+                    Some(Apply { peer: from, g, seq, vol, block, values, copy, to_save, differing: 0 });
+                self.apply_step(out);
+            }
+            Req::Suspend => {
+                let grp = self.remote.groups.get(&g).expect("a group's peer knows it");
+                if grp.rec.state == RemoteState::Swapped {
+                    return self.respond(
+                        from,
+                        g,
+                        seq,
+                        Resp::Info {
+                            state: RemoteState::Swapped,
+                            session: grp.rec.session,
+                            wrote: grp.wrote(),
+                            bits: Vec::new(),
+                        },
+                        out,
+                    );
+                }
+                let mut rec = grp.latest().clone();
+                rec.state = RemoteState::Suspended;
+                let session = rec.session;
+                self.put_grec(
+                    g,
+                    rec,
+                    RAfter::Respond(
+                        g,
+                        from,
+                        seq,
+                        Resp::Info { state: RemoteState::Suspended, session, wrote: false, bits: Vec::new() },
+                    ),
+                    out,
+                );
+            }
+            Req::Begin { session } => {
+                let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
+                let mut rec = grp.latest().clone();
+                rec.primary = false;
+                rec.state = RemoteState::Resync;
+                rec.session = session;
+                rec.saving = true;
+                rec.fenced = false;
+                grp.peer_gate = None;
+                // A resync target is overwritten: its doubts are moot, held I/O is
+                // answered from the new role.
+                let doubts: Vec<(VolumeId, u64)> = std::mem::take(&mut grp.doubt).into_keys().collect();
+                for c in doubts {
+                    self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
+                }
+                self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Ok), out);
+            }
+            Req::Done => {
+                let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
+                if grp.rec.primary || grp.rec.state == RemoteState::Swapped {
+                    return self.respond(from, g, seq, Resp::Refused, out);
+                }
+                let mut rec = grp.latest().clone();
+                rec.state = RemoteState::Pair;
+                rec.saving = false;
+                rec.consistent = true;
+                let saved: Vec<Chunk> = std::mem::take(&mut grp.saved).into_iter().collect();
+                let bits: Vec<(u64, Chunk)> = grp.bits.keys().copied().collect();
+                grp.bits.clear();
+                for c in saved {
+                    self.rsubmit(MediaOp::MetaDelete { key: save_key(g, c) }, RPending::Forget, out);
+                }
+                for (epoch, c) in bits {
+                    self.rsubmit(MediaOp::MetaDelete { key: bit_key(g, epoch, c) }, RPending::Forget, out);
+                }
+                self.put_grec(g, rec, RAfter::DoneSecondary(from, seq), out);
+            }
+            Req::TookOver => {
+                let Some(grp) = self.remote.groups.get_mut(&g) else {
+                    return self.respond(from, g, seq, Resp::Ok, out);
+                };
+                let latest = grp.latest();
+                if latest.primary && latest.following() {
+                    self.respond(from, g, seq, Resp::Ok, out);
+                    return self.lose_link(g, out);
+                }
+                if latest.primary && latest.state != RemoteState::Swapped {
+                    let mut rec = grp.latest().clone();
+                    rec.state = RemoteState::Swapped;
+                    return self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Ok), out);
+                }
+                self.respond(from, g, seq, Resp::Ok, out);
+            }
+            Req::Command { op } => {
+                self.remote.forward_next += 1;
+                let id = self.remote.forward_next;
+                self.remote.forwarded.insert(id, (from, g, seq));
+                self.remote_admin(ReqId { host: FORWARD_HOST, seq: id }, op, out);
+            }
+            Req::Release => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.peer_gate = None;
+                }
+                self.respond(from, g, seq, Resp::Ok, out);
+                self.release_held(g, out);
+                self.try_remote_admin(g, out);
+            }
+            Req::ReadChunk { vol, chunk: block } => {
+                let space = self.volumes[&vol].space;
+                self.rsubmit(MediaOp::Read { space, block, len: 1 }, RPending::ChunkRead(g, from, seq), out);
+            }
+        }
+    }
+
+    /// Replies addressed to forwarded commands go back over the link.
+    pub(super) fn remote_intercept(&mut self, out: &mut Vec<Output>) {
+        if self.remote.forwarded.is_empty() {
+            return;
+        }
+        let mut answers = Vec::new();
+        out.retain(|o| match o {
+            Output::Reply { req, result } if req.host == FORWARD_HOST => {
+                answers.push((req.seq, result.clone()));
+                false
+            }
+            _ => true,
+        });
+        for (id, result) in answers {
+            if let Some((peer, g, seq)) = self.remote.forwarded.remove(&id) {
+                self.respond(peer, g, seq, Resp::Result(result), out);
+            }
+        }
+    }
+
+    /// One step of applying a `Data` request: save chunks (resync target), read the
+    /// old blocks (copies count what differed), write.
+    fn apply_step(&mut self, out: &mut Vec<Output>) {
+        let Some(a) = self.remote.apply.as_mut() else { return };
+        let space = self.volumes[&a.vol].space;
+        if let Some(&c) = a.to_save.first() {
+            let vol = a.vol;
+            let (b, n) = self.chunk_blocks((vol, c));
+            return self.rsubmit(
+                MediaOp::Read { space, block: b, len: n as u32 },
+                RPending::SaveWrite(c),
+                out,
+            );
+        }
+        if a.copy && a.differing == 0 {
+            a.differing = u64::MAX;
+            let (block, len) = (a.block, a.values.len() as u32);
+            return self.rsubmit(MediaOp::Read { space, block, len }, RPending::ApplyRead, out);
+        }
+        let (block, values) = (a.block, a.values.clone());
+        self.rsubmit(MediaOp::Write { space, block, values }, RPending::ApplyWrite, out);
+    }
+
+    // ---- group records ------------------------------------------------------------
+
+    fn put_grec(&mut self, g: GroupId, rec: GroupRec, after: RAfter, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        if grp.rec_put.is_some() {
+            grp.rec_queue.push_back((rec, after));
+            return;
+        }
+        let value = serde_json::to_vec(&rec).expect("serializable");
+        grp.rec_put = Some((rec, after));
+        self.rsubmit(MediaOp::MetaPut { key: GroupRec::key(g), value }, RPending::Record(g), out);
+    }
+
+    fn grec_durable(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        let (rec, after) = grp.rec_put.take().expect("a record put");
+        let old = std::mem::replace(&mut grp.rec, rec);
+        grp.live = true;
+        if let Some((rec, after)) = grp.rec_queue.pop_front() {
+            self.put_grec(g, rec, after, out);
+        }
+        match after {
+            RAfter::Reply(req, result) => {
+                out.push(Output::Reply { req, result });
+                self.admin_finished(g, out);
+            }
+            RAfter::Created { req, pair, peer_bits } => {
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                self.start_rcopy(g, CopyKind::RemoteInitial, vec![pair], peer_bits, out);
+                self.create_finished(g, req, out);
+            }
+            RAfter::Resumed { req, kind, peer_bits } => {
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                let grp = &self.remote.groups[&g];
+                let (peer, session) = (grp.rec.peer, grp.rec.session);
+                let pairs: Vec<PairId> = grp.rec.pairs.iter().map(|p| p.0).collect();
+                // The peer becomes the target before any data reaches it (the channel
+                // is ordered).
+                self.send_req(peer, g, Req::Begin { session }, Purpose::Plain, out);
+                self.start_rcopy(g, kind, pairs, peer_bits, out);
+                self.admin_finished(g, out);
+            }
+            RAfter::LinkLost => {
+                self.remote.groups.get_mut(&g).expect("exists").losing = false;
+                if old.following() {
+                    out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::LinkLost }));
+                }
+                self.settle_writes(g, out);
+                self.try_remote_admin(g, out);
+            }
+            RAfter::Synced => {
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                let session = grp.rec.session;
+                let old: Vec<(u64, Chunk)> = grp.bits.keys().filter(|k| k.0 < session).copied().collect();
+                for k in &old {
+                    grp.bits.remove(k);
+                }
+                for (epoch, c) in old {
+                    self.rsubmit(MediaOp::MetaDelete { key: bit_key(g, epoch, c) }, RPending::Forget, out);
+                }
+                if let Some(copy) = self.remote.groups.get_mut(&g).expect("exists").copy.take() {
+                    for (pair, stats) in copy.stats {
+                        out.push(Output::Notice(Notice::CopyFinished { pair, kind: copy.kind, stats }));
+                    }
+                }
+                self.try_remote_admin(g, out);
+            }
+            RAfter::DoneSecondary(from, seq) => {
+                // The secondary announces the end of a copy: whether it holds a whole
+                // image is what a takeover (here) decides by.
+                out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::Synced }));
+                self.respond(from, g, seq, Resp::Ok, out);
+            }
+            RAfter::TookOver(req, saved) => {
+                // The save marks go after the record: a crash before it restores again.
+                for c in saved {
+                    self.rsubmit(MediaOp::MetaDelete { key: save_key(g, c) }, RPending::Forget, out);
+                }
+                let peer = self.remote.groups[&g].rec.peer;
+                self.send_req(peer, g, Req::TookOver, Purpose::Plain, out);
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                self.admin_finished(g, out);
+            }
+            RAfter::CreatedSecondary { from, seq, secondary, primary } => {
+                let space = self.volumes[&secondary].space;
+                self.rsubmit(
+                    MediaOp::Allocated { space },
+                    RPending::SecondaryListing(g, from, seq, primary),
+                    out,
+                );
+            }
+            RAfter::Respond(g2, peer, seq, resp) => {
+                self.respond(peer, g2, seq, resp, out);
+                self.release_held(g, out);
+            }
+        }
+    }
+
+    // ---- host I/O -----------------------------------------------------------------
+
+    pub(super) fn remote_io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        let vid = op.volume().expect("host I/O");
+        let g = self.remote.vol_group[&vid];
+        let grp = self.remote.groups.get_mut(&g).expect("a volume's group exists");
+        if grp.gate || grp.peer_gate.is_some() || !grp.live {
+            grp.held.push((req, op));
+            return;
+        }
+        let rec = &grp.rec;
+        if !rec.primary {
+            if rec.state != RemoteState::Swapped {
+                return out.push(Output::Reply { req, result: Err(ErrorKind::NotAccessible) });
+            }
+        } else if rec.fenced {
+            return out.push(Output::Reply { req, result: Err(ErrorKind::Fenced) });
+        }
+        let (block, len) = op.extent();
+        let (c0, c1) = self.chunks_of(block, len);
+        match op {
+            Op::Read { block, len, .. } => {
+                let space = self.volumes[&vid].space;
+                self.start_read(req, vid, len, vec![(0, block, len, space, false)], out);
+            }
+            Op::Write { block, values, .. } => {
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                // The copier holds a chunk, or (following) a write to it is in flight.
+                let busy = (c0..=c1).any(|c| {
+                    grp.copy.as_ref().is_some_and(|x| x.holding.contains(&(vid, c)))
+                        || (grp.rec.following() && grp.writers.contains_key(&(vid, c)))
+                });
+                if busy {
+                    grp.waiters.push((req, Op::Write { vol: vid, block, values }));
+                    return;
+                }
+                self.remote.wid_next += 1;
+                let wid = self.remote.wid_next;
+                let epoch = grp.rec.session;
+                for c in c0..=c1 {
+                    *grp.writers.entry((vid, c)).or_default() += 1;
+                    *grp.bit_users.entry((epoch, (vid, c))).or_default() += 1;
+                }
+                self.remote.writes.insert(
+                    wid,
+                    RWrite {
+                        req,
+                        g,
+                        vol: vid,
+                        block,
+                        values,
+                        chunks: (c0, c1),
+                        epoch,
+                        phase: WPhase::Bits,
+                        doubtful: false,
+                    },
+                );
+                self.volumes.get_mut(&vid).expect("exists").inflight += 1;
+                self.write_bits(wid, out);
+            }
+            _ => unreachable!("host I/O"),
+        }
+    }
+
+    /// Write-intent: the write's bits are durable before its data goes anywhere.
+    fn write_bits(&mut self, wid: u64, out: &mut Vec<Output>) {
+        let w = &self.remote.writes[&wid];
+        let (g, vol, epoch, (c0, c1)) = (w.g, w.vol, w.epoch, w.chunks);
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        let mut waiting = false;
+        let mut puts = Vec::new();
+        for c in c0..=c1 {
+            match grp.bits.get(&(epoch, (vol, c))) {
+                Some(Bit::Durable) => {}
+                Some(_) => waiting = true,
+                None => {
+                    grp.bits.insert((epoch, (vol, c)), Bit::Putting);
+                    puts.push((epoch, (vol, c)));
+                    waiting = true;
+                }
+            }
+        }
+        for k in puts {
+            self.rsubmit(
+                MediaOp::MetaPut { key: bit_key(g, k.0, k.1), value: Vec::new() },
+                RPending::BitPut(g, k),
+                out,
+            );
+        }
+        if !waiting {
+            self.write_go(wid, out);
+        }
+    }
+
+    /// Re-examines writes waiting for bits of `g`.
+    fn bits_changed(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let ready: Vec<u64> = self
+            .remote
+            .writes
+            .iter()
+            .filter(|(_, w)| w.g == g && w.phase == WPhase::Bits)
+            .map(|(id, _)| *id)
+            .collect();
+        for wid in ready {
+            self.write_bits(wid, out);
+        }
+    }
+
+    fn write_go(&mut self, wid: u64, out: &mut Vec<Output>) {
+        let w = &self.remote.writes[&wid];
+        let g = w.g;
+        let grp = &self.remote.groups[&g];
+        let following = grp.rec.primary && grp.rec.following();
+        let sync = grp.rec.mode == RemoteMode::Sync;
+        if following && sync {
+            let peer = grp.rec.peer;
+            let pv = grp.rec.peer_vol(w.vol).expect("paired");
+            let req = Req::Data { vol: pv, block: w.block, values: w.values.clone(), copy: false };
+            self.remote.writes.get_mut(&wid).expect("exists").phase = WPhase::Remote;
+            return self.send_req(peer, g, req, Purpose::Write(wid), out);
+        }
+        self.write_local(wid, out);
+    }
+
+    fn write_local(&mut self, wid: u64, out: &mut Vec<Output>) {
+        let w = self.remote.writes.get_mut(&wid).expect("exists");
+        w.phase = WPhase::Local;
+        let space = self.volumes[&w.vol].space;
+        let (block, values) = (w.block, w.values.clone());
+        self.rsubmit(MediaOp::Write { space, block, values }, RPending::LocalWrite(wid), out);
+    }
+
+    fn local_written(&mut self, wid: u64, out: &mut Vec<Output>) {
+        let w = &self.remote.writes[&wid];
+        let (g, req) = (w.g, w.req);
+        out.push(Output::Reply { req, result: Ok(Reply::Done) });
+        let grp = &self.remote.groups[&g];
+        if grp.rec.primary && grp.rec.following() && grp.rec.mode == RemoteMode::Async {
+            // Acknowledged; now shipped in order. The bits stay until the secondary has it.
+            let peer = grp.rec.peer;
+            let pv = grp.rec.peer_vol(w.vol).expect("paired");
+            let req = Req::Data { vol: pv, block: w.block, values: w.values.clone(), copy: false };
+            self.release_writers(wid, out);
+            self.remote.writes.get_mut(&wid).expect("exists").phase = WPhase::Shipped;
+            let journal = self.remote.tx.get(&(peer, g)).map_or(0, |t| t.unacked.len());
+            if journal >= JOURNAL_MAX {
+                // A full journal suspends the group; the bits keep the changes.
+                self.finish_write(wid, false, out);
+                return self.lose_link(g, out);
+            }
+            return self.send_req(peer, g, req, Purpose::Write(wid), out);
+        }
+        let synced = grp.rec.primary && grp.rec.following();
+        self.release_writers(wid, out);
+        self.finish_write(wid, synced, out);
+    }
+
+    /// The write no longer holds its chunks against the copier and other writers.
+    fn release_writers(&mut self, wid: u64, out: &mut Vec<Output>) {
+        let w = &self.remote.writes[&wid];
+        let (g, vol, (c0, c1)) = (w.g, w.vol, w.chunks);
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        for c in c0..=c1 {
+            let n = grp.writers.get_mut(&(vol, c)).expect("counted");
+            *n -= 1;
+            if *n == 0 {
+                grp.writers.remove(&(vol, c));
+            }
+        }
+        self.volumes.get_mut(&vol).expect("exists").inflight -= 1;
+        let waiters = std::mem::take(&mut self.remote.groups.get_mut(&g).expect("exists").waiters);
+        self.rerun(waiters, out);
+        self.rpump(g, out);
+        self.try_remote_admin(g, out);
+    }
+
+    /// The write is over. `both`: both sides hold it, so its activity-log bits may go
+    /// (once no other write uses them).
+    fn finish_write(&mut self, wid: u64, both: bool, out: &mut Vec<Output>) {
+        let w = self.remote.writes.remove(&wid).expect("exists");
+        let grp = self.remote.groups.get_mut(&w.g).expect("exists");
+        let mut deletes = Vec::new();
+        for c in w.chunks.0..=w.chunks.1 {
+            let k = (w.epoch, (w.vol, c));
+            let n = grp.bit_users.get_mut(&k).expect("counted");
+            *n -= 1;
+            if *n == 0 {
+                grp.bit_users.remove(&k);
+                // Planted: the bit could go before the secondary acknowledged.
+                if both
+                    && grp.rec.following()
+                    && w.epoch == grp.rec.session
+                    && grp.bits.get(&k) == Some(&Bit::Durable)
+                {
+                    grp.bits.insert(k, Bit::Deleting);
+                    deletes.push(k);
+                }
+            }
+        }
+        for k in deletes {
+            self.rsubmit(
+                MediaOp::MetaDelete { key: bit_key(w.g, k.0, k.1) },
+                RPending::BitDelete(w.g, k),
+                out,
+            );
+        }
+        self.try_remote_admin(w.g, out);
+    }
+
+    /// After a link loss is durable and announced: the writes that waited for the
+    /// secondary finish by the fence policy.
+    fn settle_writes(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let fence_data = {
+            let r = &self.remote.groups[&g].rec;
+            r.mode == RemoteMode::Sync && r.fence == Fence::Data
+        };
+        let waiting: Vec<u64> = self
+            .remote
+            .writes
+            .iter()
+            .filter(|(_, w)| w.g == g && matches!(w.phase, WPhase::Remote | WPhase::Shipped))
+            .map(|(id, _)| *id)
+            .collect();
+        for wid in waiting {
+            let w = &self.remote.writes[&wid];
+            if w.phase == WPhase::Shipped {
+                // Async: acknowledged long ago; its bit records the change.
+                self.finish_write(wid, false, out);
+                continue;
+            }
+            if fence_data {
+                let (vol, block, values, req) = (w.vol, w.block, w.values.clone(), w.req);
+                for (i, v) in values.into_iter().enumerate() {
+                    self.mark_doubt(g, (vol, block + i as u64), v, out);
+                }
+                self.remote.writes.get_mut(&wid).expect("exists").doubtful = true;
+                out.push(Output::Reply { req, result: Err(ErrorKind::Indeterminate) });
+                self.release_writers(wid, out);
+                self.finish_write(wid, false, out);
+            } else {
+                self.write_local(wid, out);
+            }
+        }
+        self.release_held(g, out);
+    }
+
+    fn release_held(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let Some(grp) = self.remote.groups.get_mut(&g) else { return };
+        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.held.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut grp.held);
+        self.rerun(held, out);
+    }
+
+    // ---- media completions --------------------------------------------------------
+
+    pub(super) fn remote_media(&mut self, p: RPending, result: MediaResult, out: &mut Vec<Output>) {
+        match p {
+            RPending::LocalWrite(wid) => self.local_written(wid, out),
+            RPending::BitPut(g, k) => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.bits.insert(k, Bit::Durable);
+                }
+                self.bits_changed(g, out);
+            }
+            RPending::BitDelete(g, k) => {
+                if let Some(grp) = self.remote.groups.get_mut(&g)
+                    && grp.bits.get(&k) == Some(&Bit::Deleting)
+                {
+                    grp.bits.remove(&k);
+                }
+                self.bits_changed(g, out);
+            }
+            RPending::Record(g) => self.grec_durable(g, out),
+            RPending::Boot => {
+                self.remote.boot_durable = true;
+                for (to, w) in std::mem::take(&mut self.remote.unsent) {
+                    self.wire(to, w, out);
+                }
+            }
+            RPending::CopyRead(g, c) => {
+                let MediaResult::Read(values) = result else {
+                    // An unreadable chunk: the copy stops; the bits stay for a later resume.
+                    return self.copy_chunk_done(g, c, None, out);
+                };
+                let grp = &self.remote.groups[&g];
+                if grp.copy.is_none() || !grp.rec.primary {
+                    return;
+                }
+                let peer = grp.rec.peer;
+                let pv = grp.rec.peer_vol(c.0).expect("paired");
+                let (block, _) = self.chunk_blocks(c);
+                self.send_req(
+                    peer,
+                    g,
+                    Req::Data { vol: pv, block, values, copy: true },
+                    Purpose::Copy(c),
+                    out,
+                );
+            }
+            RPending::Listing(g, vol) => {
+                let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
+                let grain = self.grain;
+                if let Some(copy) = self.remote.groups.get_mut(&g).and_then(|x| x.copy.as_mut()) {
+                    copy.listing -= 1;
+                    for b in blocks {
+                        copy.set.insert((vol, b / grain));
+                    }
+                }
+                self.copy_union_stats(g);
+                self.rpump(g, out);
+            }
+            RPending::ApplyRead => {
+                let MediaResult::Read(old) = result else { panic!("a read") };
+                let a = self.remote.apply.as_mut().expect("applying");
+                a.differing = old.iter().zip(&a.values).filter(|(x, y)| x != y).count() as u64;
+                let (space, block, values) = (self.volumes[&a.vol].space, a.block, a.values.clone());
+                self.rsubmit(MediaOp::Write { space, block, values }, RPending::ApplyWrite, out);
+            }
+            RPending::SaveWrite(c) => {
+                let MediaResult::Read(values) = result else { panic!("a read") };
+                let a = self.remote.apply.as_ref().expect("applying");
+                let (b, _) = self.chunk_blocks((a.vol, c));
+                let space = SpaceId(SAVE_SPACE | self.volumes[&a.vol].space.0);
+                self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::SavePut, out);
+            }
+            RPending::SavePut => {
+                let a = self.remote.apply.as_mut().expect("applying");
+                let c = a.to_save.remove(0);
+                let (g, vol) = (a.g, a.vol);
+                // The chunk is saved once its mark is durable; then the apply goes on.
+                self.remote.groups.get_mut(&g).expect("exists").saved.insert((vol, c));
+                // The mark is durable before the overwrite.
+                self.rsubmit(
+                    MediaOp::MetaPut { key: save_key(g, (vol, c)), value: Vec::new() },
+                    RPending::SaveMarked,
+                    out,
+                );
+            }
+            RPending::ApplyWrite => {
+                let a = self.remote.apply.take().expect("applying");
+                let differing = if a.copy { a.differing } else { 0 };
+                self.respond(a.peer, a.g, a.seq, Resp::Applied { differing }, out);
+                // Other channels may have waited for the apply slot.
+                let keys: Vec<(ArrayId, GroupId)> = self.remote.rx.keys().copied().collect();
+                for (peer, g) in keys {
+                    self.rx_next(peer, g, out);
+                }
+            }
+            RPending::ChunkRead(g, peer, seq) => {
+                let values = match result {
+                    MediaResult::Read(values) => values,
+                    _ => Vec::new(),
+                };
+                self.respond(peer, g, seq, Resp::Values(values), out);
+            }
+            RPending::RestoreRead(g, c) => {
+                let MediaResult::Read(values) = result else { panic!("a read") };
+                let (b, _) = self.chunk_blocks(c);
+                let space = self.volumes[&c.0].space;
+                self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::RestoreWrite(g), out);
+            }
+            RPending::RestoreWrite(g) => {
+                let done = {
+                    let r = self.remote.restoring.get_mut(&g).expect("restoring");
+                    r.1 -= 1;
+                    r.1 == 0
+                };
+                if done {
+                    self.remote.restoring.remove(&g);
+                    self.takeover_commit(g, out);
+                }
+            }
+            RPending::DoubtWrite(g, c) => self.doubt_resolved(g, c, out),
+            RPending::SaveMarked => self.apply_step(out),
+            RPending::SecondaryListing(g, from, seq, primary) => {
+                let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
+                let grain = self.grain;
+                let mut chunks: Vec<(VolumeId, u64)> = blocks.iter().map(|b| (primary, b / grain)).collect();
+                chunks.dedup();
+                let session = self.remote.groups[&g].rec.session;
+                let resp = Resp::Info { state: RemoteState::Copy, session, wrote: false, bits: chunks };
+                self.respond(from, g, seq, resp, out);
+            }
+            RPending::Forget => {}
+        }
+    }
+
+    // ---- the copier ---------------------------------------------------------------
+
+    fn start_rcopy(
+        &mut self,
+        g: GroupId,
+        kind: CopyKind,
+        pairs: Vec<PairId>,
+        peer_bits: Vec<Chunk>,
+        out: &mut Vec<Output>,
+    ) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        let session = grp.rec.session;
+        let mut set: BTreeSet<Chunk> = grp.bits.keys().filter(|k| k.0 < session).map(|k| k.1).collect();
+        // The peer's chunks come named by this array's volumes.
+        for (v, c) in peer_bits {
+            if grp.rec.pairs.iter().any(|p| p.1 == v) {
+                set.insert((v, c));
+            }
+        }
+        let vols: Vec<VolumeId> =
+            grp.rec.pairs.iter().filter(|p| pairs.contains(&p.0)).map(|p| p.1).collect();
+        let listing = if kind == CopyKind::RemoteInitial { vols.len() as u32 } else { 0 };
+        match grp.copy.as_mut() {
+            Some(copy) => {
+                copy.listing += listing;
+                copy.set.extend(set);
+                copy.done_sent = false;
+            }
+            None => {
+                grp.copy = Some(RCopy {
+                    kind,
+                    set,
+                    holding: BTreeSet::new(),
+                    inflight: 0,
+                    listing,
+                    stats: BTreeMap::new(),
+                    done_sent: false,
+                });
+            }
+        }
+        for p in &pairs {
+            out.push(Output::Notice(Notice::CopyStarted { pair: *p, kind }));
+            self.remote
+                .groups
+                .get_mut(&g)
+                .expect("exists")
+                .copy
+                .as_mut()
+                .expect("set")
+                .stats
+                .entry(*p)
+                .or_default();
+        }
+        if kind == CopyKind::RemoteInitial {
+            for v in vols {
+                let space = self.volumes[&v].space;
+                self.rsubmit(MediaOp::Allocated { space }, RPending::Listing(g, v), out);
+            }
+        }
+        self.copy_union_stats(g);
+        self.rpump(g, out);
+    }
+
+    /// The union each pair's copy covers, in blocks (SPEC: count it).
+    fn copy_union_stats(&mut self, g: GroupId) {
+        let grain = self.grain;
+        let grp = self.remote.groups.get(&g).expect("exists");
+        let Some(copy) = grp.copy.as_ref() else { return };
+        let mut per: BTreeMap<PairId, u64> = BTreeMap::new();
+        for &(v, c) in copy.set.iter().chain(copy.holding.iter()) {
+            if let Some(p) = grp.rec.pairs.iter().find(|p| p.1 == v) {
+                let blocks = self.volumes[&v].blocks;
+                *per.entry(p.0).or_default() += (c * grain + grain).min(blocks) - c * grain;
+            }
+        }
+        let copy = self.remote.groups.get_mut(&g).expect("exists").copy.as_mut().expect("copying");
+        for (p, s) in copy.stats.iter_mut() {
+            let todo = per.get(p).copied().unwrap_or(0);
+            s.union_blocks = s.union_blocks.max(s.blocks_copied + todo);
+        }
+    }
+
+    fn rpump(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let Some(grp) = self.remote.groups.get_mut(&g) else { return };
+        if !grp.rec.primary {
+            return;
+        }
+        let Some(copy) = grp.copy.as_mut() else { return };
+        let mut reads = Vec::new();
+        while (copy.inflight as usize) < COPY_WINDOW {
+            let Some(&c) = copy.set.iter().find(|c| !grp.writers.contains_key(c)) else { break };
+            copy.set.remove(&c);
+            copy.holding.insert(c);
+            copy.inflight += 1;
+            reads.push(c);
+        }
+        let finished = copy.set.is_empty() && copy.inflight == 0 && copy.listing == 0 && !copy.done_sent;
+        if finished {
+            copy.done_sent = true;
+        }
+        let peer = grp.rec.peer;
+        for c in reads {
+            let (b, n) = self.chunk_blocks(c);
+            let space = self.volumes[&c.0].space;
+            self.rsubmit(MediaOp::Read { space, block: b, len: n as u32 }, RPending::CopyRead(g, c), out);
+        }
+        if finished {
+            self.send_req(peer, g, Req::Done, Purpose::Plain, out);
+        }
+    }
+
+    fn copy_chunk_done(&mut self, g: GroupId, c: Chunk, differing: Option<u64>, out: &mut Vec<Output>) {
+        let grain = self.grain;
+        let blocks = self.volumes[&c.0].blocks;
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        let pair = grp.rec.pairs.iter().find(|p| p.1 == c.0).map(|p| p.0);
+        let Some(copy) = grp.copy.as_mut() else { return };
+        copy.holding.remove(&c);
+        copy.inflight -= 1;
+        match differing {
+            Some(d) => {
+                if let Some(s) = pair.and_then(|p| copy.stats.get_mut(&p)) {
+                    s.blocks_copied += (c.1 * grain + grain).min(blocks) - c.1 * grain;
+                    s.differing_blocks += d;
+                    s.chunks += 1;
+                }
+            }
+            None => {
+                copy.set.insert(c);
+            }
+        }
+        let waiters = std::mem::take(&mut grp.waiters);
+        self.rerun(waiters, out);
+        self.rpump(g, out);
+    }
+
+    /// The sender's side of each response.
+    fn on_resp(&mut self, _peer: ArrayId, g: GroupId, o: Outgoing, resp: Resp, out: &mut Vec<Output>) {
+        match (o.purpose, resp) {
+            (Purpose::Write(wid), _) => {
+                let Some(w) = self.remote.writes.get(&wid) else { return };
+                match w.phase {
+                    WPhase::Remote => self.write_local(wid, out),
+                    WPhase::Shipped => self.finish_write(wid, true, out),
+                    _ => {}
+                }
+            }
+            (Purpose::Copy(c), Resp::Applied { differing }) => {
+                self.copy_chunk_done(g, c, Some(differing), out)
+            }
+            (Purpose::Copy(c), _) => self.copy_chunk_done(g, c, None, out),
+            (Purpose::Plain, Resp::Ok) if o.req == Req::Done => {
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                let mut rec = grp.latest().clone();
+                rec.state = RemoteState::Pair;
+                rec.consistent = true;
+                self.put_grec(g, rec, RAfter::Synced, out);
+            }
+            (Purpose::Plain, _) => {}
+            (Purpose::Forward(req), Resp::Result(result)) => out.push(Output::Reply { req, result }),
+            (Purpose::Forward(_), _) => {}
+            (Purpose::Doubt(b), Resp::Values(values)) => {
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                let Some(&value) = grp.doubt.get(&b) else {
+                    grp.resolving.remove(&b);
+                    return;
+                };
+                if !grp.rec.primary || values != [value] {
+                    // The write never reached the secondary (or the secondary's block
+                    // moved on since): this side's content stands.
+                    return self.doubt_resolved(g, b, out);
+                }
+                let space = self.volumes[&b.0].space;
+                self.rsubmit(MediaOp::Write { space, block: b.1, values }, RPending::DoubtWrite(g, b), out);
+            }
+            (Purpose::Doubt(c), _) => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.resolving.remove(&c);
+                }
+            }
+            (Purpose::Admin, resp) => {
+                if self.remote.creating.contains_key(&g) {
+                    return self.create_answer(g, resp, out);
+                }
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.answer = Some(resp);
+                }
+                self.try_remote_admin(g, out);
+            }
+        }
+    }
+
+    // ---- commands -----------------------------------------------------------------
+
+    pub(super) fn remote_admin(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        if let Op::RemoteEvent { .. } = op {
+            return out.push(Output::Reply { req, result: Err(ErrorKind::NotAccessible) });
+        }
+        let g = op.group().expect("an S3 command");
+        if let Op::RemotePairCreate { primary, .. } = op
+            && !self.volumes.contains_key(&primary)
+        {
+            // The command reached the secondary's array: the primary's array runs it.
+            return match self.remote.remote_vols.get(&primary) {
+                Some(&(array, _)) => self.forward(array, g, req, op, out),
+                None => out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchVolume) }),
+            };
+        }
+        let Some(grp) = self.remote.groups.get_mut(&g) else {
+            if matches!(op, Op::RemotePairCreate { .. }) {
+                return self.create_begin(req, op, out);
+            }
+            return out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchGroup) });
+        };
+        // Which side runs it: suspend, resume and create at the primary; takeover and
+        // failback at the secondary.
+        let at_primary = matches!(op, Op::Suspend { .. } | Op::Resume { .. } | Op::RemotePairCreate { .. });
+        if at_primary != grp.rec.primary {
+            let peer = grp.rec.peer;
+            return self.forward(peer, g, req, op, out);
+        }
+        grp.admin.push_back((req, op));
+        self.try_remote_admin(g, out);
+    }
+
+    fn forward(&mut self, peer: ArrayId, g: GroupId, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        // The answer comes back as the response to `Command`.
+        self.send_req(peer, g, Req::Command { op }, Purpose::Forward(req), out);
+    }
+}
+
+impl Controller {
+    /// Whether nothing of the group is in flight (a command may take effect).
+    fn rdrained(&self, g: GroupId) -> bool {
+        let grp = &self.remote.groups[&g];
+        !self.remote.writes.values().any(|w| w.g == g)
+            && grp.copy.as_ref().is_none_or(|c| c.inflight == 0)
+            && grp.rec_put.is_none()
+            && grp.rec.pairs.iter().all(|p| self.volumes[&p.1].inflight == 0)
+    }
+
+    fn reply_admin(&mut self, g: GroupId, req: ReqId, result: OpResult, out: &mut Vec<Output>) {
+        out.push(Output::Reply { req, result });
+        self.admin_finished(g, out);
+    }
+
+    /// The head command is answered: lift the holds, go on with the next.
+    fn admin_finished(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        grp.admin.pop_front();
+        grp.stage = 0;
+        grp.answer = None;
+        grp.gate = false;
+        if std::mem::take(&mut grp.freeze) {
+            // The stream goes on (a taken-over side refuses its data).
+            let peer = grp.rec.peer;
+            self.rx_next(peer, g, out);
+        }
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        grp.peer_info = None;
+        if std::mem::take(&mut grp.probed) {
+            let peer = grp.rec.peer;
+            self.send_req(peer, g, Req::Release, Purpose::Plain, out);
+        }
+        self.release_held(g, out);
+        self.try_remote_admin(g, out);
+    }
+
+    fn probe_peer(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        grp.stage = 1;
+        grp.answer = None;
+        grp.probed = true;
+        let peer = grp.rec.peer;
+        self.send_req(peer, g, Req::Probe, Purpose::Admin, out);
+    }
+
+    pub(super) fn try_remote_admin(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let Some(grp) = self.remote.groups.get(&g) else { return };
+        // While the peer's command holds this side (between its `Probe` and its
+        // `Begin` or `Release`), this side's commands wait: the peer's answer must
+        // stay true until its command takes effect.
+        if grp.rec_put.is_some() || !grp.live || (grp.peer_gate.is_some() && grp.stage == 0) {
+            return;
+        }
+        let Some((req, op)) = grp.admin.front().cloned() else { return };
+        match op {
+            Op::Suspend { .. } => self.cmd_suspend(g, req, out),
+            Op::Resume { .. } => self.cmd_resync(g, req, false, out),
+            Op::Failback { .. } => self.cmd_resync(g, req, true, out),
+            Op::Takeover { .. } => self.cmd_takeover(g, req, out),
+            Op::RemotePairCreate { .. } => {
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                if grp.stage == 0 {
+                    grp.stage = 1;
+                    self.create_begin(req, op, out);
+                }
+            }
+            _ => unreachable!("S3 commands"),
+        }
+    }
+
+    /// The state the model has: the peer's `swapped` (a takeover) overrides this
+    /// primary's view.
+    fn effective(&self, g: GroupId) -> Option<(RemoteState, RemoteState, bool, u64)> {
+        let grp = &self.remote.groups[&g];
+        let Some(Resp::Info { state, wrote, session, .. }) = &grp.answer else { return None };
+        let own = grp.rec.state;
+        let eff = if grp.rec.primary {
+            if *state == RemoteState::Swapped { RemoteState::Swapped } else { own }
+        } else if own == RemoteState::Swapped {
+            RemoteState::Swapped
+        } else {
+            *state
+        };
+        Some((eff, *state, *wrote, *session))
+    }
+
+    fn cmd_suspend(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
+        let stage = self.remote.groups[&g].stage;
+        match stage {
+            0 => self.probe_peer(g, out),
+            1 => {
+                let Some((eff, peer_state, _, _)) = self.effective(g) else { return };
+                let grp = &self.remote.groups[&g];
+                if peer_state == RemoteState::Swapped && grp.rec.following() {
+                    // The peer took over and this primary never heard: suspend first.
+                    self.remote.groups.get_mut(&g).expect("exists").stage = 0;
+                    return self.lose_link(g, out);
+                }
+                if eff != RemoteState::Pair {
+                    return self.reply_admin(g, req, Err(ErrorKind::RemoteWrongState(eff)), out);
+                }
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                grp.gate = true;
+                grp.stage = 2;
+                self.cmd_suspend(g, req, out);
+            }
+            2 => {
+                if !self.rdrained(g) {
+                    return;
+                }
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                grp.stage = 3;
+                grp.answer = None;
+                let peer = grp.rec.peer;
+                self.send_req(peer, g, Req::Suspend, Purpose::Admin, out);
+            }
+            3 => {
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                let Some(Resp::Info { state, .. }) = grp.answer.take() else { return };
+                if state == RemoteState::Swapped {
+                    grp.stage = 0;
+                    grp.gate = false;
+                    return self.lose_link(g, out);
+                }
+                let mut rec = grp.latest().clone();
+                rec.state = RemoteState::Suspended;
+                rec.session += 1;
+                grp.stage = 4;
+                self.put_grec(g, rec, RAfter::Reply(req, Ok(Reply::Done)), out);
+            }
+            _ => {}
+        }
+    }
+
+    /// `resume` (at the primary: the primaries are authoritative) and `failback` (at
+    /// the secondary after a takeover: the roles swap).
+    fn cmd_resync(&mut self, g: GroupId, req: ReqId, failback: bool, out: &mut Vec<Output>) {
+        let stage = self.remote.groups[&g].stage;
+        match stage {
+            0 => self.probe_peer(g, out),
+            1 => {
+                let Some((eff, peer_state, peer_wrote, _)) = self.effective(g) else { return };
+                let grp = &self.remote.groups[&g];
+                if !failback && peer_state == RemoteState::Swapped && grp.rec.following() {
+                    self.remote.groups.get_mut(&g).expect("exists").stage = 0;
+                    return self.lose_link(g, out);
+                }
+                let own_wrote = grp.wrote() && !grp.rec.following();
+                let policy = grp.rec.split_brain;
+                let verdict: Result<(), ErrorKind> = if failback {
+                    match eff {
+                        RemoteState::Swapped
+                            if own_wrote && peer_wrote && policy != SplitBrainPolicy::DiscardPrimary =>
+                        {
+                            Err(ErrorKind::SplitBrain)
+                        }
+                        RemoteState::Swapped => Ok(()),
+                        s => Err(ErrorKind::RemoteWrongState(s)),
+                    }
+                } else {
+                    match eff {
+                        RemoteState::Suspended | RemoteState::SuspendedError => Ok(()),
+                        RemoteState::Swapped if !peer_wrote => Ok(()),
+                        RemoteState::Swapped if own_wrote => {
+                            if policy == SplitBrainPolicy::DiscardSecondary {
+                                Ok(())
+                            } else {
+                                Err(ErrorKind::SplitBrain)
+                            }
+                        }
+                        s => Err(ErrorKind::RemoteWrongState(s)),
+                    }
+                };
+                if let Err(e) = verdict {
+                    return self.reply_admin(g, req, Err(e), out);
+                }
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                let Some(Resp::Info { session, bits, .. }) = grp.answer.take() else {
+                    unreachable!("probed")
+                };
+                grp.peer_info = Some((session, bits));
+                grp.gate = true;
+                grp.stage = 2;
+                self.cmd_resync(g, req, failback, out);
+            }
+            2 => {
+                if !self.rdrained(g) {
+                    return;
+                }
+                self.remote.groups.get_mut(&g).expect("exists").stage = 3;
+                self.cmd_resync(g, req, failback, out);
+            }
+            3 => {
+                // Chunks in doubt are resolved first (the secondary's content decides).
+                let grp = &self.remote.groups[&g];
+                if !failback && !grp.doubt.is_empty() {
+                    return self.resolve_doubts(g, out);
+                }
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                let (psession, pbits) = grp.peer_info.take().expect("probed");
+                let mut rec = grp.latest().clone();
+                rec.session = rec.session.max(psession) + 1;
+                rec.state = RemoteState::Resync;
+                rec.fenced = false;
+                rec.saving = false;
+                rec.primary = true;
+                grp.stage = 4;
+                let kind = if failback { CopyKind::RemoteFailback } else { CopyKind::RemoteResync };
+                self.put_grec(g, rec, RAfter::Resumed { req, kind, peer_bits: pbits }, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn cmd_takeover(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        match grp.stage {
+            0 => {
+                let refusal = match grp.rec.state {
+                    RemoteState::Swapped => Some(ErrorKind::RemoteWrongState(RemoteState::Swapped)),
+                    RemoteState::Copy => Some(ErrorKind::Inconsistent),
+                    _ if !grp.rec.consistent => Some(ErrorKind::Inconsistent),
+                    _ => None,
+                };
+                if let Some(e) = refusal {
+                    return self.reply_admin(g, req, Err(e), out);
+                }
+                grp.gate = true;
+                grp.freeze = true;
+                grp.stage = 1;
+                self.cmd_takeover(g, req, out);
+            }
+            1 => {
+                // Between two applied requests, never inside one.
+                let peer = grp.rec.peer;
+                let applying = self.remote.apply.as_ref().is_some_and(|a| a.g == g)
+                    || self.remote.rx.get(&(peer, g)).is_some_and(|r| r.busy.is_some());
+                if applying || !self.rdrained(g) {
+                    return;
+                }
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                grp.stage = 2;
+                let saved: Vec<Chunk> =
+                    if grp.rec.saving { grp.saved.iter().copied().collect() } else { Vec::new() };
+                if saved.is_empty() {
+                    return self.takeover_commit(g, out);
+                }
+                // Mid-resync: the pre-resync image comes back, never a half-copied one.
+                self.remote.restoring.insert(g, (req, saved.len() as u32));
+                for c in saved {
+                    let (b, n) = self.chunk_blocks(c);
+                    let space = SpaceId(SAVE_SPACE | self.volumes[&c.0].space.0);
+                    self.rsubmit(
+                        MediaOp::Read { space, block: b, len: n as u32 },
+                        RPending::RestoreRead(g, c),
+                        out,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn takeover_commit(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        let Some((req, _)) = grp.admin.front().cloned() else { return };
+        let mut rec = grp.latest().clone();
+        rec.state = RemoteState::Swapped;
+        rec.session += 1;
+        rec.saving = false;
+        grp.stage = 3;
+        let saved: Vec<Chunk> = std::mem::take(&mut grp.saved).into_iter().collect();
+        self.put_grec(g, rec, RAfter::TookOver(req, saved), out);
+    }
+
+    // ---- create -------------------------------------------------------------------
+
+    /// The primary's own checks, as `(rank in the model's order, error)`.
+    fn create_check_local_primary(&self, op: &Op) -> Option<(u8, ErrorKind)> {
+        let Op::RemotePairCreate { pair, primary, secondary, group, mode, fence, split_brain } = *op else {
+            unreachable!("a create")
+        };
+        let p = self.volumes.get(&primary)?;
+        let Some(&(_, sblocks)) = self.remote.remote_vols.get(&secondary) else {
+            // Both on this array: no remote pair (the scenario validation refuses it).
+            let e = if self.volumes.contains_key(&secondary) {
+                ErrorKind::InvalidPair
+            } else {
+                ErrorKind::NoSuchVolume
+            };
+            return Some((1, e));
+        };
+        if self.pairs.contains_key(&pair) || self.remote.pair_exists(pair) {
+            return Some((2, ErrorKind::PairExists));
+        }
+        if p.blocks != sblocks {
+            return Some((3, ErrorKind::InvalidPair));
+        }
+        if p.pair.is_some() || self.remote.in_pair(primary) {
+            return Some((4, ErrorKind::InPair));
+        }
+        if p.inconsistent {
+            return Some((5, ErrorKind::Inconsistent));
+        }
+        if let Some(grp) = self.remote.groups.get(&group) {
+            if (grp.rec.mode, grp.rec.fence, grp.rec.split_brain) != (mode, fence, split_brain)
+                || !grp.rec.primary
+                || Some(grp.rec.peer) != self.remote.remote_vols.get(&secondary).map(|x| x.0)
+            {
+                return Some((6, ErrorKind::InvalidPair));
+            }
+            if !matches!(grp.rec.state, RemoteState::Copy | RemoteState::Pair) {
+                return Some((6, ErrorKind::RemoteWrongState(grp.rec.state)));
+            }
+        }
+        None
+    }
+
+    /// The secondary's checks (at the peer).
+    fn create_check_local_secondary(
+        &self,
+        g: GroupId,
+        pair: PairId,
+        _primary: VolumeId,
+        secondary: VolumeId,
+        blocks: u64,
+    ) -> Option<(u8, ErrorKind)> {
+        let Some(s) = self.volumes.get(&secondary) else { return Some((1, ErrorKind::NoSuchVolume)) };
+        let mine = self
+            .remote
+            .groups
+            .get(&g)
+            .is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair && p.1 == secondary));
+        if mine {
+            return None; // A retried commit.
+        }
+        if self.pairs.contains_key(&pair) || self.remote.pair_exists(pair) {
+            return Some((2, ErrorKind::PairExists));
+        }
+        if s.blocks != blocks {
+            return Some((3, ErrorKind::InvalidPair));
+        }
+        if s.pair.is_some() || self.remote.in_pair(secondary) {
+            return Some((4, ErrorKind::InPair));
+        }
+        None
+    }
+
+    fn create_begin(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        let g = op.group().expect("a create");
+        if self.remote.creating.contains_key(&g) {
+            self.remote.create_wait.entry(g).or_default().push_back((req, op));
+            return;
+        }
+        let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
+            unreachable!("a create")
+        };
+        let local = self.create_check_local_primary(&op);
+        let Some(&(peer, _)) = self.remote.remote_vols.get(&secondary) else {
+            let e = local.map_or(ErrorKind::NoSuchVolume, |x| x.1);
+            return self.create_done(g, req, Err(e), out);
+        };
+        let blocks = self.volumes[&primary].blocks;
+        self.remote.creating.insert(g, (req, op, 1, local));
+        let req = Req::Create { commit: false, pair, primary, secondary, blocks, mode, fence, split_brain };
+        self.send_req(peer, g, req, Purpose::Admin, out);
+    }
+
+    fn create_answer(&mut self, g: GroupId, resp: Resp, out: &mut Vec<Output>) {
+        let Some((req, op, stage, local)) = self.remote.creating.remove(&g) else { return };
+        let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
+            unreachable!("a create")
+        };
+        let (theirs, peer_bits) = match resp {
+            Resp::Created(theirs) => (theirs, Vec::new()),
+            Resp::Info { bits, .. } if stage == 2 => (None, bits),
+            _ => return,
+        };
+        let first = match (local, theirs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some((_, e)) = first {
+            return self.create_done(g, req, Err(e), out);
+        }
+        let peer = self.remote.remote_vols[&secondary].0;
+        if stage == 1 {
+            // The secondary agrees: it records its side first.
+            self.remote.creating.insert(g, (req, op, 2, None));
+            let blocks = self.volumes[&primary].blocks;
+            let req =
+                Req::Create { commit: true, pair, primary, secondary, blocks, mode, fence, split_brain };
+            return self.send_req(peer, g, req, Purpose::Admin, out);
+        }
+        // Both sides agree; the primary's record is the linearization point. Host I/O
+        // to the new primary is held until then.
+        let grp = self.remote.groups.entry(g).or_insert_with(|| {
+            RGroup::new(
+                GroupRec {
+                    primary: true,
+                    state: RemoteState::Copy,
+                    peer,
+                    mode,
+                    fence,
+                    split_brain,
+                    pairs: Vec::new(),
+                    session: 1,
+                    fenced: false,
+                    consistent: false,
+                    saving: false,
+                },
+                false,
+            )
+        });
+        grp.gate = true;
+        self.remote.vol_group.insert(primary, g);
+        self.remote.creating.insert(g, (req, op, 3, None));
+        self.remote.create_bits.insert(g, peer_bits);
+        self.create_commit(g, out);
+    }
+
+    /// Waits for the plain I/O in flight on the new primary, then records.
+    fn create_commit(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let Some((req, op, 3, _)) = self.remote.creating.get(&g).cloned() else { return };
+        let Op::RemotePairCreate { pair, primary, secondary, .. } = op else { unreachable!("a create") };
+        if self.volumes[&primary].inflight > 0 || self.remote.groups[&g].rec_put.is_some() {
+            return;
+        }
+        self.remote.creating.remove(&g);
+        let grp = self.remote.groups.get_mut(&g).expect("inserted");
+        let mut rec = grp.latest().clone();
+        rec.pairs.push((pair, primary, secondary));
+        rec.state = RemoteState::Copy;
+        rec.consistent = false;
+        let peer_bits = self.remote.create_bits.remove(&g).unwrap_or_default();
+        self.put_grec(g, rec, RAfter::Created { req, pair, peer_bits }, out);
+    }
+
+    fn create_done(&mut self, g: GroupId, req: ReqId, result: OpResult, out: &mut Vec<Output>) {
+        out.push(Output::Reply { req, result });
+        self.create_finished(g, req, out);
+    }
+
+    /// A create is answered: the next one on the group may run.
+    fn create_finished(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
+        if let Some(grp) = self.remote.groups.get_mut(&g) {
+            if grp.admin.front().is_some_and(|x| x.0 == req) {
+                self.admin_finished(g, out);
+            } else {
+                grp.gate = false;
+                self.release_held(g, out);
+            }
+        }
+        self.create_next(g, out);
+    }
+
+    fn create_next(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        if let Some((req, op)) = self.remote.create_wait.get_mut(&g).and_then(|q| q.pop_front()) {
+            self.remote_admin(req, op, out);
+        }
+    }
+
+    /// Plain I/O on a volume finished: a create may have waited for it.
+    pub(super) fn remote_volume_idle(&mut self, vid: VolumeId, out: &mut Vec<Output>) {
+        if let Some(&g) = self.remote.vol_group.get(&vid) {
+            self.create_commit(g, out);
+            self.try_remote_admin(g, out);
+        }
+    }
+
+    // ---- invariants ---------------------------------------------------------------
+
+    /// S3's cheap invariants of this array's own state.
+    pub(super) fn remote_check(&self) -> Result<(), String> {
+        for (g, grp) in &self.remote.groups {
+            // A write in flight to a primary holds its bits (write-intent).
+            for w in self.remote.writes.values().filter(|w| w.g == *g) {
+                if w.phase == WPhase::Bits {
+                    continue;
+                }
+                for c in w.chunks.0..=w.chunks.1 {
+                    if grp.bits.get(&(w.epoch, (w.vol, c))) != Some(&Bit::Durable) {
+                        return Err(format!(
+                            "{g}: a write to {} chunk {c} is past its write-intent without a durable bit",
+                            w.vol
+                        ));
+                    }
+                }
+            }
+            // A resync target keeps its pre-resync image: never saving outside a resync.
+            if grp.rec.saving && grp.rec.state != RemoteState::Resync {
+                return Err(format!("{g}: saving a pre-resync image in state {}", grp.rec.state));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Controller {
+    /// A fenced primary's blocks in doubt (a sync write in flight when the link was
+    /// lost may be on the secondary only): each takes the write's value if the
+    /// secondary holds exactly it, and keeps its own otherwise. Retried every tick
+    /// while the secondary cannot be reached; a resume waits for them.
+    fn resolve_doubts(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let Some(grp) = self.remote.groups.get(&g) else { return };
+        if !grp.rec.primary {
+            return;
+        }
+        let peer = grp.rec.peer;
+        let todo: Vec<((VolumeId, u64), VolumeId)> = grp
+            .doubt
+            .keys()
+            .filter(|b| !grp.resolving.contains(b))
+            .filter_map(|b| grp.rec.peer_vol(b.0).map(|pv| (*b, pv)))
+            .collect();
+        for (b, pv) in todo {
+            self.remote.groups.get_mut(&g).expect("exists").resolving.insert(b);
+            self.send_req(peer, g, Req::ReadChunk { vol: pv, chunk: b.1 }, Purpose::Doubt(b), out);
+        }
+    }
+
+    fn doubt_resolved(&mut self, g: GroupId, c: (VolumeId, u64), out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        grp.resolving.remove(&c);
+        if grp.doubt.remove(&c).is_some() {
+            self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
+        }
+        self.release_held(g, out);
+        self.try_remote_admin(g, out);
+    }
+}
