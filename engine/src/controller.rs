@@ -56,6 +56,10 @@ use crate::iface::{
 use model::{ErrorKind, Op, OpResult, PairEvent, PairId, PairState, Reply, Value, VolumeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+#[path = "snapshot.rs"]
+mod snapshot;
+pub use snapshot::{POOL_SPACE, SnapshotStats};
+
 /// How many recent request ids per host the controller remembers for de-duplication.
 /// A request older than the window is treated as a duplicate; hosts keep far fewer
 /// operations open than this.
@@ -312,6 +316,15 @@ enum Pending {
     },
     /// Garbage collection and marks nobody waits for.
     Forget,
+    /// S4: a step of a snapshot-engine operation (see `snapshot.rs`).
+    Snap {
+        op: u64,
+    },
+    /// S4: one block of an image read.
+    SnapRead {
+        op: u64,
+        off: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -377,6 +390,8 @@ pub struct Controller {
     /// in builds with the feature `planted-bugs`.
     #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
     planted: BTreeSet<&'static str>,
+    /// S4: point-in-time images (`snapshot.rs`).
+    snaps: snapshot::Snapshots,
 }
 
 impl Controller {
@@ -418,7 +433,11 @@ impl Controller {
             boot_records: Vec::new(),
             violation: None,
             planted,
+            snaps: snapshot::Snapshots::default(),
         };
+        let (snaps, snap_work) = snapshot::Snapshots::boot(meta);
+        c.snaps = snaps;
+        c.boot_work.extend(snap_work);
         let mut by_uid: BTreeMap<u64, PairId> = BTreeMap::new();
         for (key, value) in meta {
             if let Some(id) = key.strip_prefix("pair/").and_then(|h| u32::from_str_radix(h, 16).ok()) {
@@ -515,6 +534,9 @@ impl Controller {
     }
 
     fn io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        if self.snap_claims(&op) {
+            return self.snap_io(req, op, out);
+        }
         let vol = match self.validate(&op) {
             Ok(v) if v.inconsistent => Err(ErrorKind::Inconsistent),
             other => other,
@@ -768,6 +790,9 @@ impl Controller {
     // ---- admin commands -----------------------------------------------------------
 
     fn admin(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        if matches!(op, Op::Snapshot { .. } | Op::DeleteSnapshot { .. }) {
+            return self.snap_admin(req, op, out);
+        }
         if let Op::PairCreate { pair, source, mirror } = op {
             return self.pair_create(req, pair, source, mirror, out);
         }
@@ -792,16 +817,25 @@ impl Controller {
         out: &mut Vec<Output>,
     ) {
         let check = || -> Result<(), ErrorKind> {
-            let s = self.volumes.get(&source).ok_or(ErrorKind::NoSuchVolume)?;
-            let m = self.volumes.get(&mirror).ok_or(ErrorKind::NoSuchVolume)?;
+            let blocks_of = |v: VolumeId| match v.is_image() {
+                true => self.snaps.image_blocks(v),
+                false => self.volumes.get(&v).map(|x| x.blocks),
+            };
+            let sb = blocks_of(source).ok_or(ErrorKind::NoSuchVolume)?;
+            let mb = blocks_of(mirror).ok_or(ErrorKind::NoSuchVolume)?;
             if self.pairs.contains_key(&p) {
                 return Err(ErrorKind::PairExists);
             }
-            if source == mirror || s.blocks != m.blocks {
+            // An image never joins a pair (S4).
+            if source == mirror || sb != mb || source.is_image() || mirror.is_image() {
                 return Err(ErrorKind::InvalidPair);
             }
+            let (s, m) = (&self.volumes[&source], &self.volumes[&mirror]);
             if s.pair.is_some() || m.pair.is_some() {
                 return Err(ErrorKind::InPair);
+            }
+            if self.snaps.has_images(source) || self.snaps.has_images(mirror) {
+                return Err(ErrorKind::HasImages);
             }
             if s.inconsistent {
                 return Err(ErrorKind::Inconsistent);
@@ -1301,6 +1335,8 @@ impl Controller {
                 self.allocated(pair, blocks, out);
             }
             Pending::Forget => {}
+            Pending::Snap { op } => self.snap_media_done(op, None, result, out),
+            Pending::SnapRead { op, off } => self.snap_media_done(op, Some(off), result, out),
         }
     }
 
@@ -1412,6 +1448,9 @@ impl Controller {
         if let Some(p) = self.volumes[&vid].pair {
             self.try_admin(p, out);
         }
+        if self.snaps.admin_waits_for(vid) {
+            self.snap_try_admin(out);
+        }
     }
 
     fn started(&mut self, out: &mut Vec<Output>) {
@@ -1468,12 +1507,14 @@ impl ArrayEngine for Controller {
 
     fn busy(&self) -> bool {
         self.pairs.values().any(|p| p.copy.is_some() || !p.admin.is_empty() || p.rec_put.is_some() || !p.live)
+            || self.snaps.busy()
     }
 
     fn check(&self, probe: &Probe<'_>) -> Result<(), String> {
         if let Some(v) = &self.violation {
             return Err(v.clone());
         }
+        self.snaps.check_refs()?;
         match probe {
             Probe::MediaWrite { space, block, len } => {
                 for (p, pair) in &self.pairs {

@@ -7,10 +7,12 @@
 //! - [`ids`]: identifiers and block values (with the unique-value packing of SPEC §1).
 //! - [`ops`]: operations, their results and their errors.
 //! - [`storage`]: the sequential reference model of volumes and mirror pairs (S2).
+//! - [`images`]: point-in-time images (S4): `snapshot`, `delete_snapshot`.
 //! - [`history`]: a client history (invocations and completions) as the checker reads it.
 
 pub mod history;
 pub mod ids;
+pub mod images;
 pub mod ops;
 pub mod storage;
 

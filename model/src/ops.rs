@@ -31,6 +31,12 @@ pub enum Op {
     /// the pair). Not a client request: the simulator records each one the engine
     /// announces as an instantaneous operation, so the model judges when it happened.
     PairEvent { pair: PairId, event: PairEvent },
+    /// S4: `image` := `vol` at this instant, a point-in-time image (a VLUN: readable,
+    /// writable, its writes private). The client names the image (an id from
+    /// [`VolumeId::IMAGE_BASE`] up), as `lvcreate --snapshot --name` does.
+    Snapshot { vol: VolumeId, image: VolumeId },
+    /// S4: remove a point-in-time image.
+    DeleteSnapshot { image: VolumeId },
 }
 
 /// The states of a mirror pair (SPEC §2 S2). A deleted pair no longer exists: its id
@@ -144,6 +150,7 @@ impl Op {
             | Op::Restore { pair, .. }
             | Op::PairDelete { pair }
             | Op::PairEvent { pair, .. } => Some(*pair),
+            Op::Snapshot { .. } | Op::DeleteSnapshot { .. } => None,
         }
     }
 
@@ -174,6 +181,8 @@ impl fmt::Display for Op {
             }
             Op::PairDelete { pair } => write!(f, "pair_delete({pair})"),
             Op::PairEvent { pair, event } => write!(f, "event({pair}, {event})"),
+            Op::Snapshot { vol, image } => write!(f, "snapshot({vol} -> {image})"),
+            Op::DeleteSnapshot { image } => write!(f, "delete_snapshot({image})"),
         }
     }
 }
@@ -215,6 +224,15 @@ pub enum ErrorKind {
     InvalidPair,
     /// The command is not allowed in the pair's current state (which it names).
     WrongState(PairState),
+    /// S4: an image (or a volume) with this id exists already.
+    ImageExists,
+    /// S4: no image has this id.
+    NoSuchImage,
+    /// S4: the image id is not in the images' range, or the volume is itself an image
+    /// (images of images are not supported).
+    InvalidImage,
+    /// S4: the volume has point-in-time images, so it cannot join a mirror pair.
+    HasImages,
 }
 
 impl ErrorKind {
@@ -231,6 +249,10 @@ impl ErrorKind {
             ErrorKind::InPair => "in_pair",
             ErrorKind::InvalidPair => "invalid_pair",
             ErrorKind::WrongState(s) => return format!("wrong_state:{}", s.name()),
+            ErrorKind::ImageExists => "image_exists",
+            ErrorKind::NoSuchImage => "no_such_image",
+            ErrorKind::InvalidImage => "invalid_image",
+            ErrorKind::HasImages => "has_images",
         };
         s.to_string()
     }
@@ -250,6 +272,10 @@ impl ErrorKind {
             "pair_exists" => ErrorKind::PairExists,
             "in_pair" => ErrorKind::InPair,
             "invalid_pair" => ErrorKind::InvalidPair,
+            "image_exists" => ErrorKind::ImageExists,
+            "no_such_image" => ErrorKind::NoSuchImage,
+            "invalid_image" => ErrorKind::InvalidImage,
+            "has_images" => ErrorKind::HasImages,
             _ => return None,
         })
     }
@@ -268,6 +294,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InPair => "volume already in a pair",
             ErrorKind::InvalidPair => "invalid pair",
             ErrorKind::WrongState(s) => return write!(f, "not allowed in state {s}"),
+            ErrorKind::ImageExists => "image exists",
+            ErrorKind::NoSuchImage => "no such image",
+            ErrorKind::InvalidImage => "invalid image",
+            ErrorKind::HasImages => "the volume has point-in-time images",
         };
         f.write_str(s)
     }

@@ -18,14 +18,14 @@ pub struct VolumeSpec {
 
 /// A volume's blocks: a persistent (structurally shared) ordered map, so that a
 /// checker exploring many states clones one in O(1) and a write costs O(log n).
-type Blocks = im::OrdMap<u64, Value>;
+pub(crate) type Blocks = im::OrdMap<u64, Value>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Volume {
-    blocks: u64,
-    data: Blocks,
+pub(crate) struct Volume {
+    pub(crate) blocks: u64,
+    pub(crate) data: Blocks,
     /// The mirror of a pair deleted before its copy finished (SPEC §2 S2).
-    inconsistent: bool,
+    pub(crate) inconsistent: bool,
 }
 
 /// A mirror pair as the model sees it.
@@ -45,16 +45,22 @@ pub struct PairInfo {
 /// mirror is host-accessible only in `Split`.
 #[derive(Clone, Debug)]
 pub struct StorageModel {
-    volumes: BTreeMap<VolumeId, Volume>,
+    pub(crate) volumes: BTreeMap<VolumeId, Volume>,
     pairs: BTreeMap<PairId, PairInfo>,
+    /// S4: each point-in-time image (also a volume in `volumes`) and its origin (see
+    /// [`crate::images`]).
+    pub(crate) images: BTreeMap<VolumeId, VolumeId>,
     /// A digest of every volume's content, kept up to date on each change (the sum
     /// of a mix of each non-zero block), so hashing a state costs O(volumes + pairs).
-    digest: u64,
+    pub(crate) digest: u64,
 }
 
 impl PartialEq for StorageModel {
     fn eq(&self, o: &Self) -> bool {
-        self.digest == o.digest && self.pairs == o.pairs && self.volumes == o.volumes
+        self.digest == o.digest
+            && self.pairs == o.pairs
+            && self.images == o.images
+            && self.volumes == o.volumes
     }
 }
 
@@ -64,19 +70,20 @@ impl std::hash::Hash for StorageModel {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         self.digest.hash(h);
         self.pairs.hash(h);
+        self.images.hash(h);
         for (id, v) in &self.volumes {
             (id, v.inconsistent).hash(h);
         }
     }
 }
 
-fn mix(vol: VolumeId, block: u64, value: Value) -> u64 {
+pub(crate) fn mix(vol: VolumeId, block: u64, value: Value) -> u64 {
     let mut x = (u64::from(vol.0) << 40 ^ block).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ value.0;
     x = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^ (x >> 29)
 }
 
-fn data_digest(vol: VolumeId, data: &Blocks) -> u64 {
+pub(crate) fn data_digest(vol: VolumeId, data: &Blocks) -> u64 {
     data.iter().fold(0u64, |d, (b, v)| d.wrapping_add(mix(vol, *b, *v)))
 }
 
@@ -87,11 +94,13 @@ impl StorageModel {
             .iter()
             .map(|v| (v.id, Volume { blocks: v.blocks, data: Blocks::new(), inconsistent: false }))
             .collect();
-        StorageModel { volumes, pairs: BTreeMap::new(), digest: 0 }
+        StorageModel { volumes, pairs: BTreeMap::new(), images: BTreeMap::new(), digest: 0 }
     }
 
-    /// The state-independent rejection rule of host I/O: an existing volume and a
-    /// non-empty extent inside it. Admin commands pass (their rules need the state).
+    /// The rejection rule of host I/O that depends on no pair state: an existing
+    /// volume and a non-empty extent inside it. Admin commands pass (their rules need
+    /// the state). For a declared volume it is state-independent; whether an image
+    /// (S4) exists depends on the state, see [`StorageModel::validate_static`].
     pub fn validate(&self, op: &Op) -> Result<(), ErrorKind> {
         let Some(vol) = op.volume() else { return Ok(()) };
         let vol = self.volumes.get(&vol).ok_or(ErrorKind::NoSuchVolume)?;
@@ -101,6 +110,15 @@ impl StorageModel {
             return Err(ErrorKind::OutOfRange);
         }
         Ok(())
+    }
+
+    /// The state-independent part of [`StorageModel::validate`]: I/O to an image id
+    /// passes (an image exists or not depending on the snapshots applied so far).
+    pub fn validate_static(&self, op: &Op) -> Result<(), ErrorKind> {
+        match op.volume() {
+            Some(vol) if vol.is_image() => Ok(()),
+            _ => self.validate(op),
+        }
     }
 
     /// Whether hosts may read and write `vol` now (SPEC §2 S2), and if not, why.
@@ -179,6 +197,8 @@ impl StorageModel {
                 }
                 Ok(Reply::Done)
             }
+            Op::Snapshot { vol, image } => self.snapshot(*vol, *image),
+            Op::DeleteSnapshot { image } => self.delete_snapshot(*image),
             Op::PairEvent { pair, event } => {
                 let p = self.pairs.get(pair).ok_or(ErrorKind::NoSuchPair)?;
                 let next = match (event, p.state) {
@@ -204,11 +224,14 @@ impl StorageModel {
         if self.pairs.contains_key(&pair) {
             return Err(ErrorKind::PairExists);
         }
-        if source == mirror || s.blocks != m.blocks {
+        if source == mirror || s.blocks != m.blocks || source.is_image() || mirror.is_image() {
             return Err(ErrorKind::InvalidPair);
         }
         if self.pair_of(source).is_some() || self.pair_of(mirror).is_some() {
             return Err(ErrorKind::InPair);
+        }
+        if self.has_images(source) || self.has_images(mirror) {
+            return Err(ErrorKind::HasImages);
         }
         if s.inconsistent {
             return Err(ErrorKind::Inconsistent);
@@ -250,7 +273,7 @@ impl StorageModel {
         self.replace_data(to, data);
     }
 
-    fn replace_data(&mut self, vol: VolumeId, data: Blocks) {
+    pub(crate) fn replace_data(&mut self, vol: VolumeId, data: Blocks) {
         let old = std::mem::replace(&mut self.volumes.get_mut(&vol).expect("exists").data, data);
         self.digest = self.digest.wrapping_sub(data_digest(vol, &old));
         let new = data_digest(vol, &self.volumes[&vol].data);

@@ -382,7 +382,7 @@ impl<'a> World<'a> {
                     volumes: cfg
                         .volumes
                         .iter()
-                        .filter(|v| v.array.0 as usize == i)
+                        .filter(|v| v.array.0 as usize == i && !v.id.is_image())
                         .map(|v| (v.id, v.blocks))
                         .collect(),
                     change_grain: a.change_grain,
@@ -680,7 +680,7 @@ impl<'a> World<'a> {
         host.issued += 1;
         let rng = &mut host.rng;
         let vol = wl.volumes[rng.below(wl.volumes.len() as u64) as usize];
-        let vinfo = &self.cfg.volumes[vol.0 as usize];
+        let vinfo = self.cfg.volume(vol).expect("a workload names known volumes");
         let len = wl.len.sample(rng).clamp(1, vinfo.blocks.min(u64::from(Value::WRITE_LEN_MAX)));
         let span = vinfo.blocks - len + 1;
         let block = match wl.blocks {

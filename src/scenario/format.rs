@@ -250,6 +250,18 @@ pub enum ActionDef {
         volume: String,
         block: u64,
     },
+    /// S4: `host` takes a point-in-time image of `volume`, named `image` (a new name,
+    /// not a volume's; workloads may read and write it by that name once it exists).
+    Snapshot {
+        host: String,
+        volume: String,
+        image: String,
+    },
+    /// S4: `host` deletes the image named `image`.
+    DeleteSnapshot {
+        host: String,
+        image: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

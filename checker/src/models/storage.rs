@@ -5,7 +5,7 @@
 //! projected into one single-block sub-operation per block, and each block is checked
 //! as a [`BlockRegister`]. Rejections that depend on no state (no such volume, out of
 //! range) are judged on their face. Commands that act on a whole volume at one
-//! instant (split, snapshot: added by later issues) must project to
+//! instant (split, restore, snapshot) must project to
 //! [`Projection::Whole`], and a history containing one is checked as one object
 //! against [`StorageSpec`]'s own [`Model`] impl.
 //!
@@ -211,7 +211,7 @@ impl Partitioned for StorageSpec {
         if let (Op::Read { .. }, Some(Err(ErrorKind::MediaError))) = (op, ret) {
             return Projection::Parts(Vec::new()); // observes nothing (see `matches`)
         }
-        match (self.empty.validate(op), ret) {
+        match (self.empty.validate_static(op), ret) {
             (Err(_), None) => return Projection::Parts(Vec::new()),
             (Err(e), Some(Err(seen))) if e == *seen => return Projection::Parts(Vec::new()),
             (Err(e), Some(_)) => return Projection::Impossible { expected: format!("error: {e}") },
@@ -274,7 +274,7 @@ pub fn split_per_block(
     let empty = StorageModel::new(volumes);
     let mut out = Vec::with_capacity(ops.len());
     for o in ops {
-        let splittable = empty.validate(&o.op).is_ok()
+        let splittable = empty.validate_static(&o.op).is_ok()
             && o.op.extent().1 > 1
             && match (&o.op, &o.outcome) {
                 (_, Outcome::Failed | Outcome::Unknown) => true,
@@ -377,7 +377,8 @@ pub fn check_storage_ops(
     budget: &Budget,
 ) -> Report {
     let split = split_per_block(volumes, ops.clone());
-    let mut report = if ops.iter().all(|o| o.op.is_io()) {
+    // I/O to an image (S4) is judged with the snapshots that make the image exist.
+    let mut report = if ops.iter().all(|o| o.op.is_io() && !o.op.volume().is_some_and(|v| v.is_image())) {
         check_partitioned(&StorageSpec::new(volumes), &split, budget)
     } else {
         check_components(volumes, &split, budget)
@@ -434,6 +435,21 @@ impl Components {
             find(&mut parent, (0, v.id.0));
         }
         for o in history {
+            // S4: an image joins its origin; I/O may name an image no snapshot made.
+            if let Some(vol) = o.op.volume() {
+                find(&mut parent, (0, vol.0));
+            }
+            match o.op {
+                Op::Snapshot { vol, image } => {
+                    let a = find(&mut parent, (0, vol.0));
+                    let b = find(&mut parent, (0, image.0));
+                    parent.insert(b, a);
+                }
+                Op::DeleteSnapshot { image } => {
+                    find(&mut parent, (0, image.0));
+                }
+                _ => {}
+            }
             if let Some(pair) = o.op.pair() {
                 let a = find(&mut parent, (1, pair.0));
                 if let Op::PairCreate { source, mirror, .. } = o.op {
@@ -469,6 +485,17 @@ impl Components {
             }
         }
         Components { spec: StorageSpec::new(volumes), of_volume, of_pair, blocks }
+    }
+}
+
+impl Components {
+    /// The component of an admin command (a pair command, or a snapshot command by
+    /// its image's volume); `None` for host I/O.
+    fn command_component(&self, op: &Op) -> Option<u32> {
+        match op {
+            Op::Snapshot { image, .. } | Op::DeleteSnapshot { image } => Some(self.of_volume[image]),
+            _ => op.pair().map(|p| self.of_pair[&p]),
+        }
     }
 }
 
@@ -509,8 +536,7 @@ impl Partitioned for Components {
     }
 
     fn project(&self, op: &Op, ret: Option<&OpResult>) -> Projection<PartKey, Op, OpResult> {
-        if let Some(pair) = op.pair() {
-            let c = self.of_pair[&pair];
+        if let Some(c) = self.command_component(op) {
             let mut parts = vec![(PartKey { component: c, block: u64::MAX }, op.clone(), ret.cloned())];
             for &block in self.blocks.get(&c).into_iter().flatten() {
                 parts.push((PartKey { component: c, block }, op.clone(), ret.cloned()));
@@ -520,7 +546,7 @@ impl Partitioned for Components {
         if let (Op::Read { .. }, Some(Err(ErrorKind::MediaError))) = (op, ret) {
             return Projection::Parts(Vec::new());
         }
-        if let Err(e) = self.spec.empty.validate(op) {
+        if let Err(e) = self.spec.empty.validate_static(op) {
             return match ret {
                 None => Projection::Parts(Vec::new()),
                 Some(Err(seen)) if *seen == e => Projection::Parts(Vec::new()),
@@ -570,12 +596,12 @@ fn check_components(volumes: &[VolumeSpec], split: &[Operation<Op, OpResult>], b
     let mut stats = report.stats;
     let mut all_whole = true;
     // Every part passed: now each component with an admin command as one object.
-    let with_admin: BTreeSet<u32> = comps.of_pair.values().copied().collect();
+    let with_admin: BTreeSet<u32> = split.iter().filter_map(|o| comps.command_component(&o.op)).collect();
     for c in with_admin {
         let ops: Vec<Operation<Op, OpResult>> = split
             .iter()
-            .filter(|o| match o.op.pair() {
-                Some(p) => comps.of_pair[&p] == c,
+            .filter(|o| match comps.command_component(&o.op) {
+                Some(k) => k == c,
                 None => o.op.volume().and_then(|v| comps.of_volume.get(&v)) == Some(&c),
             })
             .cloned()

@@ -1,0 +1,638 @@
+//! Point-in-time images (SPEC §2 S4): the controller's snapshot engine.
+//!
+//! A child module of `controller` (it extends [`Controller`] with the image paths),
+//! kept in its own file.
+//!
+//! # Design: copy-on-write into a shared pool
+//!
+//! An origin volume stays in place (its space, `SpaceId(volume id)`); every image of
+//! it has a **lookup table** `block → pool block` in one array-wide pool space
+//! ([`POOL_SPACE`]). A block absent from an image's table is still the origin's: the
+//! image reads it from the origin. Chosen over redirect-on-write because the origin's
+//! layout, its read path and its recovery stay exactly as they are: the extra cost is
+//! paid only by the first write to a block after a snapshot (dm-snapshot's exception
+//! store), and reads of the origin never go through a table.
+//!
+//! - **Origin write** (multi-step): take the family's block locks; for each block some
+//!   image still shares with the origin, read the old data, write it once to fresh pool
+//!   blocks, and make the table entries of every image lacking it durable
+//!   (`snap/t/<image>/<block>`); only then write the new data to the origin. One pool
+//!   block copied for all the images that shared it: shared blocks are counted
+//!   (`refs`), not copied again.
+//! - **Image write** (redirect): new data to fresh pool blocks, then the table entries,
+//!   then the old pool blocks are released (freed when no table holds them).
+//! - **Image read**: each block from its pool block, or from the origin.
+//! - **The family lock.** The tables of an origin and its images are guarded by one
+//!   lock per family, independent of the images: every origin write and image I/O
+//!   holds it shared (`inflight`), `snapshot` and `delete_snapshot` take it exclusively
+//!   (new I/O is held, in-flight I/O drains, then the image record is put: the
+//!   linearization point). So a write that began before a snapshot lands wholly
+//!   before it: its copy-on-write saw the image set the snapshot extends. Block locks
+//!   inside the family serialize I/O to the same block index (a copy-on-write must not
+//!   copy data a concurrent write already replaced).
+//! - **Cost.** `snapshot` is one metadata put whatever the volume size; `delete` one
+//!   put plus one delete per table entry the image holds.
+//! - **Pool blocks are never reused** within an incarnation (the allocator only grows),
+//!   so a read that looked up a pool block just freed still reads the data it meant.
+//! - **Crash.** Image records and table entries are durable metadata; a restart rebuilds
+//!   the tables and reference counts from them, deletes entries of images whose record
+//!   is gone (a delete interrupted by the crash), and allocates pool blocks above every
+//!   one referenced. A pool block written whose entry never became durable is garbage
+//!   no table names. An origin write interrupted after its table entries but before
+//!   its data: the images hold the old data, the origin too: consistent.
+//! - **Admin commands** (`snapshot`, `delete_snapshot`) run one at a time per array.
+
+use super::*;
+
+/// The pool space holding the images' private blocks (copied-on-write origin data and
+/// the images' own writes).
+pub const POOL_SPACE: SpaceId = SpaceId(u32::MAX);
+
+#[derive(Debug, Default)]
+pub(super) struct Snapshots {
+    images: BTreeMap<VolumeId, Image>,
+    families: BTreeMap<VolumeId, Family>,
+    /// Pool block → how many tables name it.
+    refs: BTreeMap<u64, u32>,
+    pool_next: u64,
+    ops: BTreeMap<u64, SnapOp>,
+    op_next: u64,
+    /// The admin command in progress, and those waiting (one at a time).
+    admin: Option<(ReqId, Op)>,
+    admin_queue: VecDeque<(ReqId, Op)>,
+    /// Statistics for the benchmark: pool blocks written by copy-on-write, and by
+    /// image writes.
+    pub(super) cow_blocks: u64,
+    pub(super) image_write_blocks: u64,
+}
+
+#[derive(Debug)]
+struct Image {
+    origin: VolumeId,
+    blocks: u64,
+    table: BTreeMap<u64, u64>,
+}
+
+#[derive(Debug, Default)]
+struct Family {
+    images: BTreeSet<VolumeId>,
+    /// I/O holding the family lock shared.
+    inflight: u32,
+    /// Set while an admin command holds (or waits for) the lock exclusively.
+    gate: bool,
+    held: VecDeque<(ReqId, Op)>,
+    /// Block indices locked by an operation in flight.
+    locked: BTreeSet<u64>,
+    /// I/O waiting for a block lock, in arrival order.
+    waiting: VecDeque<(ReqId, Op)>,
+}
+
+#[derive(Debug)]
+struct SnapOp {
+    req: ReqId,
+    family: VolumeId,
+    kind: Kind,
+    /// Media I/Os of the current step still in flight.
+    left: u32,
+    first: u64,
+    len: u64,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// Origin write: `Cow` reading the old data, `CowWrite` copying it and putting the
+    /// entries, then `Data`.
+    OriginWrite {
+        values: Vec<Value>,
+        stage: Stage,
+        copies: Vec<(u64, u64, Vec<VolumeId>)>,
+    },
+    ImageWrite {
+        image: VolumeId,
+        pool: u64,
+        stage: Stage,
+    },
+    ImageRead {
+        values: Vec<Value>,
+        failed: bool,
+    },
+    /// An admin command's metadata put.
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Read,
+    Copy,
+    Data,
+    Entries,
+}
+
+fn image_key(image: VolumeId) -> String {
+    format!("snap/i/{:08x}", image.0)
+}
+
+fn entry_key(image: VolumeId, block: u64) -> String {
+    format!("snap/t/{:08x}/{block:016x}", image.0)
+}
+
+impl Snapshots {
+    /// Rebuilds the images from the durable metadata; returns the clean-up to issue
+    /// at `Input::Started` (entries of images whose record is gone).
+    pub(super) fn boot(meta: &Metadata) -> (Snapshots, Vec<MediaOp>) {
+        let mut s = Snapshots::default();
+        let mut work = Vec::new();
+        for (key, value) in meta.range("snap/i/".to_string().."snap/i0".to_string()) {
+            let Some(id) = key.strip_prefix("snap/i/").and_then(|h| u32::from_str_radix(h, 16).ok()) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(value);
+            let mut f = text.split(' ').map(|x| x.parse::<u64>().ok());
+            let (Some(Some(origin)), Some(Some(blocks))) = (f.next(), f.next()) else { continue };
+            let image = VolumeId(id);
+            let origin = VolumeId(origin as u32);
+            s.images.insert(image, Image { origin, blocks, table: BTreeMap::new() });
+            s.families.entry(origin).or_default().images.insert(image);
+        }
+        for (key, value) in meta.range("snap/t/".to_string().."snap/t0".to_string()) {
+            let mut parts = key["snap/t/".len()..].split('/');
+            let (Some(i), Some(b)) = (parts.next(), parts.next()) else { continue };
+            let (Ok(i), Ok(b)) = (u32::from_str_radix(i, 16), u64::from_str_radix(b, 16)) else { continue };
+            let pool = String::from_utf8_lossy(value).parse::<u64>().ok();
+            match (s.images.get_mut(&VolumeId(i)), pool) {
+                (Some(img), Some(p)) => {
+                    img.table.insert(b, p);
+                    *s.refs.entry(p).or_default() += 1;
+                    s.pool_next = s.pool_next.max(p + 1);
+                }
+                _ => work.push(MediaOp::MetaDelete { key: key.clone() }),
+            }
+        }
+        (s, work)
+    }
+
+    /// True if the volume is an origin with images (or an admin command is making it
+    /// one): it cannot join a pair.
+    pub(super) fn has_images(&self, vol: VolumeId) -> bool {
+        self.families.get(&vol).is_some_and(|f| !f.images.is_empty())
+            || matches!(self.admin, Some((_, Op::Snapshot { vol: v, .. })) if v == vol)
+    }
+
+    /// The size of an image; `None` if no image has this id.
+    pub(super) fn image_blocks(&self, image: VolumeId) -> Option<u64> {
+        self.images.get(&image).map(|i| i.blocks)
+    }
+
+    /// True if the admin command in progress waits for I/O on `vol` to drain.
+    pub(super) fn admin_waits_for(&self, vol: VolumeId) -> bool {
+        self.families.get(&vol).is_some_and(|f| f.gate)
+    }
+
+    /// Pool blocks some table holds.
+    pub(super) fn pool_used(&self) -> u64 {
+        self.refs.len() as u64
+    }
+
+    /// The invariant of the shared-block accounting: every pool block's count is the
+    /// number of table entries naming it, and no counted block is unnamed.
+    pub(super) fn check_refs(&self) -> Result<(), String> {
+        let mut count: BTreeMap<u64, u32> = BTreeMap::new();
+        for img in self.images.values() {
+            for p in img.table.values() {
+                *count.entry(*p).or_default() += 1;
+            }
+        }
+        if count != self.refs {
+            let diff = count
+                .iter()
+                .find(|(p, c)| self.refs.get(p) != Some(c))
+                .map(|(p, c)| (*p, *c, self.refs.get(p).copied().unwrap_or(0)))
+                .or_else(|| self.refs.iter().find(|(p, _)| !count.contains_key(p)).map(|(p, c)| (*p, 0, *c)));
+            let (p, want, have) = diff.expect("maps differ");
+            return Err(format!(
+                "snapshot pool block {p}: {want} table entries name it, but it is counted {have}"
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn busy(&self) -> bool {
+        self.admin.is_some() || !self.ops.is_empty()
+    }
+}
+
+impl Controller {
+    /// Whether host I/O `op` belongs to the snapshot engine: any I/O to an image id,
+    /// a write to an origin, a read of an origin while a command holds its lock (held,
+    /// so reads cannot starve the command).
+    pub(super) fn snap_claims(&self, op: &Op) -> bool {
+        let Some(vol) = op.volume() else { return false };
+        vol.is_image() || self.snaps.families.get(&vol).is_some_and(|f| op.is_write() || f.gate)
+    }
+
+    pub(super) fn snap_io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        let vol = op.volume().expect("host I/O");
+        let (first, len) = op.extent();
+        let (family, blocks) = if vol.is_image() {
+            match self.snaps.images.get(&vol) {
+                Some(img) => (img.origin, img.blocks),
+                None => return out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchVolume) }),
+            }
+        } else {
+            (vol, self.volumes[&vol].blocks)
+        };
+        if len == 0 || first.checked_add(len).is_none_or(|end| end > blocks) {
+            return out.push(Output::Reply { req, result: Err(ErrorKind::OutOfRange) });
+        }
+        let fam = self.snaps.families.get_mut(&family).expect("an image's family");
+        if fam.gate {
+            return fam.held.push_back((req, op));
+        }
+        if (first..first + len).any(|b| fam.locked.contains(&b)) {
+            return fam.waiting.push_back((req, op));
+        }
+        fam.locked.extend(first..first + len);
+        fam.inflight += 1;
+        let id = self.snaps.op_next;
+        self.snaps.op_next += 1;
+        match op {
+            Op::Write { values, .. } if vol.is_image() => {
+                let pool = self.snaps.pool_next;
+                self.snaps.pool_next += len;
+                self.snaps.image_write_blocks += len;
+                let kind = Kind::ImageWrite { image: vol, pool, stage: Stage::Data };
+                self.snaps.ops.insert(id, SnapOp { req, family, kind, left: 1, first, len });
+                let w = MediaOp::Write { space: POOL_SPACE, block: pool, values };
+                self.submit(w, Pending::Snap { op: id }, out);
+            }
+            Op::Write { values, .. } => {
+                // Which images still share each block with the origin.
+                let fam = &self.snaps.families[&family];
+                let mut copies = Vec::new();
+                for b in first..first + len {
+                    let lacking: Vec<VolumeId> = fam
+                        .images
+                        .iter()
+                        .copied()
+                        .filter(|i| !self.snaps.images[i].table.contains_key(&b))
+                        .collect();
+                    if !lacking.is_empty() {
+                        copies.push((b, 0, lacking));
+                    }
+                }
+                let stage = if copies.is_empty() { Stage::Data } else { Stage::Read };
+                let kind = Kind::OriginWrite { values: values.clone(), stage, copies };
+                self.snaps.ops.insert(id, SnapOp { req, family, kind, left: 1, first, len });
+                let space = self.volumes[&family].space;
+                let m = if stage == Stage::Data {
+                    MediaOp::Write { space, block: first, values }
+                } else {
+                    MediaOp::Read { space, block: first, len: len as u32 }
+                };
+                self.submit(m, Pending::Snap { op: id }, out);
+            }
+            Op::Read { .. } => {
+                let img = &self.snaps.images[&vol];
+                let reads: Vec<(SpaceId, u64)> = (first..first + len)
+                    .map(|b| match img.table.get(&b) {
+                        Some(&p) => (POOL_SPACE, p),
+                        None => (self.volumes[&family].space, b),
+                    })
+                    .collect();
+                let kind = Kind::ImageRead { values: vec![Value::ZERO; len as usize], failed: false };
+                self.snaps.ops.insert(id, SnapOp { req, family, kind, left: len as u32, first, len });
+                for (i, (space, block)) in reads.into_iter().enumerate() {
+                    let m = MediaOp::Read { space, block, len: 1 };
+                    self.submit(m, Pending::SnapRead { op: id, off: i as u32 }, out);
+                }
+            }
+            _ => unreachable!("host I/O"),
+        }
+    }
+
+    /// A media completion of a snapshot-engine operation (`off`: a read's block).
+    pub(super) fn snap_media_done(
+        &mut self,
+        id: u64,
+        off: Option<u32>,
+        result: MediaResult,
+        out: &mut Vec<Output>,
+    ) {
+        let op = self.snaps.ops.get_mut(&id).expect("a live snapshot op");
+        op.left -= 1;
+        match (&mut op.kind, off) {
+            (Kind::ImageRead { values, failed }, Some(i)) => {
+                match result {
+                    MediaResult::Read(v) => values[i as usize] = v[0],
+                    _ => *failed = true,
+                }
+                if op.left == 0 {
+                    let op = self.snaps.ops.remove(&id).expect("live");
+                    let Kind::ImageRead { values, failed } = op.kind else { unreachable!() };
+                    let result = if failed { Err(ErrorKind::MediaError) } else { Ok(Reply::Values(values)) };
+                    out.push(Output::Reply { req: op.req, result });
+                    self.snap_release(op.family, op.first, op.len, out);
+                }
+            }
+            (Kind::OriginWrite { .. }, _) if op.left == 0 => self.origin_write_step(id, result, out),
+            (Kind::ImageWrite { .. }, _) if op.left == 0 => self.image_write_step(id, out),
+            (Kind::Admin, _) if op.left == 0 => {
+                let op = self.snaps.ops.remove(&id).expect("live");
+                self.snap_admin_durable(op.req, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn origin_write_step(&mut self, id: u64, result: MediaResult, out: &mut Vec<Output>) {
+        let op = self.snaps.ops.get_mut(&id).expect("live");
+        let (first, family) = (op.first, op.family);
+        let Kind::OriginWrite { values, stage, copies } = &mut op.kind else { unreachable!() };
+        match *stage {
+            Stage::Read => {
+                let MediaResult::Read(old) = result else {
+                    // The old data is unreadable: the write cannot keep the images.
+                    let op = self.snaps.ops.remove(&id).expect("live");
+                    out.push(Output::Reply { req: op.req, result: Err(ErrorKind::MediaError) });
+                    return self.snap_release(op.family, op.first, op.len, out);
+                };
+                let pool = self.snaps.pool_next;
+                self.snaps.pool_next += copies.len() as u64;
+                self.snaps.cow_blocks += copies.len() as u64;
+                let mut data = Vec::with_capacity(copies.len());
+                for (i, c) in copies.iter_mut().enumerate() {
+                    c.1 = pool + i as u64;
+                    data.push(old[(c.0 - first) as usize]);
+                }
+                *stage = Stage::Copy;
+                op.left = 1;
+                self.submit(
+                    MediaOp::Write { space: POOL_SPACE, block: pool, values: data },
+                    Pending::Snap { op: id },
+                    out,
+                );
+            }
+            Stage::Copy => {
+                let puts: Vec<(String, u64)> = copies
+                    .iter()
+                    .flat_map(|(b, p, imgs)| imgs.iter().map(move |i| (entry_key(*i, *b), *p)))
+                    .collect();
+                *stage = Stage::Entries;
+                op.left = puts.len() as u32;
+                for (key, p) in puts {
+                    let m = MediaOp::MetaPut { key, value: p.to_string().into_bytes() };
+                    self.submit(m, Pending::Snap { op: id }, out);
+                }
+            }
+            Stage::Entries => {
+                for (b, p, imgs) in copies.iter() {
+                    for i in imgs {
+                        self.snaps
+                            .images
+                            .get_mut(i)
+                            .expect("images stay while I/O runs")
+                            .table
+                            .insert(*b, *p);
+                        *self.snaps.refs.entry(*p).or_default() += 1;
+                    }
+                }
+                *stage = Stage::Data;
+                op.left = 1;
+                let m = MediaOp::Write {
+                    space: self.volumes[&family].space,
+                    block: first,
+                    values: values.clone(),
+                };
+                self.submit(m, Pending::Snap { op: id }, out);
+            }
+            Stage::Data => {
+                let op = self.snaps.ops.remove(&id).expect("live");
+                out.push(Output::Reply { req: op.req, result: Ok(Reply::Done) });
+                self.snap_release(op.family, op.first, op.len, out);
+            }
+        }
+    }
+
+    fn image_write_step(&mut self, id: u64, out: &mut Vec<Output>) {
+        let op = self.snaps.ops.get_mut(&id).expect("live");
+        let (first, len) = (op.first, op.len);
+        let Kind::ImageWrite { image, pool, stage } = &mut op.kind else { unreachable!() };
+        let (image, pool) = (*image, *pool);
+        match *stage {
+            Stage::Data => {
+                *stage = Stage::Entries;
+                op.left = len as u32;
+                for i in 0..len {
+                    let m = MediaOp::MetaPut {
+                        key: entry_key(image, first + i),
+                        value: (pool + i).to_string().into_bytes(),
+                    };
+                    self.submit(m, Pending::Snap { op: id }, out);
+                }
+            }
+            _ => {
+                let img = self.snaps.images.get_mut(&image).expect("images stay while I/O runs");
+                let mut released = Vec::new();
+                for i in 0..len {
+                    if let Some(old) = img.table.insert(first + i, pool + i) {
+                        released.push(old);
+                    }
+                    *self.snaps.refs.entry(pool + i).or_default() += 1;
+                }
+                for old in released {
+                    self.snaps.release_pool(old);
+                }
+                let op = self.snaps.ops.remove(&id).expect("live");
+                out.push(Output::Reply { req: op.req, result: Ok(Reply::Done) });
+                self.snap_release(op.family, op.first, op.len, out);
+            }
+        }
+    }
+
+    /// An operation of `family` finished: unlock its blocks, let waiting I/O and a
+    /// waiting admin command go.
+    fn snap_release(&mut self, family: VolumeId, first: u64, len: u64, out: &mut Vec<Output>) {
+        let fam = self.snaps.families.get_mut(&family).expect("a family with I/O");
+        for b in first..first + len {
+            fam.locked.remove(&b);
+        }
+        fam.inflight -= 1;
+        let waiting: Vec<(ReqId, Op)> = fam.waiting.drain(..).collect();
+        for (req, op) in waiting {
+            self.snap_io(req, op, out);
+        }
+        self.snap_try_admin(out);
+    }
+
+    // ---- admin commands ---------------------------------------------------------
+
+    pub(super) fn snap_admin(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        self.snaps.admin_queue.push_back((req, op));
+        self.snap_try_admin(out);
+    }
+
+    /// The rules of the model (`model::images`), in its order.
+    fn snapshot_check(&self, vol: VolumeId, image: VolumeId) -> Result<u64, ErrorKind> {
+        let blocks = if vol.is_image() {
+            self.snaps.images.get(&vol).ok_or(ErrorKind::NoSuchVolume)?.blocks
+        } else {
+            self.volumes.get(&vol).ok_or(ErrorKind::NoSuchVolume)?.blocks
+        };
+        if vol.is_image() || !image.is_image() {
+            return Err(ErrorKind::InvalidImage);
+        }
+        if self.snaps.images.contains_key(&image) {
+            return Err(ErrorKind::ImageExists);
+        }
+        let v = &self.volumes[&vol];
+        if v.pair.is_some() {
+            return Err(ErrorKind::InPair);
+        }
+        if v.inconsistent {
+            return Err(ErrorKind::Inconsistent);
+        }
+        Ok(blocks)
+    }
+
+    pub(super) fn snap_try_admin(&mut self, out: &mut Vec<Output>) {
+        loop {
+            if self.snaps.admin.is_none() {
+                let Some((req, op)) = self.snaps.admin_queue.pop_front() else { return };
+                let family = match op {
+                    Op::Snapshot { vol, image } => match self.snapshot_check(vol, image) {
+                        Ok(_) => vol,
+                        Err(e) => {
+                            out.push(Output::Reply { req, result: Err(e) });
+                            continue;
+                        }
+                    },
+                    Op::DeleteSnapshot { image } => match self.snaps.images.get(&image) {
+                        Some(img) => img.origin,
+                        None => {
+                            out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchImage) });
+                            continue;
+                        }
+                    },
+                    _ => unreachable!("a snapshot command"),
+                };
+                self.snaps.families.entry(family).or_default().gate = true;
+                self.snaps.admin = Some((req, op));
+            }
+            let (req, op) = self.snaps.admin.clone().expect("set above");
+            let family = match op {
+                Op::Snapshot { vol, .. } => vol,
+                Op::DeleteSnapshot { image } => self.snaps.images[&image].origin,
+                _ => unreachable!(),
+            };
+            // Shared holders: the family's I/O, and I/O to the origin that began before
+            // it was one (plain reads and writes).
+            #[cfg_attr(not(feature = "planted-bugs"), allow(unused_mut))]
+            let mut drained =
+                self.snaps.families[&family].inflight == 0 && self.volumes[&family].inflight == 0;
+            // Planted: the snapshot takes the table without the family lock, so a
+            // write whose copy-on-write already ran lands on the origin after the
+            // image exists (half before, half after the snapshot).
+            #[cfg(feature = "planted-bugs")]
+            if self.planted.contains("snapshot-outside-lock") && matches!(op, Op::Snapshot { .. }) {
+                drained = true;
+                self.snaps.families.get_mut(&family).expect("exists").gate = false;
+            }
+            if !drained || self.snaps.ops.values().any(|o| matches!(o.kind, Kind::Admin)) {
+                return;
+            }
+            let id = self.snaps.op_next;
+            self.snaps.op_next += 1;
+            self.snaps.ops.insert(id, SnapOp { req, family, kind: Kind::Admin, left: 1, first: 0, len: 0 });
+            let m = match op {
+                Op::Snapshot { vol, image } => MediaOp::MetaPut {
+                    key: image_key(image),
+                    value: format!("{} {}", vol.0, self.volumes[&vol].blocks).into_bytes(),
+                },
+                Op::DeleteSnapshot { image } => MediaOp::MetaDelete { key: image_key(image) },
+                _ => unreachable!(),
+            };
+            self.submit(m, Pending::Snap { op: id }, out);
+            return;
+        }
+    }
+
+    /// The admin command's record is durable: its linearization point.
+    fn snap_admin_durable(&mut self, req: ReqId, out: &mut Vec<Output>) {
+        let (r, op) = self.snaps.admin.take().expect("an admin command in progress");
+        debug_assert_eq!(r, req);
+        let family = match op {
+            Op::Snapshot { vol, image } => {
+                // The cut: no write to the origin may be in flight at the snapshot
+                // point (it would land after it, and show through the new image).
+                let (fam_io, vol_io) = (self.snaps.families[&vol].inflight, self.volumes[&vol].inflight);
+                if fam_io + vol_io > 0 {
+                    self.violate(format!(
+                        "snapshot {image} of {vol} took effect with {} I/Os to the volume in flight",
+                        fam_io + vol_io
+                    ));
+                }
+                let blocks = self.volumes[&vol].blocks;
+                self.snaps.images.insert(image, Image { origin: vol, blocks, table: BTreeMap::new() });
+                self.snaps.families.get_mut(&vol).expect("gated").images.insert(image);
+                vol
+            }
+            Op::DeleteSnapshot { image } => {
+                let img = self.snaps.images.remove(&image).expect("checked");
+                for (b, p) in &img.table {
+                    self.snaps.release_pool(*p);
+                    self.submit(MediaOp::MetaDelete { key: entry_key(image, *b) }, Pending::Forget, out);
+                }
+                self.snaps.families.get_mut(&img.origin).expect("exists").images.remove(&image);
+                img.origin
+            }
+            _ => unreachable!(),
+        };
+        out.push(Output::Reply { req, result: Ok(Reply::Done) });
+        let fam = self.snaps.families.get_mut(&family).expect("exists");
+        fam.gate = false;
+        let held: Vec<(ReqId, Op)> = fam.held.drain(..).collect();
+        if fam.images.is_empty() && fam.inflight == 0 && held.is_empty() && fam.waiting.is_empty() {
+            self.snaps.families.remove(&family);
+        }
+        for (req, op) in held {
+            self.io(req, op, out);
+        }
+        self.snap_try_admin(out);
+    }
+}
+
+impl Snapshots {
+    fn release_pool(&mut self, p: u64) {
+        let c = self.refs.get_mut(&p).expect("a counted pool block");
+        *c -= 1;
+        if *c == 0 {
+            self.refs.remove(&p);
+        }
+    }
+}
+
+/// What the snapshot engine did, for `mirrorsim bench`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Pool blocks some image's table holds now (shared blocks counted once).
+    pub pool_used: u64,
+    /// Table entries of all images (a shared pool block counted once per image).
+    pub entries: u64,
+    /// Pool blocks written by copy-on-write so far (one per origin block, however
+    /// many images shared it).
+    pub cow_blocks: u64,
+    /// Pool blocks written by image writes so far.
+    pub image_write_blocks: u64,
+}
+
+impl Controller {
+    /// The snapshot engine's accounting (see [`SnapshotStats`]).
+    pub fn snapshot_stats(&self) -> SnapshotStats {
+        SnapshotStats {
+            pool_used: self.snaps.pool_used(),
+            entries: self.snaps.images.values().map(|i| i.table.len() as u64).sum(),
+            cow_blocks: self.snaps.cow_blocks,
+            image_write_blocks: self.snaps.image_write_blocks,
+        }
+    }
+}
