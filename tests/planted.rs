@@ -1,4 +1,5 @@
-//! The engine-level planted bugs of the S2 pair (`engine/src/controller.rs`, switched by
+//! The engine-level planted bugs of the S2 pair (`engine/src/controller.rs`) and of S4
+//! images (`engine/src/snapshot.rs`), switched by
 //! `ControllerFactory::with_planted`): each one is caught, with one of the checks its
 //! catalog entry names, (a) by the S2 scenario library or a dedicated scenario under
 //! `tests/planted/`, and (b) by a fuzz campaign over a fixed seed range where the
@@ -32,6 +33,14 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "scenarios/s2-resync-after-both-sides-wrote.json",
             "scenarios/s2-restore.json",
             "scenarios/s2-protected-restore.json",
+        ],
+    ),
+    (
+        "snapshot-outside-lock",
+        &[
+            "scenarios/s4-snapshot-under-writes.json",
+            "scenarios/s4-generations-and-deletes.json",
+            "scenarios/s4-writable-image.json",
         ],
     ),
 ];

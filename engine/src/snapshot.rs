@@ -591,7 +591,10 @@ impl Controller {
         let fam = self.snaps.families.get_mut(&family).expect("exists");
         fam.gate = false;
         let held: Vec<(ReqId, Op)> = fam.held.drain(..).collect();
-        if fam.images.is_empty() && fam.inflight == 0 && held.is_empty() && fam.waiting.is_empty() {
+        if fam.images.is_empty() {
+            // No image left: the volume is plain again (nothing of the family is in
+            // flight: the command drained it), and the held I/O takes the plain path.
+            debug_assert!(fam.inflight == 0 && fam.waiting.is_empty());
             self.snaps.families.remove(&family);
         }
         for (req, op) in held {
