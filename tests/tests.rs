@@ -7,6 +7,9 @@
 //!   each run's summary.
 //! - `mirror_pairs`: each S2 scenario does what it claims (commands, transitions,
 //!   errors seen, copies; every finished copy copied exactly the union).
+//! - `images`: each S4 scenario does what it claims (snapshot and delete outcomes,
+//!   image reads before and after, refusals); the checker rejects an image that
+//!   changes after its snapshot.
 //! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
 //!   `.err` sibling.
 //! - `judging`: deliberately broken engines are caught (the checks can fail).
@@ -24,6 +27,7 @@ mod cli;
 mod determinism;
 mod differential;
 mod fuzz;
+mod images;
 mod judging;
 mod library;
 mod mirror_pairs;

@@ -639,3 +639,211 @@ impl Controller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iface::ArrayEngine;
+    use model::{ArrayId, OpResult};
+
+    /// A controller over instant, in-order media: every output is carried out at once.
+    struct Rig {
+        c: Controller,
+        config: ArrayConfig,
+        media: BTreeMap<(SpaceId, u64), Value>,
+        meta: Metadata,
+        seq: u64,
+        /// Media and metadata operations submitted so far.
+        media_ops: u64,
+    }
+
+    impl Rig {
+        fn new(blocks: u64) -> Rig {
+            let config = ArrayConfig {
+                id: ArrayId(0),
+                name: "A".into(),
+                volumes: vec![(VolumeId(0), blocks), (VolumeId(1), blocks)],
+                change_grain: 1,
+            };
+            let mut r = Rig {
+                c: Controller::new(&config),
+                config,
+                media: BTreeMap::new(),
+                meta: Metadata::new(),
+                seq: 0,
+                media_ops: 0,
+            };
+            r.drive(Input::Started);
+            r
+        }
+
+        fn restart(&mut self) {
+            self.c = Controller::boot(&self.config, &self.meta);
+            self.drive(Input::Started);
+        }
+
+        fn drive(&mut self, input: Input) -> Vec<OpResult> {
+            let mut queue = VecDeque::from([input]);
+            let mut replies = Vec::new();
+            while let Some(i) = queue.pop_front() {
+                let mut out = Vec::new();
+                self.c.handle(i, &mut out);
+                for o in out {
+                    match o {
+                        Output::Reply { result, .. } => replies.push(result),
+                        Output::Media { io, op } => {
+                            self.media_ops += 1;
+                            let result = match op {
+                                MediaOp::Read { space, block, len } => MediaResult::Read(
+                                    (0..u64::from(len))
+                                        .map(|i| {
+                                            self.media.get(&(space, block + i)).copied().unwrap_or_default()
+                                        })
+                                        .collect(),
+                                ),
+                                MediaOp::Write { space, block, values } => {
+                                    for (i, v) in values.into_iter().enumerate() {
+                                        self.media.insert((space, block + i as u64), v);
+                                    }
+                                    MediaResult::Written
+                                }
+                                MediaOp::MetaPut { key, value } => {
+                                    self.meta.insert(key, value);
+                                    MediaResult::Written
+                                }
+                                MediaOp::MetaDelete { key } => {
+                                    self.meta.remove(&key);
+                                    MediaResult::Written
+                                }
+                                MediaOp::Allocated { .. } => MediaResult::Allocated(Vec::new()),
+                            };
+                            queue.push_back(Input::MediaDone { io, result });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            replies
+        }
+
+        fn op(&mut self, op: Op) -> OpResult {
+            self.seq += 1;
+            let mut r = self.drive(Input::Host { req: ReqId { host: 1, seq: self.seq }, op });
+            assert_eq!(r.len(), 1, "one reply");
+            assert_eq!(self.c.check(&Probe::MediaWrite { space: POOL_SPACE, block: 0, len: 0 }), Ok(()));
+            r.remove(0)
+        }
+
+        fn write(&mut self, vol: VolumeId, block: u64, seq: u32) {
+            let values = vec![Value::pack(1, seq, 0)];
+            assert_eq!(self.op(Op::Write { vol, block, values }), Ok(Reply::Done));
+        }
+
+        fn read(&mut self, vol: VolumeId, block: u64) -> OpResult {
+            self.op(Op::Read { vol, block, len: 1 })
+        }
+    }
+
+    fn img(n: u32) -> VolumeId {
+        VolumeId(VolumeId::IMAGE_BASE + n)
+    }
+
+    fn vals(seq: u32) -> OpResult {
+        Ok(Reply::Values(vec![if seq == 0 { Value::ZERO } else { Value::pack(1, seq, 0) }]))
+    }
+
+    const V: VolumeId = VolumeId(0);
+
+    #[test]
+    fn shared_blocks_are_counted_not_copied_and_a_delete_frees_what_only_it_held() {
+        let mut r = Rig::new(64);
+        for b in 0..8 {
+            r.write(V, b, 1 + b as u32);
+        }
+        // Three generations share every block with the origin: no copy yet.
+        for g in 0..3 {
+            assert_eq!(r.op(Op::Snapshot { vol: V, image: img(g) }), Ok(Reply::Done));
+        }
+        assert_eq!(r.c.snapshot_stats(), SnapshotStats::default());
+        // The first overwrite of a block copies it once for all three images.
+        r.write(V, 0, 100);
+        let s = r.c.snapshot_stats();
+        assert_eq!((s.cow_blocks, s.pool_used, s.entries), (1, 1, 3));
+        r.write(V, 0, 101); // no image shares block 0 any more: no copy
+        assert_eq!(r.c.snapshot_stats().cow_blocks, 1);
+        // A fourth generation, then block 0 again: one more copy, for it alone.
+        assert_eq!(r.op(Op::Snapshot { vol: V, image: img(3) }), Ok(Reply::Done));
+        r.write(V, 0, 102);
+        let s = r.c.snapshot_stats();
+        assert_eq!((s.cow_blocks, s.pool_used, s.entries), (2, 2, 4));
+        // An image's own write is private and takes a pool block of its own.
+        r.write(img(1), 1, 200);
+        assert_eq!(r.read(img(1), 1), vals(200));
+        assert_eq!(r.read(V, 1), vals(2));
+        assert_eq!(r.read(img(0), 1), vals(2));
+        let s = r.c.snapshot_stats();
+        assert_eq!((s.pool_used, s.entries, s.image_write_blocks), (3, 5, 1));
+        for g in 0..3 {
+            assert_eq!(r.read(img(g), 0), vals(1), "generation {g}");
+        }
+        assert_eq!(r.read(img(3), 0), vals(101));
+        // Deleting img1 frees only its private block; the shared copy stays for 0 and 2.
+        assert_eq!(r.op(Op::DeleteSnapshot { image: img(1) }), Ok(Reply::Done));
+        let s = r.c.snapshot_stats();
+        assert_eq!((s.pool_used, s.entries), (2, 3));
+        assert_eq!(r.op(Op::DeleteSnapshot { image: img(0) }), Ok(Reply::Done));
+        assert_eq!(r.c.snapshot_stats().pool_used, 2, "img2 still holds the shared copy");
+        assert_eq!(r.op(Op::DeleteSnapshot { image: img(2) }), Ok(Reply::Done));
+        assert_eq!(r.c.snapshot_stats().pool_used, 1, "the last holder of the shared copy is gone");
+        assert_eq!(r.op(Op::DeleteSnapshot { image: img(3) }), Ok(Reply::Done));
+        assert_eq!(r.c.snapshot_stats().pool_used, 0);
+        assert!(!r.meta.keys().any(|k| k.starts_with("snap/")), "no metadata left: {:?}", r.meta.keys());
+        // The volume is plain again: it may join a pair.
+        let p = model::PairId(1);
+        assert_eq!(r.op(Op::PairCreate { pair: p, source: V, mirror: VolumeId(1) }), Ok(Reply::Done));
+    }
+
+    #[test]
+    fn snapshot_cost_is_independent_of_volume_size_and_images_survive_a_restart() {
+        for blocks in [64, 1 << 20, 1 << 40] {
+            let mut r = Rig::new(blocks);
+            for b in 0..32 {
+                r.write(V, b * (blocks / 32), 1 + b as u32);
+            }
+            let before = r.media_ops;
+            assert_eq!(r.op(Op::Snapshot { vol: V, image: img(0) }), Ok(Reply::Done));
+            assert_eq!(r.media_ops - before, 1, "one metadata put for {blocks} blocks");
+            r.write(V, 0, 500);
+            r.write(img(0), blocks - 1, 600);
+            r.restart();
+            assert_eq!(r.read(img(0), 0), vals(1));
+            assert_eq!(r.read(V, 0), vals(500));
+            assert_eq!(r.read(img(0), blocks - 1), vals(600));
+            assert_eq!(r.read(V, blocks - 1), vals(0));
+            let s = r.c.snapshot_stats();
+            assert_eq!((s.pool_used, s.entries), (2, 2), "rebuilt from the metadata");
+            r.write(V, 0, 501); // the image already holds block 0: no copy
+            assert_eq!(r.read(img(0), 0), vals(1));
+            assert_eq!(r.c.snapshot_stats().pool_used, 2);
+        }
+    }
+
+    #[test]
+    fn refusals_follow_the_model() {
+        let mut r = Rig::new(16);
+        assert_eq!(r.read(img(0), 0), Err(ErrorKind::NoSuchVolume));
+        assert_eq!(r.op(Op::Snapshot { vol: VolumeId(7), image: img(0) }), Err(ErrorKind::NoSuchVolume));
+        assert_eq!(r.op(Op::Snapshot { vol: V, image: VolumeId(1) }), Err(ErrorKind::InvalidImage));
+        assert_eq!(r.op(Op::Snapshot { vol: V, image: img(0) }), Ok(Reply::Done));
+        assert_eq!(r.op(Op::Snapshot { vol: VolumeId(1), image: img(0) }), Err(ErrorKind::ImageExists));
+        assert_eq!(r.op(Op::Snapshot { vol: img(0), image: img(1) }), Err(ErrorKind::InvalidImage));
+        assert_eq!(r.op(Op::Read { vol: img(0), block: 15, len: 2 }), Err(ErrorKind::OutOfRange));
+        let p = model::PairId(1);
+        assert_eq!(
+            r.op(Op::PairCreate { pair: p, source: V, mirror: VolumeId(1) }),
+            Err(ErrorKind::HasImages)
+        );
+        assert_eq!(r.op(Op::PairCreate { pair: p, source: img(0), mirror: V }), Err(ErrorKind::InvalidPair));
+        assert_eq!(r.op(Op::DeleteSnapshot { image: img(1) }), Err(ErrorKind::NoSuchImage));
+    }
+}
