@@ -206,5 +206,6 @@ pub fn run(quick: bool) -> u8 {
         );
     }
     run_s2(quick);
+    crate::bench_s4::run_s4(quick);
     0
 }

@@ -3,6 +3,7 @@
 //! scenario, and the command line.
 
 pub mod bench;
+pub mod bench_s4;
 pub mod check_cmd;
 pub mod cli;
 pub mod fuzz;

@@ -48,6 +48,11 @@ use super::*;
 /// the images' own writes).
 pub const POOL_SPACE: SpaceId = SpaceId(u32::MAX);
 
+/// A table entry for a block whose old data could not be read when it had to be
+/// copied (a latent sector error under the origin): the image reads it with a media
+/// error from then on, as the origin would have. Never a real pool block.
+const BAD: u64 = u64::MAX;
+
 #[derive(Debug, Default)]
 pub(super) struct Snapshots {
     images: BTreeMap<VolumeId, Image>,
@@ -106,6 +111,8 @@ enum Kind {
         values: Vec<Value>,
         stage: Stage,
         copies: Vec<(u64, u64, Vec<VolumeId>)>,
+        /// The old data of each copy, as read (`None`: unreadable).
+        old: Vec<Option<Value>>,
     },
     ImageWrite {
         image: VolumeId,
@@ -162,8 +169,10 @@ impl Snapshots {
             match (s.images.get_mut(&VolumeId(i)), pool) {
                 (Some(img), Some(p)) => {
                     img.table.insert(b, p);
-                    *s.refs.entry(p).or_default() += 1;
-                    s.pool_next = s.pool_next.max(p + 1);
+                    if p != BAD {
+                        *s.refs.entry(p).or_default() += 1;
+                        s.pool_next = s.pool_next.max(p + 1);
+                    }
                 }
                 _ => work.push(MediaOp::MetaDelete { key: key.clone() }),
             }
@@ -198,7 +207,7 @@ impl Snapshots {
     pub(super) fn check_refs(&self) -> Result<(), String> {
         let mut count: BTreeMap<u64, u32> = BTreeMap::new();
         for img in self.images.values() {
-            for p in img.table.values() {
+            for p in img.table.values().filter(|p| **p != BAD) {
                 *count.entry(*p).or_default() += 1;
             }
         }
@@ -280,16 +289,25 @@ impl Controller {
                         copies.push((b, 0, lacking));
                     }
                 }
-                let stage = if copies.is_empty() { Stage::Data } else { Stage::Read };
-                let kind = Kind::OriginWrite { values: values.clone(), stage, copies };
-                self.snaps.ops.insert(id, SnapOp { req, family, kind, left: 1, first, len });
                 let space = self.volumes[&family].space;
-                let m = if stage == Stage::Data {
-                    MediaOp::Write { space, block: first, values }
+                let blocks: Vec<u64> = copies.iter().map(|c| c.0).collect();
+                let old = vec![None; copies.len()];
+                if blocks.is_empty() {
+                    let kind = Kind::OriginWrite { values: values.clone(), stage: Stage::Data, copies, old };
+                    self.snaps.ops.insert(id, SnapOp { req, family, kind, left: 1, first, len });
+                    let m = MediaOp::Write { space, block: first, values };
+                    self.submit(m, Pending::Snap { op: id }, out);
                 } else {
-                    MediaOp::Read { space, block: first, len: len as u32 }
-                };
-                self.submit(m, Pending::Snap { op: id }, out);
+                    // One read per block to copy, so a latent sector error costs only
+                    // its own block.
+                    let kind = Kind::OriginWrite { values, stage: Stage::Read, copies, old };
+                    let left = blocks.len() as u32;
+                    self.snaps.ops.insert(id, SnapOp { req, family, kind, left, first, len });
+                    for (i, block) in blocks.into_iter().enumerate() {
+                        let m = MediaOp::Read { space, block, len: 1 };
+                        self.submit(m, Pending::SnapRead { op: id, off: i as u32 }, out);
+                    }
+                }
             }
             Op::Read { .. } => {
                 let img = &self.snaps.images[&vol];
@@ -299,6 +317,11 @@ impl Controller {
                         None => (self.volumes[&family].space, b),
                     })
                     .collect();
+                if reads.contains(&(POOL_SPACE, BAD)) {
+                    // Unreadable since its copy-on-write found a media error.
+                    out.push(Output::Reply { req, result: Err(ErrorKind::MediaError) });
+                    return self.snap_release(family, first, len, out);
+                }
                 let kind = Kind::ImageRead { values: vec![Value::ZERO; len as usize], failed: false };
                 self.snaps.ops.insert(id, SnapOp { req, family, kind, left: len as u32, first, len });
                 for (i, (space, block)) in reads.into_iter().enumerate() {
@@ -334,7 +357,15 @@ impl Controller {
                     self.snap_release(op.family, op.first, op.len, out);
                 }
             }
-            (Kind::OriginWrite { .. }, _) if op.left == 0 => self.origin_write_step(id, result, out),
+            (Kind::OriginWrite { old, .. }, Some(i)) => {
+                if let MediaResult::Read(v) = result {
+                    old[i as usize] = Some(v[0]);
+                }
+                if op.left == 0 {
+                    self.origin_write_step(id, out);
+                }
+            }
+            (Kind::OriginWrite { .. }, None) if op.left == 0 => self.origin_write_step(id, out),
             (Kind::ImageWrite { .. }, _) if op.left == 0 => self.image_write_step(id, out),
             (Kind::Admin, _) if op.left == 0 => {
                 let op = self.snaps.ops.remove(&id).expect("live");
@@ -344,33 +375,36 @@ impl Controller {
         }
     }
 
-    fn origin_write_step(&mut self, id: u64, result: MediaResult, out: &mut Vec<Output>) {
+    fn origin_write_step(&mut self, id: u64, out: &mut Vec<Output>) {
         let op = self.snaps.ops.get_mut(&id).expect("live");
         let (first, family) = (op.first, op.family);
-        let Kind::OriginWrite { values, stage, copies } = &mut op.kind else { unreachable!() };
+        let Kind::OriginWrite { values, stage, copies, old } = &mut op.kind else { unreachable!() };
         match *stage {
             Stage::Read => {
-                let MediaResult::Read(old) = result else {
-                    // The old data is unreadable: the write cannot keep the images.
-                    let op = self.snaps.ops.remove(&id).expect("live");
-                    out.push(Output::Reply { req: op.req, result: Err(ErrorKind::MediaError) });
-                    return self.snap_release(op.family, op.first, op.len, out);
-                };
+                // The readable old blocks go to consecutive fresh pool blocks; an
+                // unreadable one gets the BAD entry (the write itself goes on: writing
+                // a bad sector remaps it).
                 let pool = self.snaps.pool_next;
-                self.snaps.pool_next += copies.len() as u64;
-                self.snaps.cow_blocks += copies.len() as u64;
                 let mut data = Vec::with_capacity(copies.len());
-                for (i, c) in copies.iter_mut().enumerate() {
-                    c.1 = pool + i as u64;
-                    data.push(old[(c.0 - first) as usize]);
+                for (c, o) in copies.iter_mut().zip(old.iter()) {
+                    match o {
+                        Some(v) => {
+                            c.1 = pool + data.len() as u64;
+                            data.push(*v);
+                        }
+                        None => c.1 = BAD,
+                    }
                 }
+                self.snaps.pool_next += data.len() as u64;
+                self.snaps.cow_blocks += data.len() as u64;
                 *stage = Stage::Copy;
+                if data.is_empty() {
+                    op.left = 0;
+                    return self.origin_write_step(id, out);
+                }
                 op.left = 1;
-                self.submit(
-                    MediaOp::Write { space: POOL_SPACE, block: pool, values: data },
-                    Pending::Snap { op: id },
-                    out,
-                );
+                let m = MediaOp::Write { space: POOL_SPACE, block: pool, values: data };
+                self.submit(m, Pending::Snap { op: id }, out);
             }
             Stage::Copy => {
                 let puts: Vec<(String, u64)> = copies
@@ -393,7 +427,9 @@ impl Controller {
                             .expect("images stay while I/O runs")
                             .table
                             .insert(*b, *p);
-                        *self.snaps.refs.entry(*p).or_default() += 1;
+                        if *p != BAD {
+                            *self.snaps.refs.entry(*p).or_default() += 1;
+                        }
                     }
                 }
                 *stage = Stage::Data;
@@ -606,6 +642,9 @@ impl Controller {
 
 impl Snapshots {
     fn release_pool(&mut self, p: u64) {
+        if p == BAD {
+            return;
+        }
         let c = self.refs.get_mut(&p).expect("a counted pool block");
         *c -= 1;
         if *c == 0 {
@@ -633,7 +672,8 @@ impl Controller {
     pub fn snapshot_stats(&self) -> SnapshotStats {
         SnapshotStats {
             pool_used: self.snaps.pool_used(),
-            entries: self.snaps.images.values().map(|i| i.table.len() as u64).sum(),
+            entries: self.snaps.images.values().flat_map(|i| i.table.values()).filter(|p| **p != BAD).count()
+                as u64,
             cow_blocks: self.snaps.cow_blocks,
             image_write_blocks: self.snaps.image_write_blocks,
         }

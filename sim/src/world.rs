@@ -628,6 +628,37 @@ impl<'a> World<'a> {
                 written.entry(*vol).or_default().push((*block, values.len() as u64));
             }
         }
+        // S4: every image that exists at the end (its last successful command is a
+        // snapshot, and no command on it has an unknown outcome) is read over the
+        // blocks written to its volume too, so its content is judged.
+        let mut images: BTreeMap<VolumeId, Option<VolumeId>> = BTreeMap::new();
+        let mut unsure: BTreeSet<VolumeId> = BTreeSet::new();
+        for h in &self.history.ops {
+            let (image, made) = match h.op {
+                Op::Snapshot { vol, image } => (image, Some(vol)),
+                Op::DeleteSnapshot { image } => (image, None),
+                _ => continue,
+            };
+            match &h.completion {
+                Completion::Returned(Ok(_)) => {
+                    images.insert(image, made);
+                }
+                Completion::Unknown => {
+                    unsure.insert(image);
+                }
+                _ => {}
+            }
+        }
+        let images: Vec<(VolumeId, VolumeId)> = images
+            .into_iter()
+            .filter(|(i, _)| !unsure.contains(i) && self.vol_array.contains_key(i))
+            .filter_map(|(i, v)| v.map(|v| (i, v)))
+            .collect();
+        for (image, vol) in images {
+            if let Some(extents) = written.get(&vol).cloned() {
+                written.entry(image).or_default().extend(extents);
+            }
+        }
         for (vol, mut extents) in written {
             extents.sort_unstable();
             // The union of the written extents; the loop below cuts it into reads.
