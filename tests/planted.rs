@@ -47,8 +47,12 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 
 /// Fuzz campaigns that must catch a bug: (bug, first seed, seeds). Each range holds
 /// the first seed that catches it from that start (docs/fuzzing.md).
-const CAMPAIGNS: &[(&str, u64, u64)] =
-    &[("copy-done-early", 0, 40), ("resync-ignores-mirror-map", 100, 60), ("bit-after-data", 860, 15)];
+const CAMPAIGNS: &[(&str, u64, u64)] = &[
+    ("copy-done-early", 0, 40),
+    ("resync-ignores-mirror-map", 50, 10),
+    ("bit-after-data", 860, 15),
+    ("snapshot-outside-lock", 0, 20),
+];
 
 fn entry(name: &str) -> &'static planted::PlantedBug {
     CATALOG.iter().find(|b| b.name == name).unwrap_or_else(|| panic!("{name} is in the catalog"))
