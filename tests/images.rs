@@ -54,6 +54,15 @@ fn snapshot_under_writes() {
 }
 
 #[test]
+fn a_small_snapshot_cut_is_proved_as_one_object() {
+    let r = run("s4-snapshot-cut");
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Snapshot { .. })), vec![ok()]);
+    assert!(r.notes.is_empty(), "the whole-object pass completed: {:?}", r.notes);
+    let (values, _) = image_reads(&r);
+    assert!(values >= 10, "the image is read ({values} reads)");
+}
+
+#[test]
 fn generations_and_deletes_across_a_crash() {
     let r = run("s4-generations-and-deletes");
     assert_eq!(outcomes(&r, |o| matches!(o, Op::Snapshot { .. })), vec![ok(); 7]);

@@ -39,6 +39,7 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         "snapshot-outside-lock",
         &[
             "scenarios/s4-snapshot-under-writes.json",
+            "scenarios/s4-snapshot-cut.json",
             "scenarios/s4-generations-and-deletes.json",
             "scenarios/s4-writable-image.json",
         ],
