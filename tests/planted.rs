@@ -51,7 +51,7 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 const CAMPAIGNS: &[(&str, u64, u64)] = &[
     ("copy-done-early", 0, 40),
     ("resync-ignores-mirror-map", 50, 10),
-    ("bit-after-data", 860, 15),
+    ("bit-after-data", 10, 10),
     ("snapshot-outside-lock", 0, 20),
 ];
 
