@@ -88,7 +88,8 @@ impl Driver {
                                 }
                                 MediaResult::Written
                             }
-                            MediaOp::MetaPut { key, value } => {
+                            MediaOp::MetaPut { key, value }
+                            | MediaOp::MetaPutAnnounced { key, value, .. } => {
                                 self.meta.insert(key, value);
                                 MediaResult::Written
                             }

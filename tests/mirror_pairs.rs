@@ -178,3 +178,26 @@ fn copy_amplification_and_command_cost_do_not_depend_on_volume_size() {
     assert_eq!(admin_latencies(&exact), admin_latencies(&large));
     assert_eq!(exact.stats.media_ios, large.stats.media_ios);
 }
+
+/// The coverage report names what each scenario is about: the library's crash
+/// scenarios are counted as a crash during that copy, in that pair state.
+#[test]
+fn coverage_facts_name_the_races_the_scenarios_exercise() {
+    use mirrorsim::fuzz::coverage::run_facts;
+    for (name, want) in [
+        ("s2-crash-during-resync", ["fault array_crash during resync copy", "command resync in split -> ok"]),
+        (
+            "s2-crash-during-restore",
+            ["fault array_crash during restore_protected copy", "command restore in split -> ok"],
+        ),
+        ("s2-media-error-mirrored", ["fault media_error in mirrored", "event suspended in mirrored"]),
+    ] {
+        let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let sc = scenario::load(Path::new(&path)).expect("a library scenario loads");
+        let r = run(name);
+        let facts = run_facts(&sc.config, &r.result);
+        for w in want {
+            assert!(facts.contains_key(w), "{name}: {w:?} not among {:?}", facts.keys().collect::<Vec<_>>());
+        }
+    }
+}

@@ -49,9 +49,10 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 /// Fuzz campaigns that must catch a bug: (bug, first seed, seeds). Each range holds
 /// the first seed that catches it from that start (docs/fuzzing.md).
 const CAMPAIGNS: &[(&str, u64, u64)] = &[
-    ("copy-done-early", 0, 40),
-    ("resync-ignores-mirror-map", 50, 10),
-    ("bit-after-data", 10, 10),
+    ("copy-done-early", 0, 10),
+    ("resync-ignores-mirror-map", 5, 10),
+    ("bit-after-data", 100, 10),
+    ("protected-restore-writes-mirror", 60, 10),
     ("snapshot-outside-lock", 0, 20),
 ];
 

@@ -1,7 +1,11 @@
 //! Linearizability checker benchmarks: time and peak memory against history size,
 //! clients, keys, unknown outcomes and verdict, for each shipped model.
 //!
-//! `cargo bench -p mirrorsim-checker --bench lincheck [-- quick]`
+//! `cargo bench -p mirrorsim-checker --bench lincheck [-- quick] [only=kv|cas|cas-small|storage]`
+//!
+//! For the small hard CAS rows, `SEED=N` runs one seed only and `SLOW=1` prints every
+//! history that took over 5 ms with its search and counterexample steps (to profile
+//! one with `perf record`).
 //!
 //! Peak memory is measured by a counting global allocator: the most bytes live at
 //! once during the check, above what was live before it (the history itself).
@@ -319,8 +323,8 @@ fn main() {
     if want("kv") {
         kv_sections(big, &budget, &small);
     }
-    if want("cas") {
-        cas_sections(quick, big, &budget);
+    if want("cas") || want("cas-small") {
+        cas_sections(quick, big, &budget, !want("cas"));
     }
     if want("storage") {
         storage_sections(big, &budget);
@@ -422,7 +426,7 @@ fn kv_sections(big: usize, budget: &Budget, small: &Budget) {
     }
 }
 
-fn cas_sections(quick: bool, big: usize, budget: &Budget) {
+fn cas_sections(quick: bool, big: usize, budget: &Budget, small_only: bool) {
     let budget = *budget;
     println!(
         "\n== cas-register: target: small hard histories (100 ops, 20 processes, 20 unknown, values 1..5) =="
@@ -434,10 +438,23 @@ fn cas_sections(quick: bool, big: usize, budget: &Budget) {
         let mut unknown_verdicts = 0;
         let mut violations = 0;
         let (mut minimal_max, mut minimal_incomplete) = (0, 0);
+        let one: Option<u64> = std::env::var("SEED").ok().and_then(|s| s.parse().ok());
         for seed in 0..runs {
+            if one.is_some_and(|o| o != seed) {
+                continue;
+            }
             let ops = cas_ops(100, 20, 20, 5, how, seed);
             let (r, secs, peak) = measure(|| check(&CasRegister::default(), &ops, &budget));
             times.push(secs * 1e3);
+            if secs > 0.005 && std::env::var("SLOW").is_ok() {
+                eprintln!(
+                    "slow seed {seed}: {:.1} ms, {} steps of which {} for the counterexample, {}",
+                    secs * 1e3,
+                    r.stats.steps,
+                    r.stats.counterexample_steps,
+                    verdict(&r)
+                );
+            }
             peak_max = peak_max.max(peak);
             unknown_verdicts += usize::from(matches!(r.verdict, Verdict::Unknown { .. }));
             violations += usize::from(r.counterexample().is_some());
@@ -469,6 +486,9 @@ fn cas_sections(quick: bool, big: usize, budget: &Budget) {
         }
     }
 
+    if small_only {
+        return;
+    }
     println!("\n== cas-register: one register, growth with length (8 clients, values 1..100) ==");
     header();
     let mut pts = Vec::new();

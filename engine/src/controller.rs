@@ -978,7 +978,6 @@ impl Controller {
     fn record_durable(&mut self, p: PairId, out: &mut Vec<Output>) {
         let pair = self.pairs.get_mut(&p).expect("a record put for a pair");
         let after = pair.rec_put.take().expect("a record put in flight");
-        let old = pair.rec.state;
         if let Some(rec) = pair.rec_next.take() {
             pair.rec = rec;
         }
@@ -1042,9 +1041,7 @@ impl Controller {
             After::Finished => {
                 let pair = self.pairs.get_mut(&p).expect("exists");
                 let job = pair.copy.take().expect("a finishing copy");
-                if old != pair.rec.state {
-                    out.push(Output::Notice(Notice::Pair { pair: p, event: PairEvent::CopyDone }));
-                }
+                // (The copy-done transition was announced as its record became durable.)
                 if job.stats.blocks_copied != job.stats.union_blocks {
                     self.violate(format!(
                         "{p}: the {} copy wrote {} blocks but the union of the change maps covers {}",
@@ -1061,7 +1058,7 @@ impl Controller {
                 let pair = self.pairs.get_mut(&p).expect("exists");
                 pair.copy = None;
                 pair.urgent.clear();
-                out.push(Output::Notice(Notice::Pair { pair: p, event: PairEvent::Suspended }));
+                // (The suspension was announced as its record became durable.)
                 self.after_record(p, out);
             }
             After::Quiet => self.after_record(p, out),
@@ -1093,16 +1090,26 @@ impl Controller {
 
     /// Makes `rec` the pair's durable record; it becomes the pair's record in memory
     /// when the put completes (then `after` runs). One record put per pair at a time.
+    ///
+    /// A put that changes the state by the array's own decision (a copy finished, a
+    /// fault suspended the pair) carries the announcement, made when it is durable
+    /// ([`MediaOp::MetaPutAnnounced`]).
     fn put_record(&mut self, p: PairId, rec: Record, after: After, out: &mut Vec<Output>) {
         let pair = self.pairs.get_mut(&p).expect("exists");
         debug_assert!(pair.rec_put.is_none(), "one record put per pair at a time");
+        let event = match after {
+            After::Finished if rec.state != pair.rec.state => Some(PairEvent::CopyDone),
+            After::Suspended => Some(PairEvent::Suspended),
+            _ => None,
+        };
         pair.rec_put = Some(after);
         pair.rec_next = Some(rec);
-        self.submit(
-            MediaOp::MetaPut { key: Record::key(p), value: rec.encode() },
-            Pending::RecordPut { pair: p },
-            out,
-        );
+        let (key, value) = (Record::key(p), rec.encode());
+        let op = match event {
+            Some(event) => MediaOp::MetaPutAnnounced { key, value, notice: Notice::Pair { pair: p, event } },
+            None => MediaOp::MetaPut { key, value },
+        };
+        self.submit(op, Pending::RecordPut { pair: p }, out);
     }
 
     fn suspend(&mut self, p: PairId, out: &mut Vec<Output>) {

@@ -148,6 +148,14 @@ pub enum MediaOp {
     /// List the allocated (ever written, non-zero) blocks of a space, in order: a thin
     /// array's allocation map (SCSI GET LBA STATUS). Cost follows the blocks listed.
     Allocated { space: SpaceId },
+    /// A [`MediaOp::MetaPut`] that *is* a transition the array makes by itself (the
+    /// record saying a copy finished or a pair suspended): the simulator announces
+    /// `notice` exactly when the put becomes durable, at its completion or, if the
+    /// controller crashes with it in flight and it lands, at the crash. An engine that
+    /// announced after the completion instead would lose the announcement when a crash
+    /// falls between the two, and the restarted controller could not tell whether to
+    /// repeat it.
+    MetaPutAnnounced { key: String, value: Vec<u8>, notice: Notice },
 }
 
 /// The completion of a media I/O.

@@ -747,7 +747,8 @@ mod tests {
                                     }
                                     MediaResult::Written
                                 }
-                                MediaOp::MetaPut { key, value } => {
+                                MediaOp::MetaPut { key, value }
+                                | MediaOp::MetaPutAnnounced { key, value, .. } => {
                                     self.meta.insert(key, value);
                                     MediaResult::Written
                                 }

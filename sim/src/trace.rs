@@ -137,6 +137,30 @@ pub enum TraceKind {
     },
 }
 
+impl TraceKind {
+    /// Faults and repairs, admin commands, engine notices, invariant reports and the
+    /// start of settling: the events worth keeping for every run (a few per run), as
+    /// opposed to the I/O traffic.
+    pub fn notable(&self) -> bool {
+        match self {
+            TraceKind::Drop { reason, .. } => *reason == DropReason::Random,
+            TraceKind::Send { copies, .. } => *copies > 1,
+            TraceKind::ArrayCrash { .. }
+            | TraceKind::ArrayRestart { .. }
+            | TraceKind::HostCrash { .. }
+            | TraceKind::HostRestart { .. }
+            | TraceKind::LinkDown { .. }
+            | TraceKind::LinkUp { .. }
+            | TraceKind::Settle
+            | TraceKind::Admin { .. }
+            | TraceKind::Notice { .. }
+            | TraceKind::MediaFault { .. }
+            | TraceKind::Invariant { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// A recorded event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceEvent {
@@ -218,11 +242,15 @@ pub struct Trace {
     hash: u64,
     record: bool,
     pub events: Vec<TraceEvent>,
+    /// The notable events ([`TraceKind::notable`]: faults, repairs, admin commands,
+    /// engine notices), kept even when the trace is not recorded: a few per run, and
+    /// what a campaign's coverage report is computed from.
+    pub notable: Vec<TraceEvent>,
 }
 
 impl Trace {
     pub fn new(record: bool) -> Trace {
-        Trace { hash: 0, record, events: Vec::new() }
+        Trace { hash: 0, record, events: Vec::new(), notable: Vec::new() }
     }
 
     /// Folds one event into the hash (and records it if recording).
@@ -233,6 +261,9 @@ impl Trace {
         time_ns.hash(&mut h);
         kind.hash(&mut h);
         self.hash = h.finish();
+        if kind.notable() {
+            self.notable.push(TraceEvent { index, time_ns, kind: kind.clone() });
+        }
         if self.record {
             self.events.push(TraceEvent { index, time_ns, kind });
         }

@@ -1041,7 +1041,7 @@ impl<'a> World<'a> {
                     MediaOp::Write { space, block, values } => {
                         (1, space.0, *block, values.len() as u32, media.write_ns)
                     }
-                    MediaOp::MetaPut { .. } => (2, 0, 0, 0, media.meta_ns),
+                    MediaOp::MetaPut { .. } | MediaOp::MetaPutAnnounced { .. } => (2, 0, 0, 0, media.meta_ns),
                     MediaOp::MetaDelete { .. } => (3, 0, 0, 0, media.meta_ns),
                     MediaOp::Allocated { space } => (5, space.0, 0, 0, media.meta_ns),
                 };
@@ -1198,6 +1198,7 @@ impl<'a> World<'a> {
         }
         let op = arr.inflight.remove(&io).expect("a completion for an in-flight I/O");
         self.media_pending -= 1;
+        let mut announce = None;
         let result = match op {
             MediaOp::Read { space, block, len } => match arr.media.bad_block(space, block, len) {
                 Some(block) => MediaResult::ReadError { block },
@@ -1212,6 +1213,11 @@ impl<'a> World<'a> {
                 arr.media.meta.insert(key, value);
                 MediaResult::Written
             }
+            MediaOp::MetaPutAnnounced { key, value, notice } => {
+                arr.media.meta.insert(key, value);
+                announce = Some(notice);
+                MediaResult::Written
+            }
             MediaOp::MetaDelete { key } => {
                 arr.media.meta.remove(&key);
                 MediaResult::Written
@@ -1224,6 +1230,9 @@ impl<'a> World<'a> {
             MediaResult::Allocated(_) => 5,
         };
         self.trace(TraceKind::MediaDone { array: a as u32, io: io.0, kind });
+        if let Some(notice) = announce {
+            self.notice(a, notice);
+        }
         self.engine_input(a, Input::MediaDone { io, result });
     }
 
@@ -1239,6 +1248,7 @@ impl<'a> World<'a> {
         // writes on) block by block.
         let (mut torn, mut landed, mut lost) = (0u32, 0u32, 0u32);
         let inflight = std::mem::take(&mut arr.inflight);
+        let mut announced = Vec::new();
         self.media_pending -= inflight.len() as u64;
         for (_, op) in inflight {
             let fate = arr.rng.below(if torn_allowed { 3 } else { 2 });
@@ -1264,6 +1274,15 @@ impl<'a> World<'a> {
                         arr.media.meta.insert(key, value);
                     }
                 }
+                MediaOp::MetaPutAnnounced { key, value, notice } => {
+                    if fate == 0 {
+                        lost += 1;
+                    } else {
+                        landed += 1;
+                        arr.media.meta.insert(key, value);
+                        announced.push(notice);
+                    }
+                }
                 MediaOp::MetaDelete { key } => {
                     if fate == 0 {
                         lost += 1;
@@ -1273,6 +1292,10 @@ impl<'a> World<'a> {
                     }
                 }
             }
+        }
+        // A record put that landed made its transition: announce it now.
+        for notice in announced {
+            self.notice(a, notice);
         }
         self.stats.array_crashes += 1;
         // Copies in progress end unfinished; the restarted controller starts anew.

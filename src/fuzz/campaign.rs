@@ -136,6 +136,8 @@ pub struct SeedResult {
     pub replay: Option<String>,
     /// The generated scenario (kept for failures only).
     pub scenario: Option<Generated>,
+    /// The combinations this run reached ([`super::coverage`]).
+    pub facts: super::coverage::RunFacts,
 }
 
 impl SeedResult {
@@ -194,6 +196,7 @@ pub fn run_seed(seed: u64, factory: &dyn EngineFactory) -> SeedResult {
     let sc = scenario::validate(Path::new(&placeholder(seed)), generated.file.clone())
         .unwrap_or_else(|e| panic!("the generator made an invalid scenario from seed {seed}: {e}"));
     let r = runner::run(&sc, seed, factory, false);
+    let facts = super::coverage::run_facts(&sc.config, &r.result);
     let wall_ms = start.elapsed().as_secs_f64() * 1e3;
     let check = match &r.verdict {
         Verdict::Violation { check, .. } | Verdict::Unknown { check, .. } => Some(*check),
@@ -214,6 +217,7 @@ pub fn run_seed(seed: u64, factory: &dyn EngineFactory) -> SeedResult {
         save_error: None,
         replay: None,
         scenario: None,
+        facts,
     };
     if result.failed() {
         result.scenario = Some(generated);
@@ -265,6 +269,8 @@ pub struct Summary {
     pub abandoned: u64,
     pub wall_s: f64,
     pub events: u64,
+    /// What the seeds run reached.
+    pub coverage: super::coverage::Coverage,
 }
 
 impl Summary {
@@ -374,6 +380,7 @@ fn account(
     }
     summary.seeds_run += 1;
     summary.events += r.events;
+    summary.coverage.add(&r.facts);
     if r.failed() {
         summary.failed += 1;
         summary.failures.push((r.seed, r.verdict.code(), r.saved.clone()));

@@ -77,6 +77,14 @@ pub struct FuzzArgs {
     /// `--seed-start S --seeds 1 --generate-only > s.json` writes seed S's scenario.
     #[arg(long, conflicts_with = "time")]
     pub generate_only: bool,
+    /// Print the coverage report at the end: which pair states x commands, events and
+    /// faults the seeds reached, with counts (JSON: always in the summary line).
+    #[arg(long)]
+    pub coverage: bool,
+    /// Exit 1 if an important combination (marked * in the coverage report) was
+    /// never reached: the CI campaign's guard against a generator that lost reach.
+    #[arg(long, conflicts_with = "generate_only")]
+    pub require_coverage: bool,
     #[command(flatten)]
     pub planted: PlantedArgs,
 }
@@ -223,6 +231,15 @@ pub fn fuzz(args: &FuzzArgs) -> u8 {
     });
     bar.finish_and_clear();
     print_summary(&summary, args, &opts, &planted);
+    let missing = summary.coverage.missing();
+    if args.require_coverage && !summary.interrupted && !missing.is_empty() && summary.failed == 0 {
+        eprintln!(
+            "error: --require-coverage: {} important combinations never reached: {}",
+            missing.len(),
+            missing.join("; ")
+        );
+        return 1;
+    }
     if summary.failed > 0 {
         1
     } else if summary.interrupted {
@@ -297,6 +314,7 @@ fn print_summary(s: &Summary, args: &FuzzArgs, opts: &Options, planted: &Planted
                 "planted": planted.names(),
                 "wall_s": (s.wall_s * 1000.0).round() / 1000.0,
                 "seeds_per_s": (s.seeds_per_s() * 100.0).round() / 100.0,
+                "coverage": s.coverage.json(),
             })
         );
         return;
@@ -323,6 +341,9 @@ fn print_summary(s: &Summary, args: &FuzzArgs, opts: &Options, planted: &Planted
             String::new()
         }
     );
+    if args.coverage || (args.require_coverage && !s.coverage.missing().is_empty()) {
+        print!("{}", s.coverage.text());
+    }
     if !s.unknowns.is_empty() {
         let shown: Vec<String> =
             s.unknowns.iter().take(20).map(|(seed, v)| format!("{seed} ({v})")).collect();

@@ -91,6 +91,7 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "crash_host", applies: |t| !t.hosts.is_empty(), emit: crash_host },
     MenuItem { name: "media_error", applies: |t| !t.volumes.is_empty(), emit: media_error },
     MenuItem { name: "pair_command", applies: pairable, emit: pair_command },
+    MenuItem { name: "pair_cycle", applies: pairable, emit: pair_cycle },
     MenuItem { name: "snapshot_command", applies: snapshottable, emit: snapshot_command },
 ];
 
@@ -179,6 +180,70 @@ fn pair_command(e: &mut Emit<'_>) {
         _ => ActionDef::PairDelete { host, pair },
     };
     e.push(e.at, action);
+}
+
+/// A pair's whole cycle, timed so its copies overlap a fault: create the pair (or
+/// take one created earlier), split it once the initial copy has had time to finish,
+/// let both sides be written, then resync, restore (protected or not) or delete it,
+/// and usually hit the copy that starts with a controller crash, a link outage or a
+/// host crash a moment later. Random commands alone rarely reach "crash during
+/// resync" or "link down during restore"; the coverage report counts these.
+fn pair_cycle(e: &mut Emit<'_>) {
+    let pairs = e.state.get("pairs").cloned().unwrap_or_default();
+    let step = (e.horizon / 12).max(100_000);
+    let mut t = e.at;
+    let (pair, array) = if pairs.is_empty() || e.rng.chance(1, 3) {
+        let usable: Vec<&(String, String, usize)> =
+            e.topo.twins.iter().filter(|(_, _, a)| e.topo.host_arrays.iter().any(|(_, b)| a == b)).collect();
+        let (source, mirror, array) = usable[e.rng.index(&usable)].clone();
+        let host = admin_host(e, array);
+        let pair = format!("p{}", pairs.len() + 1);
+        e.state.entry("pairs".into()).or_default().push(format!("{pair}/{array}"));
+        e.push(t, ActionDef::PairCreate { host, pair: pair.clone(), source, mirror });
+        t += e.rng.between(step / 2, step * 2);
+        (pair, array)
+    } else {
+        let chosen = pairs[e.rng.index(&pairs)].clone();
+        let (pair, array) = chosen.split_once('/').expect("name/array");
+        (pair.to_string(), array.parse::<usize>().expect("an array index"))
+    };
+    let host = admin_host(e, array);
+    e.push(t, ActionDef::Split { host: host.clone(), pair: pair.clone() });
+    t += e.rng.between(step / 4, step);
+    let action = match e.rng.below(6) {
+        0 | 1 => ActionDef::Resync { host: host.clone(), pair },
+        2 => ActionDef::Restore { host: host.clone(), pair, protected: false },
+        3 => ActionDef::Restore { host: host.clone(), pair, protected: true },
+        4 => ActionDef::PairDelete { host: host.clone(), pair },
+        _ => ActionDef::Resync { host: host.clone(), pair },
+    };
+    e.push(t, action);
+    if e.rng.chance(1, 4) {
+        return;
+    }
+    // A fault while the copy runs: a few microseconds to a fraction of a step later.
+    let at = t + e.rng.between(5_000, (step / 4).max(10_000));
+    let array_name = e.topo.arrays[array].clone();
+    let after = e.outage();
+    match e.rng.below(4) {
+        0 | 1 => {
+            e.push(at, ActionDef::CrashArray { array: array_name, restart_after: Some(Duration(after)) })
+        }
+        2 => {
+            let links: Vec<String> = e
+                .topo
+                .host_links
+                .iter()
+                .zip(&e.topo.host_arrays)
+                .filter(|(_, (_, a))| *a == array)
+                .map(|(l, _)| l.clone())
+                .collect();
+            let link = e.pick(&links).clone();
+            e.push(at, ActionDef::LinkDown { link: link.clone() });
+            e.push(at + after, ActionDef::LinkUp { link });
+        }
+        _ => e.push(at, ActionDef::CrashHost { host, restart_after: Some(Duration(after)) }),
+    }
 }
 
 fn admin_host(e: &mut Emit<'_>, array: usize) -> String {

@@ -11,11 +11,14 @@
 //! - [`shrink`]: `mirrorsim shrink`, greedy minimisation keeping the verdict;
 //! - [`planted`]: the planted-bug catalog (feature `planted-bugs`) and the engine
 //!   factory that carries them;
+//! - [`coverage`]: the "sometimes" report: which pair states x commands, events and
+//!   faults a campaign reached, and the important combinations CI requires;
 //! - [`save`]: atomic, never-overwriting file writes;
 //! - [`cli`]: the two commands' arguments and output.
 
 pub mod campaign;
 pub mod cli;
+pub mod coverage;
 pub mod generate;
 pub mod menu;
 pub mod planted;
