@@ -208,5 +208,6 @@ pub fn run(quick: bool) -> u8 {
     run_s2(quick);
     crate::bench_offload::run_s1(quick);
     crate::bench_remote::run_s3(quick, &m);
+    crate::bench_s4::run_s4(quick);
     0
 }

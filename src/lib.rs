@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_offload;
 pub mod bench_remote;
+pub mod bench_s4;
 pub mod check_cmd;
 pub mod cli;
 pub mod fuzz;

@@ -172,7 +172,7 @@ fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdic
                     if !whole && r.history.ops.iter().any(|o| !o.op.is_io()) {
                         notes.push(format!(
                             "linearizability: every block part passed; the whole-object pass stopped at its \
-                             bound of {} steps, so the cross-block consistency of split and restore images \
+                             bound of {} steps, so the cross-block consistency of split, restore and snapshot images \
                              rests on the engine's invariant probes",
                             checker::models::storage::WHOLE_STEPS_MAX
                         ));
@@ -236,10 +236,14 @@ fn unpaired(h: &History, audit_start: usize) -> (std::borrow::Cow<'_, History>, 
     // invariants check judges whether that media error was justified).
     let unreadable =
         |o: &HistoryOp| matches!(o.completion, Completion::Returned(Err(model::ErrorKind::MediaError)));
-    if h.ops.iter().all(|o| o.op.is_io() && !unreadable(o)) {
+    if h.ops.iter().all(|o| o.op.is_io() && !unreadable(o) && !o.op.volume().is_some_and(|v| v.is_image())) {
         return (std::borrow::Cow::Borrowed(h), audit_start);
     }
-    let keep = |o: &HistoryOp| o.op.volume().is_some_and(|v| !paired.contains(&v)) && !unreadable(o);
+    // An image (S4) holds what its origin held at the snapshot: values written to
+    // another volume, which linearizability judges.
+    let keep = |o: &HistoryOp| {
+        o.op.volume().is_some_and(|v| !paired.contains(&v) && !v.is_image()) && !unreadable(o)
+    };
     let start = h.ops[..audit_start.min(h.ops.len())].iter().filter(|o| keep(o)).count();
     let ops = h.ops.iter().filter(|o| keep(o)).cloned().collect();
     (std::borrow::Cow::Owned(History { ops }), start)
@@ -254,7 +258,7 @@ fn unjustified_media_error(scenario: &Scenario, r: &RunResult) -> Option<(usize,
         else {
             continue;
         };
-        let array = scenario.config.volumes[vol.0 as usize].array;
+        let Some(array) = scenario.config.volume(*vol).map(|v| v.array) else { continue };
         let end = o.complete_ns.unwrap_or(u64::MAX);
         let justified = r.media_faults.iter().any(|f| {
             // On the volume itself, or on a mirror the engine read instead.
@@ -310,7 +314,7 @@ pub fn neighbourhood(
         .map(|(i, _)| i)
         .collect();
     let skip = picked.len().saturating_sub(12);
-    let vol_name = scenario.config.volumes.get(vol.0 as usize).map_or("?", |v| v.name.as_str());
+    let vol_name = scenario.config.volume(vol).map_or("?", |v| v.name.as_str());
     let mut s = format!(
         "operations on volume {vol_name:?}{} (history index, process, invoke..complete ns, op, outcome):\n",
         block.map(|b| format!(" block {b}")).unwrap_or_default()

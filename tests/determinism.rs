@@ -28,8 +28,9 @@ fn same_seed_same_trace_hash_for_every_library_scenario() {
         assert_eq!(a.history, b.history, "{}: same seed, different histories", sc.name());
         let last = a.trace.events.last().expect("a run traces events");
         assert!(
-            // `<=`: audit reads the engine rejects at once are traced at the index of
-            // the event after the last one dispatched (S3's secondaries end so).
+            // An audit read the engine answers at once (a refusal: a mirror not
+            // accessible, an image deleted) is traced after the last event, with the
+            // index the next event would have had.
             last.index <= a.events && a.trace.events.len() as u64 >= a.events / 2,
             "events are traced with their index"
         );

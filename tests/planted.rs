@@ -1,4 +1,5 @@
-//! The engine-level planted bugs of the S2 pair (`engine/src/controller.rs`, switched by
+//! The engine-level planted bugs of the S2 pair (`engine/src/controller.rs`) and of S4
+//! images (`engine/src/snapshot.rs`), switched by
 //! `ControllerFactory::with_planted`): each one is caught, with one of the checks its
 //! catalog entry names, (a) by the S2 scenario library or a dedicated scenario under
 //! `tests/planted/`, and (b) by a fuzz campaign over a fixed seed range where the
@@ -37,6 +38,15 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "scenarios/s2-protected-restore.json",
         ],
     ),
+    (
+        "snapshot-outside-lock",
+        &[
+            "scenarios/s4-snapshot-under-writes.json",
+            "scenarios/s4-snapshot-cut.json",
+            "scenarios/s4-generations-and-deletes.json",
+            "scenarios/s4-writable-image.json",
+        ],
+    ),
 ];
 
 /// Fuzz campaigns that must catch a bug: (bug, first seed, seeds). Each range holds
@@ -46,6 +56,7 @@ const CAMPAIGNS: &[(&str, u64, u64)] = &[
     ("resync-ignores-mirror-map", 100, 10),
     ("bit-after-data", 160, 5),
     ("offload-without-flush", 0, 10),
+    ("snapshot-outside-lock", 0, 20),
 ];
 
 fn entry(name: &str) -> &'static planted::PlantedBug {

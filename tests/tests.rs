@@ -13,6 +13,9 @@
 //! - `remote`: each S3 scenario does what it claims (fence levels, link loss,
 //!   resync copying exactly the union, takeover's pre-resync image, split-brain
 //!   policies, controller crashes).
+//! - `images`: each S4 scenario does what it claims (snapshot and delete outcomes,
+//!   image reads before and after, refusals); the checker rejects an image that
+//!   changes after its snapshot.
 //! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
 //!   `.err` sibling.
 //! - `judging`: deliberately broken engines are caught (the checks can fail).
@@ -34,6 +37,7 @@ mod cli;
 mod determinism;
 mod differential;
 mod fuzz;
+mod images;
 mod judging;
 mod library;
 mod mirror_pairs;

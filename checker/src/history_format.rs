@@ -447,7 +447,10 @@ impl Dialect for StorageDialect {
         }
         let vol = field_u64(line, obj, "vol")?;
         let vol = u32::try_from(vol).or_else(|_| err(line, "volume ids are 32-bit"))?;
-        self.implicit.insert(vol, ());
+        if !VolumeId(vol).is_image() {
+            // An image (S4) exists only after its snapshot: never an implicit volume.
+            self.implicit.insert(vol, ());
+        }
         let block = field_u64(line, obj, "block")?;
         Ok(match f {
             "read" => {
@@ -572,6 +575,21 @@ fn admin_fields(op: &Op, inv: &mut Map<String, Json>) {
     if op.group().is_some() {
         return remote_fields(op, inv);
     }
+    // S4: images are named by volume ids, not pairs.
+    match op {
+        Op::Snapshot { vol, image } => {
+            inv.insert("f".into(), Json::from("snapshot"));
+            inv.insert("vol".into(), Json::from(vol.0));
+            inv.insert("image".into(), Json::from(image.0));
+            return;
+        }
+        Op::DeleteSnapshot { image } => {
+            inv.insert("f".into(), Json::from("delete_snapshot"));
+            inv.insert("image".into(), Json::from(image.0));
+            return;
+        }
+        _ => {}
+    }
     let (f, pair) = match op {
         Op::PairCreate { pair, source, mirror } => {
             inv.insert("source".into(), Json::from(source.0));
@@ -589,7 +607,9 @@ fn admin_fields(op: &Op, inv: &mut Map<String, Json>) {
             inv.insert("event".into(), Json::from(event.to_string()));
             ("pair_event", pair)
         }
-        Op::Read { .. } | Op::Write { .. } => unreachable!("host I/O has its own fields"),
+        Op::Read { .. } | Op::Write { .. } | Op::Snapshot { .. } | Op::DeleteSnapshot { .. } => {
+            unreachable!("host I/O and images have their own fields")
+        }
         _ => unreachable!("S3 commands have their own fields"),
     };
     inv.insert("f".into(), Json::from(f));
@@ -623,12 +643,17 @@ fn admin_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, Fo
     if matches!(f, "remote_pair_create" | "suspend" | "resume" | "takeover" | "failback" | "remote_event") {
         return remote_request(line, f, obj);
     }
-    let pair = field_u64(line, obj, "pair")?;
-    let pair = model::PairId(u32::try_from(pair).or_else(|_| err(line, "pair ids are 32-bit"))?);
     let vol = |name: &str| -> Result<VolumeId, FormatError> {
         let v = field_u64(line, obj, name)?;
         Ok(VolumeId(u32::try_from(v).or_else(|_| err(line, "volume ids are 32-bit"))?))
     };
+    match f {
+        "snapshot" => return Ok(Op::Snapshot { vol: vol("vol")?, image: vol("image")? }),
+        "delete_snapshot" => return Ok(Op::DeleteSnapshot { image: vol("image")? }),
+        _ => {}
+    }
+    let pair = field_u64(line, obj, "pair")?;
+    let pair = model::PairId(u32::try_from(pair).or_else(|_| err(line, "pair ids are 32-bit"))?);
     Ok(match f {
         "pair_create" => Op::PairCreate { pair, source: vol("source")?, mirror: vol("mirror")? },
         "split" => Op::Split { pair },
@@ -655,8 +680,8 @@ fn admin_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, Fo
                 line,
                 format!(
                     "`f` must be read, write, pair_create, split, resync, restore, pair_delete, \
-                     pair_event, remote_pair_create, suspend, resume, takeover, failback or \
-                     remote_event for storage, got {other:?}"
+                     pair_event, remote_pair_create, suspend, resume, takeover, failback, \
+                     remote_event, snapshot or delete_snapshot for storage, got {other:?}"
                 ),
             );
         }

@@ -45,7 +45,10 @@ fn documented_examples_check_as_documented() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 8, "every model has a good and a bad example (storage also with mirror pairs)");
+    assert_eq!(
+        seen, 10,
+        "every model has a good and a bad example (storage also with mirror pairs and images)"
+    );
 }
 
 #[test]

@@ -59,6 +59,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 #[path = "remote.rs"]
 mod remote;
 pub use remote::{JOURNAL_MAX, LOST_TICKS, RETRY_TICKS, TICK_NS};
+#[path = "snapshot.rs"]
+mod snapshot;
+pub use snapshot::{POOL_SPACE, SnapshotStats};
 
 /// How many recent request ids per host the controller remembers for de-duplication.
 /// A request older than the window is treated as a duplicate; hosts keep far fewer
@@ -318,6 +321,15 @@ enum Pending {
     Forget,
     /// S3 (`remote.rs`).
     Remote(remote::RPending),
+    /// S4: a step of a snapshot-engine operation (see `snapshot.rs`).
+    Snap {
+        op: u64,
+    },
+    /// S4: one block of an image read.
+    SnapRead {
+        op: u64,
+        off: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -385,6 +397,8 @@ pub struct Controller {
     planted: BTreeSet<&'static str>,
     /// S3: remote pairs and consistency groups (`remote.rs`).
     remote: remote::Remote,
+    /// S4: point-in-time images (`snapshot.rs`).
+    snaps: snapshot::Snapshots,
 }
 
 impl Controller {
@@ -427,7 +441,11 @@ impl Controller {
             violation: None,
             planted,
             remote: remote::Remote::boot(config, meta),
+            snaps: snapshot::Snapshots::default(),
         };
+        let (snaps, snap_work) = snapshot::Snapshots::boot(meta);
+        c.snaps = snaps;
+        c.boot_work.extend(snap_work);
         let mut by_uid: BTreeMap<u64, PairId> = BTreeMap::new();
         for (key, value) in meta {
             if let Some(id) = key.strip_prefix("pair/").and_then(|h| u32::from_str_radix(h, 16).ok()) {
@@ -524,6 +542,9 @@ impl Controller {
     }
 
     fn io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        if self.snap_claims(&op) {
+            return self.snap_io(req, op, out);
+        }
         let vol = match self.validate(&op) {
             Ok(v) if v.inconsistent => Err(ErrorKind::Inconsistent),
             other => other,
@@ -783,6 +804,9 @@ impl Controller {
         if self.remote.claims(&op) {
             return self.remote_admin(req, op, out);
         }
+        if matches!(op, Op::Snapshot { .. } | Op::DeleteSnapshot { .. }) {
+            return self.snap_admin(req, op, out);
+        }
         if let Op::PairCreate { pair, source, mirror } = op {
             return self.pair_create(req, pair, source, mirror, out);
         }
@@ -807,20 +831,29 @@ impl Controller {
         out: &mut Vec<Output>,
     ) {
         let check = || -> Result<(), ErrorKind> {
-            let s = self.volumes.get(&source).ok_or(ErrorKind::NoSuchVolume)?;
-            let m = self.volumes.get(&mirror).ok_or(ErrorKind::NoSuchVolume)?;
+            let blocks_of = |v: VolumeId| match v.is_image() {
+                true => self.snaps.image_blocks(v),
+                false => self.volumes.get(&v).map(|x| x.blocks),
+            };
+            let sb = blocks_of(source).ok_or(ErrorKind::NoSuchVolume)?;
+            let mb = blocks_of(mirror).ok_or(ErrorKind::NoSuchVolume)?;
             if self.pairs.contains_key(&p) || self.remote.pair_exists(p) {
                 return Err(ErrorKind::PairExists);
             }
-            if source == mirror || s.blocks != m.blocks {
+            // An image never joins a pair (S4).
+            if source == mirror || sb != mb || source.is_image() || mirror.is_image() {
                 return Err(ErrorKind::InvalidPair);
             }
+            let (s, m) = (&self.volumes[&source], &self.volumes[&mirror]);
             if s.pair.is_some()
                 || m.pair.is_some()
                 || self.remote.in_pair(source)
                 || self.remote.in_pair(mirror)
             {
                 return Err(ErrorKind::InPair);
+            }
+            if self.snaps.has_images(source) || self.snaps.has_images(mirror) {
+                return Err(ErrorKind::HasImages);
             }
             if s.inconsistent {
                 return Err(ErrorKind::Inconsistent);
@@ -1328,6 +1361,8 @@ impl Controller {
             }
             Pending::Forget => {}
             Pending::Remote(p) => self.remote_media(p, result, out),
+            Pending::Snap { op } => self.snap_media_done(op, None, result, out),
+            Pending::SnapRead { op, off } => self.snap_media_done(op, Some(off), result, out),
         }
     }
 
@@ -1440,6 +1475,9 @@ impl Controller {
             self.try_admin(p, out);
         }
         self.remote_volume_idle(vid, out);
+        if self.snaps.admin_waits_for(vid) {
+            self.snap_try_admin(out);
+        }
     }
 
     fn started(&mut self, out: &mut Vec<Output>) {
@@ -1501,6 +1539,7 @@ impl ArrayEngine for Controller {
     fn busy(&self) -> bool {
         self.pairs.values().any(|p| p.copy.is_some() || !p.admin.is_empty() || p.rec_put.is_some() || !p.live)
             || self.remote.busy()
+            || self.snaps.busy()
     }
 
     fn check(&self, probe: &Probe<'_>) -> Result<(), String> {
@@ -1508,6 +1547,7 @@ impl ArrayEngine for Controller {
             return Err(v.clone());
         }
         self.remote_check()?;
+        self.snaps.check_refs()?;
         match probe {
             Probe::MediaWrite { space, block, len } => {
                 for (p, pair) in &self.pairs {

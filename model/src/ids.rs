@@ -36,9 +36,25 @@ impl fmt::Display for PairId {
     }
 }
 
+impl VolumeId {
+    /// The first id of a point-in-time image (S4). Ids from here up name images, which
+    /// a `snapshot` command creates and `delete_snapshot` removes; ids below name the
+    /// volumes a topology declares.
+    pub const IMAGE_BASE: u32 = 1 << 31;
+
+    /// True for the id of a point-in-time image.
+    pub fn is_image(self) -> bool {
+        self.0 >= VolumeId::IMAGE_BASE
+    }
+}
+
 impl fmt::Display for VolumeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "vol{}", self.0)
+        if self.is_image() {
+            write!(f, "img{}", self.0 - VolumeId::IMAGE_BASE)
+        } else {
+            write!(f, "vol{}", self.0)
+        }
     }
 }
 

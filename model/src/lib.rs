@@ -9,11 +9,13 @@
 //! - [`storage`]: the sequential reference model of volumes and mirror pairs (S2).
 //! - [`files`]: S1's file-level history (application writes, inhibit windows, tape).
 //! - [`remote`]: remote pairs and consistency groups (S3), part of the same model.
+//! - [`images`]: point-in-time images (S4): `snapshot`, `delete_snapshot`.
 //! - [`history`]: a client history (invocations and completions) as the checker reads it.
 
 pub mod files;
 pub mod history;
 pub mod ids;
+pub mod images;
 pub mod ops;
 pub mod remote;
 pub mod storage;

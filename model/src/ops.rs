@@ -56,6 +56,12 @@ pub enum Op {
     /// S3: a transition the arrays make by themselves (copy done, link lost), recorded
     /// like [`Op::PairEvent`].
     RemoteEvent { group: GroupId, event: RemoteEvent },
+    /// S4: `image` := `vol` at this instant, a point-in-time image (a VLUN: readable,
+    /// writable, its writes private). The client names the image (an id from
+    /// [`VolumeId::IMAGE_BASE`] up), as `lvcreate --snapshot --name` does.
+    Snapshot { vol: VolumeId, image: VolumeId },
+    /// S4: remove a point-in-time image.
+    DeleteSnapshot { image: VolumeId },
 }
 
 /// The states of a mirror pair (SPEC §2 S2). A deleted pair no longer exists: its id
@@ -174,7 +180,9 @@ impl Op {
             | Op::Resume { .. }
             | Op::Takeover { .. }
             | Op::Failback { .. }
-            | Op::RemoteEvent { .. } => None,
+            | Op::RemoteEvent { .. }
+            | Op::Snapshot { .. }
+            | Op::DeleteSnapshot { .. } => None,
         }
     }
 
@@ -228,6 +236,8 @@ impl fmt::Display for Op {
             Op::Takeover { group } => write!(f, "takeover({group})"),
             Op::Failback { group } => write!(f, "failback({group})"),
             Op::RemoteEvent { group, event } => write!(f, "event({group}, {event})"),
+            Op::Snapshot { vol, image } => write!(f, "snapshot({vol} -> {image})"),
+            Op::DeleteSnapshot { image } => write!(f, "delete_snapshot({image})"),
         }
     }
 }
@@ -283,6 +293,15 @@ pub enum ErrorKind {
     /// was lost with the link). Not a model result: the simulator records it as an
     /// unknown outcome (Jepsen's `:info`).
     Indeterminate,
+    /// S4: an image (or a volume) with this id exists already.
+    ImageExists,
+    /// S4: no image has this id.
+    NoSuchImage,
+    /// S4: the image id is not in the images' range, or the volume is itself an image
+    /// (images of images are not supported).
+    InvalidImage,
+    /// S4: the volume has point-in-time images, so it cannot join a mirror pair.
+    HasImages,
 }
 
 impl ErrorKind {
@@ -304,6 +323,10 @@ impl ErrorKind {
             ErrorKind::Fenced => "fenced",
             ErrorKind::SplitBrain => "split_brain",
             ErrorKind::Indeterminate => "indeterminate",
+            ErrorKind::ImageExists => "image_exists",
+            ErrorKind::NoSuchImage => "no_such_image",
+            ErrorKind::InvalidImage => "invalid_image",
+            ErrorKind::HasImages => "has_images",
         };
         s.to_string()
     }
@@ -330,6 +353,10 @@ impl ErrorKind {
             "fenced" => ErrorKind::Fenced,
             "split_brain" => ErrorKind::SplitBrain,
             "indeterminate" => ErrorKind::Indeterminate,
+            "image_exists" => ErrorKind::ImageExists,
+            "no_such_image" => ErrorKind::NoSuchImage,
+            "invalid_image" => ErrorKind::InvalidImage,
+            "has_images" => ErrorKind::HasImages,
             _ => return None,
         })
     }
@@ -353,6 +380,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Fenced => "fenced: the secondary cannot be reached",
             ErrorKind::SplitBrain => "split brain: both sides wrote while apart",
             ErrorKind::Indeterminate => "indeterminate: the remote copy's answer was lost",
+            ErrorKind::ImageExists => "image exists",
+            ErrorKind::NoSuchImage => "no such image",
+            ErrorKind::InvalidImage => "invalid image",
+            ErrorKind::HasImages => "the volume has point-in-time images",
         };
         f.write_str(s)
     }

@@ -54,9 +54,12 @@ pub struct StorageModel {
     /// block, which cannot see the writes to the others; it takes their outcomes as
     /// unknown). Fixed for a model's life; not part of its state.
     pub lenient_split_brain: bool,
+    /// S4: each point-in-time image (also a volume in `volumes`) and its origin (see
+    /// [`crate::images`]).
+    pub(crate) images: BTreeMap<VolumeId, VolumeId>,
     /// A digest of every volume's content, kept up to date on each change (the sum
     /// of a mix of each non-zero block), so hashing a state costs O(volumes + pairs).
-    digest: u64,
+    pub(crate) digest: u64,
 }
 
 impl PartialEq for StorageModel {
@@ -64,6 +67,7 @@ impl PartialEq for StorageModel {
         self.digest == o.digest
             && self.pairs == o.pairs
             && self.groups == o.groups
+            && self.images == o.images
             && self.volumes == o.volumes
     }
 }
@@ -75,19 +79,20 @@ impl std::hash::Hash for StorageModel {
         self.digest.hash(h);
         self.pairs.hash(h);
         self.groups.hash(h);
+        self.images.hash(h);
         for (id, v) in &self.volumes {
             (id, v.inconsistent).hash(h);
         }
     }
 }
 
-fn mix(vol: VolumeId, block: u64, value: Value) -> u64 {
+pub(crate) fn mix(vol: VolumeId, block: u64, value: Value) -> u64 {
     let mut x = (u64::from(vol.0) << 40 ^ block).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ value.0;
     x = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^ (x >> 29)
 }
 
-fn data_digest(vol: VolumeId, data: &Blocks) -> u64 {
+pub(crate) fn data_digest(vol: VolumeId, data: &Blocks) -> u64 {
     data.iter().fold(0u64, |d, (b, v)| d.wrapping_add(mix(vol, *b, *v)))
 }
 
@@ -103,12 +108,15 @@ impl StorageModel {
             pairs: BTreeMap::new(),
             groups: BTreeMap::new(),
             lenient_split_brain: false,
+            images: BTreeMap::new(),
             digest: 0,
         }
     }
 
-    /// The state-independent rejection rule of host I/O: an existing volume and a
-    /// non-empty extent inside it. Admin commands pass (their rules need the state).
+    /// The rejection rule of host I/O that depends on no pair state: an existing
+    /// volume and a non-empty extent inside it. Admin commands pass (their rules need
+    /// the state). For a declared volume it is state-independent; whether an image
+    /// (S4) exists depends on the state, see [`StorageModel::validate_static`].
     pub fn validate(&self, op: &Op) -> Result<(), ErrorKind> {
         let Some(vol) = op.volume() else { return Ok(()) };
         let vol = self.volumes.get(&vol).ok_or(ErrorKind::NoSuchVolume)?;
@@ -118,6 +126,15 @@ impl StorageModel {
             return Err(ErrorKind::OutOfRange);
         }
         Ok(())
+    }
+
+    /// The state-independent part of [`StorageModel::validate`]: I/O to an image id
+    /// passes (an image exists or not depending on the snapshots applied so far).
+    pub fn validate_static(&self, op: &Op) -> Result<(), ErrorKind> {
+        match op.volume() {
+            Some(vol) if vol.is_image() => Ok(()),
+            _ => self.validate(op),
+        }
     }
 
     /// Whether hosts may read and write `vol` now (SPEC §2 S2), and if not, why.
@@ -197,6 +214,8 @@ impl StorageModel {
                 }
                 Ok(Reply::Done)
             }
+            Op::Snapshot { vol, image } => self.snapshot(*vol, *image),
+            Op::DeleteSnapshot { image } => self.delete_snapshot(*image),
             Op::PairEvent { pair, event } => {
                 let p = self.pairs.get(pair).ok_or(ErrorKind::NoSuchPair)?;
                 let next = match (event, p.state) {
@@ -228,12 +247,15 @@ impl StorageModel {
         if self.pairs.contains_key(&pair) || self.remote_pair_exists(pair) {
             return Err(ErrorKind::PairExists);
         }
-        if source == mirror || s.blocks != m.blocks {
+        if source == mirror || s.blocks != m.blocks || source.is_image() || mirror.is_image() {
             return Err(ErrorKind::InvalidPair);
         }
         let in_pair = |v| self.pair_of(v).is_some() || self.remote_role(v).is_some();
         if in_pair(source) || in_pair(mirror) {
             return Err(ErrorKind::InPair);
+        }
+        if self.has_images(source) || self.has_images(mirror) {
+            return Err(ErrorKind::HasImages);
         }
         if s.inconsistent {
             return Err(ErrorKind::Inconsistent);

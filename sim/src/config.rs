@@ -23,9 +23,22 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// The model's view of the volumes.
+    /// The model's view of the volumes: the declared ones (an image exists only once
+    /// a snapshot made it).
     pub fn volume_specs(&self) -> Vec<VolumeSpec> {
-        self.volumes.iter().map(|v| VolumeSpec { id: v.id, blocks: v.blocks }).collect()
+        self.volumes
+            .iter()
+            .filter(|v| !v.id.is_image())
+            .map(|v| VolumeSpec { id: v.id, blocks: v.blocks })
+            .collect()
+    }
+
+    /// A volume or image by id.
+    pub fn volume(&self, id: VolumeId) -> Option<&VolumeInfo> {
+        match self.volumes.get(id.0 as usize) {
+            Some(v) if v.id == id => Some(v),
+            _ => self.volumes.iter().find(|v| v.id == id),
+        }
     }
 }
 
@@ -47,6 +60,8 @@ pub struct MediaSpec {
     pub torn_writes: bool,
 }
 
+/// A declared volume, or (S4) a point-in-time image a snapshot entry names: an id
+/// from `VolumeId::IMAGE_BASE` up, on its volume's array, with its volume's size.
 #[derive(Clone, Debug)]
 pub struct VolumeInfo {
     pub name: String,

@@ -399,7 +399,7 @@ impl<'a> World<'a> {
                     volumes: cfg
                         .volumes
                         .iter()
-                        .filter(|v| v.array.0 as usize == i)
+                        .filter(|v| v.array.0 as usize == i && !v.id.is_image())
                         .map(|v| (v.id, v.blocks))
                         .collect(),
                     change_grain: a.change_grain,
@@ -665,6 +665,37 @@ impl<'a> World<'a> {
                 }
             }
         }
+        // S4: every image that exists at the end (its last successful command is a
+        // snapshot, and no command on it has an unknown outcome) is read over the
+        // blocks written to its volume too, so its content is judged.
+        let mut images: BTreeMap<VolumeId, Option<VolumeId>> = BTreeMap::new();
+        let mut unsure: BTreeSet<VolumeId> = BTreeSet::new();
+        for h in &self.history.ops {
+            let (image, made) = match h.op {
+                Op::Snapshot { vol, image } => (image, Some(vol)),
+                Op::DeleteSnapshot { image } => (image, None),
+                _ => continue,
+            };
+            match &h.completion {
+                Completion::Returned(Ok(_)) => {
+                    images.insert(image, made);
+                }
+                Completion::Unknown => {
+                    unsure.insert(image);
+                }
+                _ => {}
+            }
+        }
+        let images: Vec<(VolumeId, VolumeId)> = images
+            .into_iter()
+            .filter(|(i, _)| !unsure.contains(i) && self.vol_array.contains_key(i))
+            .filter_map(|(i, v)| v.map(|v| (i, v)))
+            .collect();
+        for (image, vol) in images {
+            if let Some(extents) = written.get(&vol).cloned() {
+                written.entry(image).or_default().extend(extents);
+            }
+        }
         for (vol, mut extents) in written {
             extents.sort_unstable();
             // The union of the written extents; the loop below cuts it into reads.
@@ -717,7 +748,7 @@ impl<'a> World<'a> {
         host.issued += 1;
         let rng = &mut host.rng;
         let vol = wl.volumes[rng.below(wl.volumes.len() as u64) as usize];
-        let vinfo = &self.cfg.volumes[vol.0 as usize];
+        let vinfo = self.cfg.volume(vol).expect("a workload names known volumes");
         let len = wl.len.sample(rng).clamp(1, vinfo.blocks.min(u64::from(Value::WRITE_LEN_MAX)));
         let span = vinfo.blocks - len + 1;
         let block = match wl.blocks {

@@ -100,6 +100,7 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "partition", applies: |t| t.hosts.len() + t.arrays.len() > 2, emit: partition },
     MenuItem { name: "power_loss", applies: |t| !t.host_arrays.is_empty(), emit: power_loss },
     MenuItem { name: "offload_backup", applies: |t| !t.backup_servers.is_empty(), emit: offload_backup },
+    MenuItem { name: "snapshot_command", applies: snapshottable, emit: snapshot_command },
 ];
 
 /// A network partition: the nodes (hosts and arrays) split into two random sides, and
@@ -159,6 +160,42 @@ fn offload_backup(e: &mut Emit<'_>) {
     let (host, files) = e.topo.backup_servers[e.rng.index(&e.topo.backup_servers)].clone();
     let file = e.pick(&files).clone();
     e.push(e.at, ActionDef::OffloadBackup { host, file });
+}
+
+fn snapshottable(t: &Topology) -> bool {
+    t.volumes.iter().any(|(_, a)| t.host_arrays.iter().any(|(_, b)| a == b))
+}
+
+/// An S4 admin command: usually a snapshot of a volume under a new image name, else
+/// the delete of an image named earlier in this scenario, or a snapshot under a name
+/// already taken (refusals are judged too). Volumes in pairs are chosen like any other
+/// (the snapshot is refused while they are paired). The final audit reads every image
+/// over the blocks written to its volume, so the images' content is judged.
+fn snapshot_command(e: &mut Emit<'_>) {
+    let images = e.state.get("images").cloned().unwrap_or_default();
+    let roll = e.rng.below(8);
+    if !images.is_empty() && roll < 3 {
+        let chosen = images[e.rng.index(&images)].clone();
+        let mut f = chosen.split('/');
+        let (image, volume) = (f.next().expect("name").to_string(), f.next().expect("volume").to_string());
+        let array: usize = f.next().expect("array").parse().expect("an array index");
+        let host = admin_host(e, array);
+        let action = if roll < 2 {
+            ActionDef::DeleteSnapshot { host, image }
+        } else {
+            ActionDef::Snapshot { host, volume, image }
+        };
+        return e.push(e.at, action);
+    }
+    let usable: Vec<usize> = (0..e.topo.volumes.len())
+        .filter(|&v| e.topo.host_arrays.iter().any(|(_, a)| *a == e.topo.volumes[v].1))
+        .collect();
+    let v = usable[e.rng.index(&usable)];
+    let (volume, array) = e.topo.volumes[v].clone();
+    let host = admin_host(e, array);
+    let image = format!("i{}", images.len() + 1);
+    e.state.entry("images".into()).or_default().push(format!("{image}/{volume}/{array}"));
+    e.push(e.at, ActionDef::Snapshot { host, volume, image });
 }
 
 /// A latent sector error on a random block (biased to the first blocks, where

@@ -106,6 +106,12 @@ pub const CATALOG: &[PlantedBug] = &[
         level: Level::Host,
         caught_by: &[CheckName::Offload],
     },
+    PlantedBug {
+        name: "snapshot-outside-lock",
+        description: "S4: a snapshot creates the image's lookup table without taking the family lock, so a write whose copy-on-write already ran lands on the origin after the snapshot point and shows through the new image (half before, half after)",
+        level: Level::Engine,
+        caught_by: &[CheckName::Invariants, CheckName::Linearizability],
+    },
 ];
 
 /// Every planted bug this build knows: none without the `planted-bugs` feature.

@@ -391,6 +391,18 @@ pub enum ActionDef {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         array: Option<String>,
     },
+    /// S4: `host` takes a point-in-time image of `volume`, named `image` (a new name,
+    /// not a volume's; workloads may read and write it by that name once it exists).
+    Snapshot {
+        host: String,
+        volume: String,
+        image: String,
+    },
+    /// S4: `host` deletes the image named `image`.
+    DeleteSnapshot {
+        host: String,
+        image: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

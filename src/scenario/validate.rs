@@ -318,6 +318,47 @@ impl Validator<'_> {
             });
         }
 
+        // S4: images are named by their snapshot entries and numbered in order of
+        // first appearance from `VolumeId::IMAGE_BASE`; each lives on its volume's
+        // array with its volume's size. Workloads may name them.
+        for (i, t) in f.timeline.iter().enumerate() {
+            if let ActionDef::Snapshot { volume, image, .. } = &t.action {
+                let p = format!("timeline[{i}].do.snapshot");
+                let Some(&s) = vol_ix.get(volume.as_str()) else {
+                    return self.err(format!("{p}.volume"), format!("unknown volume {volume:?}"));
+                };
+                let (array, blocks) = (volumes[s].array, volumes[s].blocks);
+                match vol_ix.get(image.as_str()).map(|&x| &volumes[x]) {
+                    Some(v) if !v.id.is_image() => {
+                        return self.err(
+                            format!("{p}.image"),
+                            format!("{image:?} names a volume; an image needs a name of its own"),
+                        );
+                    }
+                    Some(v) if v.array != array || v.blocks != blocks => {
+                        return self.err(
+                            format!("{p}.image"),
+                            format!(
+                                "image {image:?} was taken of a volume of another array or size; \
+                                 give each image name one array and one size"
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        let n = volumes.iter().filter(|v| v.id.is_image()).count() as u32;
+                        vol_ix.insert(image.as_str(), volumes.len());
+                        volumes.push(VolumeInfo {
+                            name: image.clone(),
+                            id: VolumeId(VolumeId::IMAGE_BASE + n),
+                            array,
+                            blocks,
+                        });
+                    }
+                }
+            }
+        }
+
         let mut hosts = Vec::new();
         for (i, h) in f.hosts.iter().enumerate() {
             let p = format!("hosts[{i}]");
@@ -442,6 +483,29 @@ impl Validator<'_> {
                 | ActionDef::Failback { .. }) => self.remote_action(
                     &p, remote, &groups, &pair_ix, &host_ix, &array_ix, &vol_ix, &volumes, &links,
                 )?,
+                ActionDef::Snapshot { host, volume, image } => {
+                    let h = find(&host_ix, "host", "snapshot.host", host)?;
+                    let v = &volumes[find(&vol_ix, "volume", "snapshot.volume", volume)?];
+                    let op = Op::Snapshot { vol: v.id, image: volumes[vol_ix[image.as_str()]].id };
+                    self.admin_link(&p, "snapshot", host, h, v.array, &links, f)?;
+                    Action::Admin { host: HostId(h as u32), array: v.array, op }
+                }
+                ActionDef::DeleteSnapshot { host, image } => {
+                    let h = find(&host_ix, "host", "delete_snapshot.host", host)?;
+                    let v = &volumes[find(&vol_ix, "image", "delete_snapshot.image", image)?];
+                    if !v.id.is_image() {
+                        return self.err(
+                            format!("{p}.do.delete_snapshot.image"),
+                            format!("{image:?} names a volume, not an image: no snapshot entry names it"),
+                        );
+                    }
+                    self.admin_link(&p, "delete_snapshot", host, h, v.array, &links, f)?;
+                    Action::Admin {
+                        host: HostId(h as u32),
+                        array: v.array,
+                        op: Op::DeleteSnapshot { image: v.id },
+                    }
+                }
                 admin => {
                     let (cmd, host, pair) = match admin {
                         ActionDef::PairCreate { host, pair, .. } => ("pair_create", host, pair),
@@ -575,7 +639,12 @@ impl Validator<'_> {
         let blocks = match w.blocks {
             BlockDistDef::Uniform => BlockDist::Uniform,
             BlockDistDef::HotSet { hot_blocks, hot } => {
-                let smallest = ids.iter().map(|v| volumes[v.0 as usize].blocks).min().unwrap_or(0);
+                let smallest = ids
+                    .iter()
+                    .filter_map(|v| volumes.iter().find(|x| x.id == *v))
+                    .map(|x| x.blocks)
+                    .min()
+                    .unwrap_or(0);
                 if hot_blocks == 0 || hot_blocks > smallest {
                     return self.err(format!("{p}.blocks.hot_set.hot_blocks"), format!("the hot set must hold between 1 and {smallest} blocks (the smallest volume), not {hot_blocks}"));
                 }
@@ -591,6 +660,30 @@ impl Validator<'_> {
             len,
             think_ns: self.dist(&format!("{p}.think"), &w.think, |d| d.0)?,
         })
+    }
+
+    /// The admin command at `p` needs a link from its host to the array it acts on.
+    #[allow(clippy::too_many_arguments)]
+    fn admin_link(
+        &self,
+        p: &str,
+        cmd: &str,
+        host: &str,
+        h: usize,
+        array: ArrayId,
+        links: &[LinkSpec],
+        f: &ScenarioFile,
+    ) -> R<()> {
+        let linked = links.iter().any(|l| {
+            l.ends.contains(&Endpoint::Host(HostId(h as u32))) && l.ends.contains(&Endpoint::Array(array))
+        });
+        if !linked {
+            return self.err(
+                format!("{p}.do.{cmd}.host"),
+                format!("host {host:?} has no link to array {:?}", f.arrays[array.0 as usize].name),
+            );
+        }
+        Ok(())
     }
 
     fn rate(

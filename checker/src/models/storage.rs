@@ -5,7 +5,7 @@
 //! projected into one single-block sub-operation per block, and each block is checked
 //! as a [`BlockRegister`]. Rejections that depend on no state (no such volume, out of
 //! range) are judged on their face. Commands that act on a whole volume at one
-//! instant (split, snapshot: added by later issues) must project to
+//! instant (split, restore, snapshot) must project to
 //! [`Projection::Whole`], and a history containing one is checked as one object
 //! against [`StorageSpec`]'s own [`Model`] impl.
 //!
@@ -221,7 +221,7 @@ impl Partitioned for StorageSpec {
         if let (Op::Read { .. }, Some(Err(ErrorKind::MediaError))) = (op, ret) {
             return Projection::Parts(Vec::new()); // observes nothing (see `matches`)
         }
-        match (self.empty.validate(op), ret) {
+        match (self.empty.validate_static(op), ret) {
             (Err(_), None) => return Projection::Parts(Vec::new()),
             (Err(e), Some(Err(seen))) if e == *seen => return Projection::Parts(Vec::new()),
             (Err(e), Some(_)) => return Projection::Impossible { expected: format!("error: {e}") },
@@ -284,7 +284,7 @@ pub fn split_per_block(
     let empty = StorageModel::new(volumes);
     let mut out = Vec::with_capacity(ops.len());
     for o in ops {
-        let splittable = empty.validate(&o.op).is_ok()
+        let splittable = empty.validate_static(&o.op).is_ok()
             && o.op.extent().1 > 1
             && match (&o.op, &o.outcome) {
                 (_, Outcome::Failed | Outcome::Unknown) => true,
@@ -387,7 +387,8 @@ pub fn check_storage_ops(
     budget: &Budget,
 ) -> Report {
     let split = split_per_block(volumes, ops.clone());
-    let mut report = if ops.iter().all(|o| o.op.is_io()) {
+    // I/O to an image (S4) is judged with the snapshots that make the image exist.
+    let mut report = if ops.iter().all(|o| o.op.is_io() && !o.op.volume().is_some_and(|v| v.is_image())) {
         check_partitioned(&StorageSpec::new(volumes), &split, budget)
     } else {
         check_components(volumes, &split, budget)
@@ -446,6 +447,21 @@ impl Components {
             find(&mut parent, (0, v.id.0));
         }
         for o in history {
+            // S4: an image joins its origin; I/O may name an image no snapshot made.
+            if let Some(vol) = o.op.volume() {
+                find(&mut parent, (0, vol.0));
+            }
+            match o.op {
+                Op::Snapshot { vol, image } => {
+                    let a = find(&mut parent, (0, vol.0));
+                    let b = find(&mut parent, (0, image.0));
+                    parent.insert(b, a);
+                }
+                Op::DeleteSnapshot { image } => {
+                    find(&mut parent, (0, image.0));
+                }
+                _ => {}
+            }
             if let Some(pair) = o.op.pair() {
                 let a = find(&mut parent, (1, pair.0));
                 let joined = match o.op {
@@ -500,11 +516,23 @@ impl Components {
 
 impl Components {
     /// The component an admin command or event belongs to.
+    /// The component of an S2 or S3 admin command (by its pair or group).
     fn admin_component(&self, op: &Op) -> Option<u32> {
         match (op.group(), op.pair()) {
             (Some(g), _) => Some(self.of_group[&g]),
             (None, Some(p)) => Some(self.of_pair[&p]),
             (None, None) => None,
+        }
+    }
+}
+
+impl Components {
+    /// The component of an admin command (a pair or group command, or a snapshot
+    /// command by its image's volume); `None` for host I/O.
+    fn command_component(&self, op: &Op) -> Option<u32> {
+        match op {
+            Op::Snapshot { image, .. } | Op::DeleteSnapshot { image } => Some(self.of_volume[image]),
+            _ => self.admin_component(op),
         }
     }
 }
@@ -550,7 +578,7 @@ impl Partitioned for Components {
     }
 
     fn project(&self, op: &Op, ret: Option<&OpResult>) -> Projection<PartKey, Op, OpResult> {
-        if let Some(c) = self.admin_component(op) {
+        if let Some(c) = self.command_component(op) {
             // S3: whether `resume` or `failback` finds split brain depends on writes
             // to any block of the group, which no single part sees: the parts take
             // its outcome as unknown and the whole-object pass judges it.
@@ -567,7 +595,7 @@ impl Partitioned for Components {
         if let (Op::Read { .. }, Some(Err(ErrorKind::MediaError))) = (op, ret) {
             return Projection::Parts(Vec::new());
         }
-        if let Err(e) = self.spec.empty.validate(op) {
+        if let Err(e) = self.spec.empty.validate_static(op) {
             return match ret {
                 None => Projection::Parts(Vec::new()),
                 Some(Err(seen)) if *seen == e => Projection::Parts(Vec::new()),
@@ -617,12 +645,12 @@ fn check_components(volumes: &[VolumeSpec], split: &[Operation<Op, OpResult>], b
     let mut stats = report.stats;
     let mut all_whole = true;
     // Every part passed: now each component with an admin command as one object.
-    let with_admin: BTreeSet<u32> = comps.of_pair.values().chain(comps.of_group.values()).copied().collect();
+    let with_admin: BTreeSet<u32> = split.iter().filter_map(|o| comps.command_component(&o.op)).collect();
     for c in with_admin {
         let ops: Vec<Operation<Op, OpResult>> = split
             .iter()
-            .filter(|o| match comps.admin_component(&o.op) {
-                Some(a) => a == c,
+            .filter(|o| match comps.command_component(&o.op) {
+                Some(k) => k == c,
                 None => o.op.volume().and_then(|v| comps.of_volume.get(&v)) == Some(&c),
             })
             .cloned()
