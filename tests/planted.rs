@@ -53,10 +53,11 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 /// the first seed that catches it from that start (docs/fuzzing.md).
 const CAMPAIGNS: &[(&str, u64, u64)] = &[
     ("copy-done-early", 0, 5),
-    ("resync-ignores-mirror-map", 100, 10),
-    ("bit-after-data", 160, 5),
-    ("offload-without-flush", 0, 10),
-    ("snapshot-outside-lock", 0, 20),
+    ("resync-ignores-mirror-map", 20, 5),
+    ("bit-after-data", 30, 5),
+    ("protected-restore-writes-mirror", 100, 5),
+    ("offload-without-flush", 0, 5),
+    ("snapshot-outside-lock", 20, 5),
 ];
 
 fn entry(name: &str) -> &'static planted::PlantedBug {

@@ -46,7 +46,8 @@ fn label(err: &ScenarioError) -> String {
 fn help(err: &ScenarioError) -> String {
     let m = &err.message;
     if m.contains("unknown field") {
-        return "remove the field or fix its spelling; the fields each object takes are in docs/scenarios.md (and scenarios/schema.json, for editors)".into();
+        return "remove the field or fix its spelling; the fields each object takes are in docs/scenarios.md"
+            .into();
     }
     if m.contains("unknown variant") {
         return "use one of the names listed; every action and distribution is described in docs/scenarios.md".into();
@@ -54,7 +55,7 @@ fn help(err: &ScenarioError) -> String {
     if m.contains("duration") {
         return "write a duration as a string with a unit: \"250us\", \"5ms\", \"2s\"".into();
     }
-    if m.contains("ratio") {
+    if m.contains("ratio") || m.contains("probability") {
         return "write a ratio as \"N/D\" with D > 0 and N <= D: \"1/100\"".into();
     }
     if m.starts_with("unknown ") || m.contains("no such") {
