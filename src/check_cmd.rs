@@ -73,13 +73,14 @@ pub fn run(args: &CheckArgs) -> i32 {
         #[allow(clippy::disallowed_methods)]
         // the CLI's check time and wall-clock budget; never in a simulated run
         let start = std::time::Instant::now();
-        let outcome = match std::fs::read_to_string(file) {
+        let read = std::fs::read_to_string(file);
+        let outcome = match &read {
             Err(e) => FileOutcome::BadInput(FormatError { line: 0, message: format!("cannot read: {e}") }),
             Ok(text) => {
                 let deadline = args.budget_ms.map(|ms| start + std::time::Duration::from_millis(ms));
                 #[allow(clippy::disallowed_methods)] // see above
                 let mut cancel = move || deadline.is_some_and(|d| std::time::Instant::now() > d);
-                match check_text(kind, &text, &budget, &mut cancel) {
+                match check_text(kind, text, &budget, &mut cancel) {
                     Ok(r) => FileOutcome::Checked(r),
                     Err(e) => FileOutcome::BadInput(e),
                 }
@@ -93,6 +94,12 @@ pub fn run(args: &CheckArgs) -> i32 {
                 Verdict::NotLinearizable(_) => violation = true,
                 Verdict::Unknown { .. } => unknown = true,
             },
+        }
+        if let (CheckFormat::Text, FileOutcome::BadInput(e), Ok(text)) = (args.format, &outcome, &read)
+            && e.line > 0
+        {
+            use std::io::IsTerminal;
+            eprintln!("{}", history_diagnostic(&name, text, e, std::io::stderr().is_terminal()));
         }
         match args.format {
             CheckFormat::Text => print_text(&name, &outcome, ms),
@@ -150,4 +157,79 @@ fn print_json(name: &str, kind: ModelKind, outcome: &FileOutcome, ms: f64) {
         }),
     };
     println!("{v}");
+}
+
+/// A bad history line for a person (stderr; the verdict line on stdout stays as it
+/// is): the line with the offending field underlined where the message names one in
+/// backticks, else the whole line, and where the format is documented.
+pub fn history_diagnostic(name: &str, text: &str, e: &FormatError, color: bool) -> String {
+    let start = if e.line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(e.line - 2).map_or(text.len(), |(i, _)| i + 1)
+    };
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[start..end];
+    let field =
+        e.message.split('`').nth(1).and_then(|f| line.find(&format!("\"{f}\"")).map(|i| (i, f.len() + 2)));
+    let span = match field {
+        Some((i, len)) => start + i..start + i + len,
+        None => {
+            let lead = line.len() - line.trim_start().len();
+            start + lead..end.max(start + lead)
+        }
+    };
+    render_history_error(name, text, e, span, color)
+}
+
+fn render_history_error(
+    name: &str,
+    text: &str,
+    e: &FormatError,
+    span: std::ops::Range<usize>,
+    color: bool,
+) -> String {
+    use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+    let title = format!("{name}:{}: {}", e.line, e.message);
+    let groups = [
+        Group::with_title(Level::ERROR.primary_title(&title)).element(
+            Snippet::source(text)
+                .path(name)
+                .fold(true)
+                .annotation(AnnotationKind::Primary.span(span).label("here")),
+        ),
+        Group::with_title(Level::HELP.secondary_title(
+            "one JSON object per line: process, type, f, value (and key); see docs/history-format.md",
+        )),
+    ];
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    renderer.render(&groups).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_history_line_is_shown_with_its_field_underlined() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":\"é\",\"type\":\"ok\",\"f\":\"read\"}\n";
+        let e = FormatError { line: 2, message: "`process` must be a non-negative integer".into() };
+        let out = history_diagnostic("h.jsonl", text, &e, false);
+        assert!(out.starts_with("error: h.jsonl:2: `process` must be"), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        let src = lines.iter().position(|l| l.contains(" | {")).expect("the source line");
+        let caret = lines[src + 1];
+        assert_eq!(caret.find('^'), lines[src].find("\"process\""), "{out}");
+        assert_eq!(caret.matches('^').count(), "\"process\"".len(), "{out}");
+        assert!(out.contains("help: one JSON object per line"), "{out}");
+    }
+
+    #[test]
+    fn without_a_named_field_the_whole_line_is_underlined() {
+        let text = "  not json\n";
+        let e = FormatError { line: 1, message: "not JSON".into() };
+        let out = history_diagnostic("h", text, &e, false);
+        let caret = out.lines().find(|l| l.contains('^')).unwrap();
+        assert_eq!(caret.matches('^').count(), "not json".len(), "{out}");
+    }
 }
