@@ -1,27 +1,9 @@
 //! S4 (point-in-time images): the library scenarios do what their descriptions say,
 //! and the checker rejects an image that changes after its snapshot.
 
-use engine::ControllerFactory;
-use mirrorsim::runner::{self, RunReport};
-use mirrorsim::scenario;
+use crate::support::{ok, outcomes, run_library as run};
+use mirrorsim::runner::RunReport;
 use model::{Completion, ErrorKind, History, HistoryOp, Op, ProcessId, Reply, Value, VolumeId, VolumeSpec};
-use std::path::Path;
-
-fn run(name: &str) -> RunReport {
-    let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let sc = scenario::load(Path::new(&path)).expect("a library scenario loads");
-    let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
-    assert!(r.expected_met, "{name}: {}\n{}", r.verdict, r.details.clone().unwrap_or_default());
-    r
-}
-
-fn outcomes(r: &RunReport, pred: impl Fn(&Op) -> bool) -> Vec<Completion> {
-    r.result.history.ops.iter().filter(|o| pred(&o.op)).map(|o| o.completion.clone()).collect()
-}
-
-fn ok() -> Completion {
-    Completion::Returned(Ok(Reply::Done))
-}
 
 fn err(e: ErrorKind) -> Completion {
     Completion::Returned(Err(e))

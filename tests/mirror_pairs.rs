@@ -3,34 +3,10 @@
 //! scenario it claims to be (the command outcomes, the announced transitions, the
 //! errors hosts saw, the copies), on top of its verdict.
 
+use crate::support::{ok, outcomes, run_library as run};
 use engine::{ControllerFactory, CopyKind};
-use mirrorsim::runner::{self, RunReport};
-use mirrorsim::scenario;
+use mirrorsim::runner::RunReport;
 use model::{Completion, ErrorKind, Op, PairEvent, Reply};
-use std::path::Path;
-
-fn run(name: &str) -> RunReport {
-    let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let sc = scenario::load(Path::new(&path)).expect("a library scenario loads");
-    let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
-    assert!(r.expected_met, "{name}: {}\n{}", r.verdict, r.details.clone().unwrap_or_default());
-    // SPEC §2: every finished resync or restore copied exactly the union of the maps.
-    for c in &r.result.copies {
-        if c.finished_ns.is_some() {
-            assert_eq!(c.stats.blocks_copied, c.stats.union_blocks, "{name}: {c:?}");
-        }
-    }
-    r
-}
-
-/// The outcomes of the admin commands of a kind, in order.
-fn outcomes(r: &RunReport, pred: impl Fn(&Op) -> bool) -> Vec<Completion> {
-    r.result.history.ops.iter().filter(|o| pred(&o.op)).map(|o| o.completion.clone()).collect()
-}
-
-fn ok() -> Completion {
-    Completion::Returned(Ok(Reply::Done))
-}
 
 fn events(r: &RunReport, event: PairEvent) -> usize {
     r.result
@@ -192,8 +168,7 @@ fn coverage_facts_name_the_races_the_scenarios_exercise() {
         ),
         ("s2-media-error-mirrored", ["fault media_error in mirrored", "event suspended in mirrored"]),
     ] {
-        let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        let sc = scenario::load(Path::new(&path)).expect("a library scenario loads");
+        let sc = crate::support::load_library(name);
         let r = run(name);
         let facts = run_facts(&sc.config, &r.result);
         for w in want {

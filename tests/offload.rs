@@ -2,25 +2,14 @@
 //! descriptions say, and the protocol survives lost messages and crashes. (That the
 //! offload check can fail is `planted::offload_without_flush_is_caught`.)
 
+use crate::support::{load_library as load, run_library as run};
 use engine::ControllerFactory;
 use mirrorsim::runner::{self, RunReport};
-use mirrorsim::scenario::{self, Scenario};
+use mirrorsim::scenario::Scenario;
 use model::files::{BackupOutcome, FileHistory};
-use std::path::Path;
-
-fn load(name: &str) -> Scenario {
-    let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    scenario::load(Path::new(&path)).expect("a library scenario loads")
-}
 
 fn run_sc(sc: &Scenario) -> RunReport {
     runner::run(sc, sc.file.seed, &ControllerFactory::default(), false)
-}
-
-fn run(name: &str) -> RunReport {
-    let r = run_sc(&load(name));
-    assert!(r.expected_met, "{name}: {}\n{}", r.verdict, r.details.clone().unwrap_or_default());
-    r
 }
 
 fn files(r: &RunReport) -> &FileHistory {

@@ -4,33 +4,12 @@
 //! saw, copies), on top of its verdict (linearizability across takeover, the
 //! engine's invariants).
 
+use crate::support::{ok, outcomes, run_library as run};
 use engine::{ControllerFactory, CopyKind};
 use mirrorsim::runner::{self, RunReport};
 use mirrorsim::scenario;
-use model::{Completion, ErrorKind, Op, RemoteEvent, Reply};
+use model::{Completion, ErrorKind, Op, RemoteEvent};
 use std::path::Path;
-
-fn run(name: &str) -> RunReport {
-    let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let sc = scenario::load(Path::new(&path)).expect("a library scenario loads");
-    let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
-    assert!(r.expected_met, "{name}: {}\n{}", r.verdict, r.details.clone().unwrap_or_default());
-    // SPEC §2 S3: a finished resync copied exactly the union of both change maps.
-    for c in &r.result.copies {
-        if c.finished_ns.is_some() {
-            assert_eq!(c.stats.blocks_copied, c.stats.union_blocks, "{name}: {c:?}");
-        }
-    }
-    r
-}
-
-fn outcomes(r: &RunReport, pred: impl Fn(&Op) -> bool) -> Vec<Completion> {
-    r.result.history.ops.iter().filter(|o| pred(&o.op)).map(|o| o.completion.clone()).collect()
-}
-
-fn ok() -> Completion {
-    Completion::Returned(Ok(Reply::Done))
-}
 
 fn err(kind: ErrorKind) -> Completion {
     Completion::Returned(Err(kind))
