@@ -179,31 +179,15 @@ pub fn history_diagnostic(name: &str, text: &str, e: &FormatError, color: bool) 
             start + lead..end.max(start + lead)
         }
     };
-    render_history_error(name, text, e, span, color)
-}
-
-fn render_history_error(
-    name: &str,
-    text: &str,
-    e: &FormatError,
-    span: std::ops::Range<usize>,
-    color: bool,
-) -> String {
-    use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
-    let title = format!("{name}:{}: {}", e.line, e.message);
-    let groups = [
-        Group::with_title(Level::ERROR.primary_title(&title)).element(
-            Snippet::source(text)
-                .path(name)
-                .fold(true)
-                .annotation(AnnotationKind::Primary.span(span).label("here")),
-        ),
-        Group::with_title(Level::HELP.secondary_title(
-            "one JSON object per line: process, type, f, value (and key); see docs/history-format.md",
-        )),
-    ];
-    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
-    renderer.render(&groups).to_string()
+    crate::scenario::diagnostic::snippet(
+        &format!("{name}:{}: {}", e.line, e.message),
+        name,
+        text,
+        Some(span),
+        "here",
+        "one JSON object per line: process, type, f, value (and key); see docs/history-format.md",
+        color,
+    )
 }
 
 #[cfg(test)]

@@ -112,16 +112,22 @@ impl Merged {
         Ok(())
     }
 
-    fn count(&self, pred: impl Fn(&str) -> bool) -> usize {
-        self.seeds.values().filter(|v| pred(v["verdict"].as_str().unwrap_or_default())).count()
+    fn verdicts<'a>(&'a self, pred: impl Fn(&str) -> bool + 'a) -> impl Iterator<Item = &'a Value> + 'a {
+        self.seeds.values().filter(move |v| pred(v["verdict"].as_str().unwrap_or_default()))
+    }
+
+    /// The seed lines of failures (a violation, or a run that ended on a bound), in
+    /// seed order, as `SeedResult::failed` counts them.
+    pub fn failures(&self) -> impl Iterator<Item = &Value> {
+        self.verdicts(|v| v.starts_with("violation") || v.starts_with("ending"))
     }
 
     pub fn failed(&self) -> usize {
-        self.count(|v| v.starts_with("violation") || v.starts_with("ending"))
+        self.failures().count()
     }
 
     pub fn unknown(&self) -> usize {
-        self.count(|v| v.starts_with("unknown"))
+        self.verdicts(|v| v.starts_with("unknown")).count()
     }
 
     /// The important coverage combinations no shard reached.
@@ -131,12 +137,7 @@ impl Merged {
 
     pub fn summary_json(&self) -> Value {
         let failures: Vec<Value> = self
-            .seeds
-            .values()
-            .filter(|v| {
-                let s = v["verdict"].as_str().unwrap_or_default();
-                s.starts_with("violation") || s.starts_with("ending")
-            })
+            .failures()
             .map(|v| json!({ "seed": v["seed"], "verdict": v["verdict"], "saved": v["saved"], "replay": v["replay"] }))
             .collect();
         let facts: Vec<Value> = self
@@ -214,15 +215,13 @@ pub fn merge(args: &MergeArgs) -> u8 {
             m.unknown(),
             m.wall_s
         );
-        for v in m.seeds.values() {
-            let s = v["verdict"].as_str().unwrap_or_default();
-            if s.starts_with("violation") || s.starts_with("ending") {
-                println!(
-                    "  FAILED seed {}: {s}{}",
-                    v["seed"],
-                    v["replay"].as_str().map(|r| format!("  ({r})")).unwrap_or_default()
-                );
-            }
+        for v in m.failures() {
+            println!(
+                "  FAILED seed {}: {}{}",
+                v["seed"],
+                v["verdict"].as_str().unwrap_or_default(),
+                v["replay"].as_str().map(|r| format!("  ({r})")).unwrap_or_default()
+            );
         }
         let missing = m.missing();
         if m.coverage_runs > 0 && !missing.is_empty() {

@@ -12,23 +12,33 @@ use std::ops::Range;
 
 /// The diagnostic for `err` in `text` (the file's content). `color`: ANSI styles.
 pub fn render(err: &ScenarioError, text: &str, color: bool) -> String {
-    let span = span_of(err, text);
-    let file = err.file.display().to_string();
     // The one-line form first (file:line:col: at path: problem), as compilers print it.
-    let title = err.to_string();
-    let mut groups = Vec::new();
-    let mut main = Group::with_title(Level::ERROR.primary_title(&title));
-    if let Some(span) = span.clone() {
+    let file = err.file.display().to_string();
+    snippet(&err.to_string(), &file, text, span_of(err, text), &label(err), &help(err), color)
+}
+
+/// An error with its source: `title`, then the lines of `text` around `span` with a
+/// caret under it labelled `label` (no source when `span` is `None`), then `help`.
+/// Shared by scenario files and history files (`mirrorsim check`).
+pub fn snippet(
+    title: &str,
+    path: &str,
+    text: &str,
+    span: Option<Range<usize>>,
+    label: &str,
+    help: &str,
+    color: bool,
+) -> String {
+    let mut main = Group::with_title(Level::ERROR.primary_title(title));
+    if let Some(span) = span {
         main = main.element(
             Snippet::source(text)
-                .path(&file)
+                .path(path)
                 .fold(true)
-                .annotation(AnnotationKind::Primary.span(span).label(label(err))),
+                .annotation(AnnotationKind::Primary.span(span).label(label)),
         );
     }
-    groups.push(main);
-    let help = help(err);
-    groups.push(Group::with_title(Level::HELP.secondary_title(&help)));
+    let groups = [main, Group::with_title(Level::HELP.secondary_title(help))];
     let renderer = if color { Renderer::styled() } else { Renderer::plain() };
     renderer.render(&groups).to_string()
 }
