@@ -163,12 +163,8 @@ fn print_json(name: &str, kind: ModelKind, outcome: &FileOutcome, ms: f64) {
 /// is): the line with the offending field underlined where the message names one in
 /// backticks, else the whole line, and where the format is documented.
 pub fn history_diagnostic(name: &str, text: &str, e: &FormatError, color: bool) -> String {
-    let start = if e.line <= 1 {
-        0
-    } else {
-        text.match_indices('\n').nth(e.line - 2).map_or(text.len(), |(i, _)| i + 1)
-    };
-    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let (start, end) =
+        crate::scenario::diagnostic::line_bounds(text, e.line).unwrap_or((text.len(), text.len()));
     let line = &text[start..end];
     let field =
         e.message.split('`').nth(1).and_then(|f| line.find(&format!("\"{f}\"")).map(|i| (i, f.len() + 2)));

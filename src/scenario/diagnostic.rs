@@ -109,9 +109,7 @@ fn span_of(err: &ScenarioError, text: &str) -> Option<Range<usize>> {
 /// The byte offset of a 1-based line and column (serde_json counts columns in bytes;
 /// a column pointing one past the line's end, as at end of input, stays on the line).
 fn offset_of(text: &str, line: usize, col: usize) -> Option<usize> {
-    let line_start =
-        if line <= 1 { 0 } else { text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)? };
-    let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+    let (line_start, line_end) = line_bounds(text, line)?;
     let mut at = (line_start + col.saturating_sub(1)).min(line_end);
     // serde_json reports the column *after* the offending character: step back onto it.
     if at > line_start {
@@ -121,6 +119,13 @@ fn offset_of(text: &str, line: usize, col: usize) -> Option<usize> {
         at -= 1;
     }
     Some(at)
+}
+
+/// The byte range of a 1-based line (without its newline); `None` past the end.
+pub fn line_bounds(text: &str, line: usize) -> Option<(usize, usize)> {
+    let start = if line <= 1 { 0 } else { text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)? };
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    Some((start, end))
 }
 
 /// The end of the token starting at `start`: a whole string literal, a word or
