@@ -79,12 +79,8 @@ fn an_unmet_expectation_exits_1() {
 /// source line with a caret under the value, and a help line; exit code 2.
 #[test]
 fn a_bad_scenario_file_gets_a_diagnostic_with_its_source_line() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorsim"))
-        .args(["run", "tests/broken/bad-duration.json"])
-        .output()
-        .expect("the binary runs");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, _, err) = mirrorsim(&["run", "tests/broken/bad-duration.json"]);
+    assert_eq!(code, 2);
     let lines: Vec<&str> = err.lines().collect();
     assert!(lines[0].starts_with("error: tests/broken/bad-duration.json:4:34: at timeline[0].at"), "{err}");
     let src =
@@ -92,4 +88,46 @@ fn a_bad_scenario_file_gets_a_diagnostic_with_its_source_line() {
     let caret = lines[src + 1];
     assert_eq!(caret.find('^'), lines[src].find("\"5 minutes\""), "{err}");
     assert!(err.contains("help: write a duration"), "{err}");
+}
+
+/// `--require-coverage` fails a campaign that missed an important combination (one
+/// seed reaches few of them) and names what was missed.
+#[test]
+fn require_coverage_fails_a_campaign_that_missed_important_combinations() {
+    let dir = std::env::temp_dir().join(format!("mirrorsim-cov-{}", std::process::id()));
+    let (code, out, err) = mirrorsim(&[
+        "fuzz",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--require-coverage",
+        "--failures",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--require-coverage") && err.contains("never reached"), "{err}");
+    assert!(out.contains("NOT REACHED"), "{out}");
+}
+
+/// `merge` combines shards and exits 2, naming the file and line, on bad input.
+#[test]
+fn merge_combines_shards_and_rejects_bad_lines() {
+    let dir = std::env::temp_dir().join(format!("mirrorsim-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = dir.join("a.jsonl");
+    let b = dir.join("b.jsonl");
+    std::fs::write(&a, "{\"type\":\"seed\",\"seed\":0,\"verdict\":\"pass\",\"trace_hash\":\"01\"}\n")
+        .unwrap();
+    std::fs::write(
+        &b,
+        "{\"type\":\"seed\",\"seed\":1,\"verdict\":\"violation:durability\",\"trace_hash\":\"02\"}\n",
+    )
+    .unwrap();
+    let (code, text, _) = mirrorsim(&["merge", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 1, "a failed seed");
+    assert!(text.contains("2 seeds") && text.contains("FAILED seed 1"), "{text}");
+    std::fs::write(&b, "{\"type\":\"seed\",\"seed\":1}\n").unwrap();
+    let (code, _, err) = mirrorsim(&["merge", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("b.jsonl:1:"), "{err}");
 }
