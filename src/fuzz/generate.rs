@@ -246,7 +246,24 @@ impl Gen {
             let op_timeout =
                 if rng.chance(1, 2) { Duration(ms(100)) } else { Duration(ms(rng.between(5, 50))) };
             host_arrays.push(used_arrays);
+            if let Some(w) = workload.as_ref().filter(|w| w.read.0 < w.read.1) {
+                topo.written.extend(w.volumes.iter().cloned());
+                // Writes that come back to the same chunks: a hot set, or a small volume.
+                for v in &w.volumes {
+                    let i = topo.volumes.iter().position(|(n, _)| n == v).expect("a volume");
+                    if matches!(w.blocks, BlockDistDef::HotSet { .. }) || blocks_of(i) <= 4096 {
+                        topo.hot.push(v.clone());
+                    }
+                }
+            }
             hosts.push(HostDef { name, workload, op_timeout, file_server: None, backup_server: None });
+        }
+
+        // The racer host of `restore_race` (see `super::race`).
+        if faults.contains_key("restore_race")
+            && let Some(array) = super::race::add_racer(rng, &mut topo, &mut hosts)
+        {
+            host_arrays.push(vec![array]);
         }
 
         // 4. Links: each host to every array its workload uses, sometimes a second

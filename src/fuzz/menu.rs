@@ -38,6 +38,13 @@ pub struct Topology {
     pub host_arrays: Vec<(String, usize)>,
     /// S1: each backup server and the files of its file server.
     pub backup_servers: Vec<(String, Vec<String>)>,
+    /// Volumes some host's workload writes (not only reads), with repeats.
+    pub written: Vec<String>,
+    /// Of those, the ones whose writes keep coming back to the same chunks (a hot set
+    /// or a small volume), with repeats.
+    pub hot: Vec<String>,
+    /// The racer host of `restore_race`, when the swarm enabled it.
+    pub racer: Option<super::race::Racer>,
 }
 
 impl Topology {
@@ -101,6 +108,7 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "power_loss", applies: |t| !t.host_arrays.is_empty(), emit: power_loss },
     MenuItem { name: "offload_backup", applies: |t| !t.backup_servers.is_empty(), emit: offload_backup },
     MenuItem { name: "snapshot_command", applies: snapshottable, emit: snapshot_command },
+    MenuItem { name: "restore_race", applies: pairable, emit: restore_race },
 ];
 
 /// A network partition: the nodes (hosts and arrays) split into two random sides, and
@@ -311,6 +319,79 @@ fn pair_cycle(e: &mut Emit<'_>) {
         }
         _ => e.push(at, ActionDef::CrashHost { host, restart_after: Some(Duration(after)) }),
     }
+}
+
+/// Host I/O racing a pair's commands: a pair on a source some host writes (when there
+/// is one), split once its initial copy has had time to finish, then a restore
+/// (usually protected) a moment later, so that host writes land on chunks the restore
+/// has yet to copy; then usually a resync and a split while mirrored writes are in
+/// flight. `pair_cycle` spreads its commands over the horizon and draws a restore one
+/// time in three; these races (copy-before-write in a protected restore, the drain at
+/// a split) need the commands close together on a written source.
+fn restore_race(e: &mut Emit<'_>) {
+    if let Some(racer) = e.topo.racer.clone()
+        && e.rng.chance(3, 4)
+    {
+        return race_racer(e, racer);
+    }
+    // Twins are the same size on the same array: either can be the source.
+    let usable: Vec<(String, String, usize)> = e
+        .topo
+        .twins
+        .iter()
+        .filter(|(_, _, a)| e.topo.host_arrays.iter().any(|(_, b)| a == b))
+        .flat_map(|(s, m, a)| [(s.clone(), m.clone(), *a), (m.clone(), s.clone(), *a)])
+        .collect();
+    let on = |set: &[String]| -> Vec<(String, String, usize)> {
+        usable.iter().filter(|(s, _, _)| set.contains(s)).cloned().collect()
+    };
+    let (hot, written) = (on(&e.topo.hot), on(&e.topo.written));
+    let from = [&hot, &written, &usable].into_iter().find(|c| !c.is_empty()).expect("pairable");
+    let (source, mirror, array) = from[e.rng.index(from)].clone();
+    let host = admin_host(e, array);
+    let pairs = e.state.get("pairs").cloned().unwrap_or_default();
+    let pair = format!("p{}", pairs.len() + 1);
+    e.state.entry("pairs".into()).or_default().push(format!("{pair}/{array}"));
+    let step = (e.horizon / 16).max(50_000);
+    let mut t = e.at;
+    e.push(t, ActionDef::PairCreate { host: host.clone(), pair: pair.clone(), source, mirror });
+    t += e.rng.between(step / 2, step * 2);
+    e.push(t, ActionDef::Split { host: host.clone(), pair: pair.clone() });
+    t += e.rng.between(step / 8, step);
+    let protected = e.rng.chance(3, 4);
+    e.push(t, ActionDef::Restore { host: host.clone(), pair: pair.clone(), protected });
+    if e.rng.chance(1, 3) {
+        return;
+    }
+    t += e.rng.between(step / 4, step * 2);
+    e.push(t, ActionDef::Resync { host: host.clone(), pair: pair.clone() });
+    t += e.rng.between(step / 8, step * 2);
+    e.push(t, ActionDef::Split { host, pair });
+}
+
+/// `restore_race` on the racer's twins, inside its window: the pair is created early
+/// (few blocks allocated, a short initial copy), split, and restored once the racer
+/// has dirtied many chunks, while it keeps writing; then resynced and split with its
+/// writes in flight and its reads of the mirror right behind the split.
+fn race_racer(e: &mut Emit<'_>, racer: super::race::Racer) {
+    let (source, mirror) =
+        if e.rng.chance(1, 2) { racer.volumes.clone() } else { (racer.volumes.1, racer.volumes.0) };
+    let host = admin_host(e, racer.array);
+    let pairs = e.state.get("pairs").cloned().unwrap_or_default();
+    let pair = format!("p{}", pairs.len() + 1);
+    e.state.entry("pairs".into()).or_default().push(format!("{pair}/{}", racer.array));
+    let w = racer.window.max(1_000_000);
+    let mut t = e.rng.below(w / 10);
+    e.push(t, ActionDef::PairCreate { host: host.clone(), pair: pair.clone(), source, mirror });
+    t += e.rng.between(w / 10, w / 4);
+    e.push(t, ActionDef::Split { host: host.clone(), pair: pair.clone() });
+    t += e.rng.between(w / 20, w / 5);
+    let protected = e.rng.chance(3, 4);
+    e.push(t, ActionDef::Restore { host: host.clone(), pair: pair.clone(), protected });
+    t += e.rng.between(w / 20, w / 5);
+    e.push(t, ActionDef::Resync { host: host.clone(), pair: pair.clone() });
+    t += e.rng.between(w / 20, w / 5);
+    e.push(t, ActionDef::Split { host, pair });
 }
 
 fn admin_host(e: &mut Emit<'_>, array: usize) -> String {

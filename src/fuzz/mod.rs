@@ -25,6 +25,7 @@ pub mod menu;
 pub mod merge;
 pub mod offload;
 pub mod planted;
+pub mod race;
 pub mod rng;
 pub mod save;
 pub mod shrink;

@@ -86,7 +86,7 @@ pub const CATALOG: &[PlantedBug] = &[
         name: "split-without-drain",
         description: "S2: a split takes effect without waiting for the mirrored writes in flight, so such a write reaches the mirror after the split point",
         level: Level::Engine,
-        caught_by: &[CheckName::Linearizability],
+        caught_by: &[CheckName::Linearizability, CheckName::Invariants],
     },
     PlantedBug {
         name: "bit-after-data",
