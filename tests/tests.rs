@@ -28,6 +28,8 @@
 //!   and exercises its commands; removing the interlock, the lookup table's lock or
 //!   the gate's wait is caught (bounded by rounds, never by wall time); the command's
 //!   JSON and its flag errors.
+//! - `schema`: the committed JSON Schema of scenario files is fresh, and every library
+//!   scenario names it in `$schema`.
 //! - `planted`: each engine-level planted bug (S2 pairs) is caught by its scenarios
 //!   (library or `tests/planted/`) and, where the generator reaches it, by a fuzz
 //!   campaign; the correct engine passes the same (test builds have the feature).
@@ -46,5 +48,6 @@ mod offload;
 mod planted;
 mod regression;
 mod remote;
+mod schema;
 mod stress;
 mod support;
