@@ -28,6 +28,9 @@
 //!   and exercises its commands; removing the interlock, the lookup table's lock or
 //!   the gate's wait is caught (bounded by rounds, never by wall time); the command's
 //!   JSON and its flag errors.
+//! - `report`: the HTML report of a failing run (planted bugs) or history file: the
+//!   violation highlighted, prefix, seed, replay; no overwrite without --force; the
+//!   page in headless Chromium (installed when missing) runs its script cleanly.
 //! - `schema`: the committed JSON Schema of scenario files is fresh, and every library
 //!   scenario names it in `$schema`.
 //! - `planted`: each engine-level planted bug (S2 pairs) is caught by its scenarios
@@ -48,6 +51,8 @@ mod offload;
 mod planted;
 mod regression;
 mod remote;
+#[cfg(feature = "planted-bugs")]
+mod report;
 mod schema;
 mod stress;
 mod support;
