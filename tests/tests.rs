@@ -33,6 +33,8 @@
 //!   page in headless Chromium (installed when missing) runs its script cleanly.
 //! - `schema`: the committed JSON Schema of scenario files is fresh, and every library
 //!   scenario names it in `$schema`.
+//! - `simple_engine`: the example engine (examples/simple-engine) passes the Foundation
+//!   scenarios and is failed by the checks on the S2 ones (it refuses pair commands).
 //! - `planted`: each engine-level planted bug (S2 pairs) is caught by its scenarios
 //!   (library or `tests/planted/`) and, where the generator reaches it, by a fuzz
 //!   campaign; the correct engine passes the same (test builds have the feature).
@@ -54,5 +56,6 @@ mod remote;
 #[cfg(feature = "planted-bugs")]
 mod report;
 mod schema;
+mod simple_engine;
 mod stress;
 mod support;
