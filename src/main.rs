@@ -79,6 +79,10 @@ enum Command {
         format: Format,
         #[command(flatten)]
         report: ReportArgs,
+        /// No progress bar (it is drawn on stderr only when stderr is a terminal and
+        /// there is more than one scenario).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Rerun one run and print its event trace and verdict.
     Replay {
@@ -95,6 +99,11 @@ enum Command {
         planted: mirrorsim::fuzz::cli::PlantedArgs,
         #[command(flatten)]
         report: ReportArgs,
+        /// text: the trace and history lines if asked, then the verdict; json: one
+        /// object with the fields of `run --format json` (plus `trace` and `history`
+        /// arrays of lines when asked).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Judge history files (from mirrorsim or any system) for linearizability.
     Check(mirrorsim::check_cmd::CheckArgs),
@@ -121,9 +130,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { paths, seed, format, report } => cmd_run(&paths, seed, format, &report),
-        Command::Replay { file, seed, trace, history, planted, report } => match planted.bugs() {
-            Ok(bugs) => cmd_replay(&file, seed, trace, history, &bugs, &report),
+        Command::Run { paths, seed, format, report, quiet } => cmd_run(&paths, seed, format, &report, quiet),
+        Command::Replay { file, seed, trace, history, planted, report, format } => match planted.bugs() {
+            Ok(bugs) => cmd_replay(&file, seed, (trace, history), &bugs, &report, format),
             Err(e) => {
                 eprintln!("error: --planted: {e}");
                 2
@@ -163,7 +172,7 @@ fn timed(f: impl FnOnce() -> RunReport) -> (RunReport, f64) {
     (r, start.elapsed().as_secs_f64() * 1e3)
 }
 
-fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &ReportArgs) -> u8 {
+fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &ReportArgs, quiet: bool) -> u8 {
     if let Err(code) = report.refuse_existing() {
         return code;
     }
@@ -172,6 +181,7 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &Report
         Err(code) => return code,
     };
     let mut reported = false;
+    let bar = mirrorsim::cli::progress_bar(scenarios.len() as u64, "runs", quiet || scenarios.len() < 2);
     let mut failed = Vec::new();
     if format == Format::Text {
         println!(
@@ -181,8 +191,10 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &Report
     }
     for sc in &scenarios {
         let seed = seed.unwrap_or(sc.file.seed);
+        bar.set_message(sc.name().to_string());
         let (r, wall_ms) = timed(|| runner::run(sc, seed, &ControllerFactory::default(), false));
-        match format {
+        bar.inc(1);
+        bar.suspend(|| match format {
             Format::Text => {
                 let verdict = if r.expected_met {
                     r.verdict.code()
@@ -207,7 +219,7 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &Report
                 }
             }
             Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect, &host_names(sc))),
-        }
+        });
         if report.report.is_some() && !reported && (!r.expected_met || scenarios.len() == 1) {
             reported = true;
             if let Err(code) = report.write(sc, &r) {
@@ -218,6 +230,7 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &Report
             failed.push(r);
         }
     }
+    bar.finish_and_clear();
     if let (Some(p), false) = (&report.report, reported) {
         eprintln!("note: every run met its expected outcome; no report written to {}", p.display());
     }
@@ -245,7 +258,12 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &Report
     u8::from(!failed.is_empty())
 }
 
-fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect, hosts: &[String]) -> String {
+fn json_line(
+    r: &RunReport,
+    wall_ms: f64,
+    expect: &mirrorsim::scenario::Expect,
+    hosts: &[String],
+) -> serde_json::Value {
     serde_json::json!({
         "scenario": r.scenario,
         "path": r.path,
@@ -268,16 +286,15 @@ fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect, 
         "backups": mirrorsim::offload_report::json(&r.result, hosts),
         "notes": r.notes,
     })
-    .to_string()
 }
 
 fn cmd_replay(
     file: &PathBuf,
     seed: Option<u64>,
-    trace: bool,
-    history: bool,
+    (trace, history): (bool, bool),
     planted: &mirrorsim::fuzz::PlantedBugs,
     report: &ReportArgs,
+    format: Format,
 ) -> u8 {
     if let Err(code) = report.refuse_existing() {
         return code;
@@ -289,6 +306,21 @@ fn cmd_replay(
     let seed = seed.unwrap_or(sc.file.seed);
     let factory = mirrorsim::fuzz::planted::factory(planted);
     let (r, wall_ms) = timed(|| runner::run(&sc, seed, factory.as_ref(), trace));
+    if format == Format::Json {
+        let mut v = json_line(&r, wall_ms, &sc.file.expect, &host_names(&sc));
+        if trace {
+            v["trace"] = r.result.trace.events.iter().map(|e| e.line()).collect();
+        }
+        if history {
+            v["history"] =
+                r.result.history.ops.iter().enumerate().map(|(i, o)| runner::op_line(i, o)).collect();
+        }
+        println!("{v}");
+        if let Err(code) = report.write(&sc, &r) {
+            return code;
+        }
+        return u8::from(!r.expected_met);
+    }
     if trace {
         println!("# columns: event index, simulated time (ns), event kind, fields (key=value)");
         for e in &r.result.trace.events {
