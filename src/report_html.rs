@@ -537,7 +537,8 @@ pub fn render(d: &ReportData) -> String {
             )
         } else {
             String::new()
-        }
+        },
+        unit = if unit == "line" { "lines" } else { unit },
     );
     let mut rows: BTreeMap<(u8, u64, String), Vec<usize>> = BTreeMap::new();
     for &i in &shown {
@@ -693,6 +694,7 @@ tr.culprit td{background:#fdd}tr.involved td{background:#fed}
 .key.unk{background:repeating-linear-gradient(45deg,#8ab4e0,#8ab4e0 4px,#fff 4px,#fff 8px)}
 .note{color:#555}
 .detail{background:#f4f4f4;padding:6px;min-height:1.5em}
+pre{white-space:pre-wrap}
 #script-error{background:#d62828;color:#fff;padding:4px}
 </style>
 ";
@@ -736,7 +738,7 @@ mod tests {
             bars: (0..n).map(|i| bar(i, i * 10, i * 10 + 15)).collect(),
             culprit: Some(5_000),
             involved: vec![4_990],
-            prefix: Some((0..4_990).collect()),
+            prefix: Some((0..=4_990).collect()),
             time_unit: "ns",
             ..ReportData::default()
         };
