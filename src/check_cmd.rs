@@ -48,6 +48,13 @@ pub struct CheckArgs {
     /// one JSON object per file.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
+    /// Write a self-contained HTML report of the (one) history file: its operations
+    /// per process, the violation and the longest linearizable prefix.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Let --report replace an existing file.
+    #[arg(long, requires = "report")]
+    pub force: bool,
 }
 
 /// What happened to one file.
@@ -67,6 +74,19 @@ pub fn run(args: &CheckArgs) -> i32 {
         steps_max: Some(args.budget_steps),
         memory_bytes_max: Some(args.budget_mem_mb.saturating_mul(1 << 20)),
     };
+    if let Some(out) = &args.report {
+        if args.files.len() != 1 {
+            eprintln!("error: --report draws one history file; {} were given", args.files.len());
+            return 2;
+        }
+        if out.exists() && !args.force {
+            eprintln!(
+                "error: --report: {} already exists; choose another name or pass --force",
+                out.display()
+            );
+            return 2;
+        }
+    }
     let (mut violation, mut bad, mut unknown) = (false, false, false);
     for file in &args.files {
         let name = file.display().to_string();
@@ -100,6 +120,14 @@ pub fn run(args: &CheckArgs) -> i32 {
         {
             use std::io::IsTerminal;
             eprintln!("{}", history_diagnostic(&name, text, e, std::io::stderr().is_terminal()));
+        }
+        if let (Some(out), FileOutcome::Checked(r), Ok(text)) = (&args.report, &outcome, &read) {
+            let html =
+                crate::report_html::render(&crate::report_html::from_history_text(file, kind, text, r));
+            if let Err(e) = crate::report_html::write_new(out, &html, args.force) {
+                eprintln!("error: {e}");
+                bad = true;
+            }
         }
         match args.format {
             CheckFormat::Text => print_text(&name, &outcome, ms),

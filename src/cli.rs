@@ -70,3 +70,29 @@ pub fn fmt_ns(ns: u64) -> String {
         n => format!("{n}ns"),
     }
 }
+
+/// A progress bar on stderr for `len` items of `what`, hidden with `hidden` (`--quiet`)
+/// or when stderr is not a terminal. Print other output inside
+/// [`indicatif::ProgressBar::suspend`] so the bar is redrawn below it.
+/// With `len` `None` (a time bound), a spinner with the count so far.
+pub fn progress_bar(len: impl Into<Option<u64>>, what: &str, hidden: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if hidden || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let (bar, template) = match len.into() {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            format!("{{spinner}} {{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {what}  {{msg}}"),
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            format!("{{spinner}} {{elapsed_precise}} {{pos}} {what}  {{msg}}"),
+        ),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template).expect("a valid template").progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

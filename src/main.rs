@@ -27,6 +27,44 @@ enum Format {
     Json,
 }
 
+/// `--report FILE [--force]` of `run` and `replay`.
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// Write a self-contained HTML report of the run (with several scenarios: of the
+    /// first run that did not meet its expected outcome).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Let --report replace an existing file.
+    #[arg(long, requires = "report")]
+    force: bool,
+}
+
+impl ReportArgs {
+    /// Refuses an existing report file before any work is done (exit 2).
+    fn refuse_existing(&self) -> Result<(), u8> {
+        match &self.report {
+            Some(p) if p.exists() && !self.force => {
+                eprintln!(
+                    "error: --report: {} already exists; choose another name or pass --force",
+                    p.display()
+                );
+                Err(2)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the report of `r`; the exit code if that failed.
+    fn write(&self, sc: &mirrorsim::scenario::Scenario, r: &RunReport) -> Result<(), u8> {
+        let Some(path) = &self.report else { return Ok(()) };
+        let html = mirrorsim::report_html::render(&mirrorsim::report_html::from_run(sc, r));
+        mirrorsim::report_html::write_new(path, &html, self.force).map_err(|e| {
+            eprintln!("error: {e}");
+            2
+        })
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run scenario files or directories of them, one run each, and judge every run.
@@ -39,6 +77,12 @@ enum Command {
         seed: Option<u64>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        #[command(flatten)]
+        report: ReportArgs,
+        /// No progress bar (it is drawn on stderr only when stderr is a terminal and
+        /// there is more than one scenario).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Rerun one run and print its event trace and verdict.
     Replay {
@@ -53,6 +97,13 @@ enum Command {
         history: bool,
         #[command(flatten)]
         planted: mirrorsim::fuzz::cli::PlantedArgs,
+        #[command(flatten)]
+        report: ReportArgs,
+        /// text: the trace and history lines if asked, then the verdict; json: one
+        /// object with the fields of `run --format json` (plus `trace` and `history`
+        /// arrays of lines when asked).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Judge history files (from mirrorsim or any system) for linearizability.
     Check(mirrorsim::check_cmd::CheckArgs),
@@ -71,14 +122,17 @@ enum Command {
     /// Drive the threaded in-memory engine with real host and copier threads and judge
     /// each round's history; or, with --bench, measure its throughput.
     Stress(mirrorsim::stress::StressArgs),
+    /// Print the JSON Schema of scenario files (the library's copy is
+    /// scenarios/schema.json: `mirrorsim schema > scenarios/schema.json`).
+    Schema,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { paths, seed, format } => cmd_run(&paths, seed, format),
-        Command::Replay { file, seed, trace, history, planted } => match planted.bugs() {
-            Ok(bugs) => cmd_replay(&file, seed, trace, history, &bugs),
+        Command::Run { paths, seed, format, report, quiet } => cmd_run(&paths, seed, format, &report, quiet),
+        Command::Replay { file, seed, trace, history, planted, report, format } => match planted.bugs() {
+            Ok(bugs) => cmd_replay(&file, seed, (trace, history), &bugs, &report, format),
             Err(e) => {
                 eprintln!("error: --planted: {e}");
                 2
@@ -90,6 +144,10 @@ fn main() -> ExitCode {
         Command::Bench { quick } => mirrorsim::bench::run(quick),
         Command::Check(args) => u8::try_from(mirrorsim::check_cmd::run(&args)).unwrap_or(2),
         Command::Stress(args) => mirrorsim::stress::main(&args),
+        Command::Schema => {
+            print!("{}", mirrorsim::scenario::schema::schema_json());
+            0
+        }
     };
     ExitCode::from(code)
 }
@@ -114,11 +172,16 @@ fn timed(f: impl FnOnce() -> RunReport) -> (RunReport, f64) {
     (r, start.elapsed().as_secs_f64() * 1e3)
 }
 
-fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
+fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &ReportArgs, quiet: bool) -> u8 {
+    if let Err(code) = report.refuse_existing() {
+        return code;
+    }
     let scenarios = match load(paths) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let mut reported = false;
+    let bar = mirrorsim::cli::progress_bar(scenarios.len() as u64, "runs", quiet || scenarios.len() < 2);
     let mut failed = Vec::new();
     if format == Format::Text {
         println!(
@@ -128,8 +191,10 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
     }
     for sc in &scenarios {
         let seed = seed.unwrap_or(sc.file.seed);
+        bar.set_message(sc.name().to_string());
         let (r, wall_ms) = timed(|| runner::run(sc, seed, &ControllerFactory::default(), false));
-        match format {
+        bar.inc(1);
+        bar.suspend(|| match format {
             Format::Text => {
                 let verdict = if r.expected_met {
                     r.verdict.code()
@@ -154,10 +219,20 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
                 }
             }
             Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect, &host_names(sc))),
+        });
+        if report.report.is_some() && !reported && (!r.expected_met || scenarios.len() == 1) {
+            reported = true;
+            if let Err(code) = report.write(sc, &r) {
+                return code;
+            }
         }
         if !r.expected_met {
             failed.push(r);
         }
+    }
+    bar.finish_and_clear();
+    if let (Some(p), false) = (&report.report, reported) {
+        eprintln!("note: every run met its expected outcome; no report written to {}", p.display());
     }
     if format == Format::Text {
         for r in &failed {
@@ -183,7 +258,12 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
     u8::from(!failed.is_empty())
 }
 
-fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect, hosts: &[String]) -> String {
+fn json_line(
+    r: &RunReport,
+    wall_ms: f64,
+    expect: &mirrorsim::scenario::Expect,
+    hosts: &[String],
+) -> serde_json::Value {
     serde_json::json!({
         "scenario": r.scenario,
         "path": r.path,
@@ -206,16 +286,19 @@ fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect, 
         "backups": mirrorsim::offload_report::json(&r.result, hosts),
         "notes": r.notes,
     })
-    .to_string()
 }
 
 fn cmd_replay(
     file: &PathBuf,
     seed: Option<u64>,
-    trace: bool,
-    history: bool,
+    (trace, history): (bool, bool),
     planted: &mirrorsim::fuzz::PlantedBugs,
+    report: &ReportArgs,
+    format: Format,
 ) -> u8 {
+    if let Err(code) = report.refuse_existing() {
+        return code;
+    }
     let sc = match load(std::slice::from_ref(file)) {
         Ok(mut s) => s.remove(0),
         Err(code) => return code,
@@ -223,6 +306,21 @@ fn cmd_replay(
     let seed = seed.unwrap_or(sc.file.seed);
     let factory = mirrorsim::fuzz::planted::factory(planted);
     let (r, wall_ms) = timed(|| runner::run(&sc, seed, factory.as_ref(), trace));
+    if format == Format::Json {
+        let mut v = json_line(&r, wall_ms, &sc.file.expect, &host_names(&sc));
+        if trace {
+            v["trace"] = r.result.trace.events.iter().map(|e| e.line()).collect();
+        }
+        if history {
+            v["history"] =
+                r.result.history.ops.iter().enumerate().map(|(i, o)| runner::op_line(i, o)).collect();
+        }
+        println!("{v}");
+        if let Err(code) = report.write(&sc, &r) {
+            return code;
+        }
+        return u8::from(!r.expected_met);
+    }
     if trace {
         println!("# columns: event index, simulated time (ns), event kind, fields (key=value)");
         for e in &r.result.trace.events {
@@ -258,6 +356,9 @@ fn cmd_replay(
     }
     if let Some(d) = &r.details {
         println!("{d}");
+    }
+    if let Err(code) = report.write(&sc, &r) {
+        return code;
     }
     u8::from(!r.expected_met)
 }

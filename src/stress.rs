@@ -627,6 +627,9 @@ pub struct StressArgs {
     pub bench: bool,
     #[arg(long, value_enum, default_value_t = crate::check_cmd::CheckFormat::Text)]
     pub format: crate::check_cmd::CheckFormat,
+    /// No progress display (drawn on stderr only when it is a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Checks the flags into a configuration.
@@ -693,16 +696,20 @@ pub fn main(args: &StressArgs) -> u8 {
         }
         return 0;
     }
+    let bar = crate::cli::progress_bar(args.rounds, "rounds", args.quiet);
     let summary = run(&config, |r| {
+        bar.inc(1);
+        bar.set_message(format!("{}: {}", r.scenario.name(), r.verdict.code()));
         if json {
-            println!(
+            bar.suspend(|| println!(
                 "{}",
                 serde_json::json!({"type": "round", "round": r.index, "scenario": r.scenario.name(),
                     "host_ops": r.host_ops, "history_ops": r.history_ops, "wall_ms": r.wall.as_secs_f64() * 1e3,
                     "verdict": r.verdict.code()})
-            );
+            ));
         }
     });
+    bar.finish_and_clear();
     let names: Vec<&str> = config.scenarios.iter().map(|s| s.name()).collect();
     if json {
         println!(

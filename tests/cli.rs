@@ -131,3 +131,34 @@ fn merge_combines_shards_and_rejects_bad_lines() {
     assert_eq!(code, 2);
     assert!(err.contains("b.jsonl:1:"), "{err}");
 }
+
+#[test]
+fn replay_json_has_runs_fields_and_the_asked_lines() {
+    let (code, out, err) =
+        mirrorsim(&["replay", "scenarios/steady-state.json", "--format", "json", "--trace", "--history"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["expected_met"], true);
+    assert!(v["trace_hash"].is_string() && v["replay"].is_string());
+    let (trace, history) = (v["trace"].as_array().unwrap(), v["history"].as_array().unwrap());
+    assert!(
+        trace.len() > 100 && trace[0].as_str().is_some_and(|l| l.contains("Invoke") || l.contains("Send")),
+        "{:?}",
+        &trace[..3]
+    );
+    assert!(history.len() as u64 >= v["ops"].as_u64().unwrap());
+    // Without the flags, no arrays.
+    let (_, out, _) = mirrorsim(&["replay", "scenarios/steady-state.json", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v.get("trace").is_none() && v.get("history").is_none());
+}
+
+#[test]
+fn run_quiet_prints_the_same_table() {
+    let (code, out, err) =
+        mirrorsim(&["run", "scenarios/steady-state.json", "scenarios/concurrent-hosts.json", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("steady-state") && out.contains("concurrent-hosts"), "{out}");
+    assert!(err.is_empty(), "no progress output on stderr: {err}");
+}

@@ -28,6 +28,13 @@
 //!   and exercises its commands; removing the interlock, the lookup table's lock or
 //!   the gate's wait is caught (bounded by rounds, never by wall time); the command's
 //!   JSON and its flag errors.
+//! - `report`: the HTML report of a failing run (planted bugs) or history file: the
+//!   violation highlighted, prefix, seed, replay; no overwrite without --force; the
+//!   page in headless Chromium (installed when missing) runs its script cleanly.
+//! - `schema`: the committed JSON Schema of scenario files is fresh, and every library
+//!   scenario names it in `$schema`.
+//! - `simple_engine`: the example engine (examples/simple-engine) passes the Foundation
+//!   scenarios and is failed by the checks on the S2 ones (it refuses pair commands).
 //! - `planted`: each engine-level planted bug (S2 pairs) is caught by its scenarios
 //!   (library or `tests/planted/`) and, where the generator reaches it, by a fuzz
 //!   campaign; the correct engine passes the same (test builds have the feature).
@@ -46,5 +53,9 @@ mod offload;
 mod planted;
 mod regression;
 mod remote;
+#[cfg(feature = "planted-bugs")]
+mod report;
+mod schema;
+mod simple_engine;
 mod stress;
 mod support;

@@ -40,6 +40,7 @@ use std::fmt;
 
 /// When a write to the primary is acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RemoteMode {
     /// After the secondary has it (TrueCopy, DRBD protocol C).
@@ -50,6 +51,7 @@ pub enum RemoteMode {
 
 /// What a sync pair does with writes when the secondary cannot be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Fence {
     /// The primary refuses I/O (no acknowledged write is ever missing at B).
@@ -60,6 +62,7 @@ pub enum Fence {
 
 /// What `resume` and `failback` do when both sides wrote while apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SplitBrainPolicy {
     /// Refuse both: an operator must decide (DRBD `disconnect`).

@@ -87,6 +87,10 @@ pub struct FuzzArgs {
     pub require_coverage: bool,
     #[command(flatten)]
     pub planted: PlantedArgs,
+    /// Write an HTML report of each failure beside its saved scenario (same name,
+    /// `.html`), rerunning the saved file with its seed.
+    #[arg(long, conflicts_with = "generate_only")]
+    pub report: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -228,6 +232,12 @@ pub fn fuzz(args: &FuzzArgs) -> u8 {
             bar.set_message(format!("{failures} failures"));
         }
         bar.suspend(|| print_seed(r, args, &planted));
+        if let (true, Some(saved)) = (args.report, &r.saved) {
+            match crate::report_html::report_saved_failure(saved, r.seed, &planted) {
+                Ok(html) => bar.suspend(|| eprintln!("report: {}", html.display())),
+                Err(e) => bar.suspend(|| eprintln!("error: {e}")),
+            }
+        }
     });
     bar.finish_and_clear();
     print_summary(&summary, args, &opts, &planted);

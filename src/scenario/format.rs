@@ -3,12 +3,13 @@
 //! exact position. These types are converted into `sim::SimConfig` by
 //! [`super::validate`]; simulator internals are never deserialized directly.
 
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A whole scenario file.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// Editors use this to find the JSON Schema; the simulator ignores it.
@@ -42,7 +43,7 @@ fn default_seed() -> u64 {
     1
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArrayDef {
     pub name: String,
@@ -56,14 +57,14 @@ pub struct ArrayDef {
     pub change_grain: Option<u64>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeDef {
     pub name: String,
     pub blocks: u64,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaDef {
     #[serde(default = "default_read")]
@@ -90,7 +91,7 @@ fn default_write() -> DistDef<Duration> {
     DistDef::Uniform([Duration(80_000), Duration(250_000)])
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostDef {
     pub name: String,
@@ -109,7 +110,7 @@ pub struct HostDef {
 }
 
 /// S1: a file server's file system and application.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileServerDef {
     /// The volume holding the files: the source of `pair`.
@@ -130,7 +131,7 @@ pub struct FileServerDef {
 }
 
 /// S1: one file: block extents `[first, count]` on the file server's volume.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileDef {
     pub name: String,
@@ -141,7 +142,7 @@ pub struct FileDef {
 }
 
 /// S1: the application on a file server: closed-loop slots writing files.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppDef {
     /// Writes in all.
@@ -156,7 +157,7 @@ pub struct AppDef {
 }
 
 /// S1: a backup server.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupServerDef {
     /// The file server host it backs up (a host-to-host link must join them).
@@ -192,7 +193,7 @@ fn default_timeout() -> Duration {
     Duration(100_000_000)
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadDef {
     /// Volume names the host reads and writes.
@@ -228,7 +229,7 @@ fn zero_think() -> DistDef<Duration> {
 }
 
 /// Where in a volume operations land.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum BlockDistDef {
     #[default]
@@ -237,7 +238,7 @@ pub enum BlockDistDef {
     HotSet { hot_blocks: u64, hot: RatioDef },
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkDef {
     pub name: String,
@@ -266,7 +267,7 @@ fn never() -> RatioDef {
 }
 
 /// One line of the script: at this time, do this.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineEntry {
     pub at: Duration,
@@ -274,7 +275,7 @@ pub struct TimelineEntry {
     pub action: ActionDef,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionDef {
     LinkDown {
@@ -405,7 +406,7 @@ pub enum ActionDef {
     },
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomFaultsDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -417,7 +418,7 @@ pub struct RandomFaultsDef {
 }
 
 /// A random fault: on average one every `every`; the target stays down for `down`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRateDef {
     pub every: Duration,
@@ -427,7 +428,7 @@ pub struct FaultRateDef {
     pub targets: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsDef {
     #[serde(default = "default_max_time")]
@@ -456,7 +457,7 @@ fn default_settle() -> Duration {
 }
 
 /// A check that judges a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckName {
     /// One client, no faults: engine and model agree step for step.
@@ -487,7 +488,7 @@ impl CheckName {
 }
 
 /// The outcome a scenario expects.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Expect {
     /// Every check passes and the run completes.
@@ -632,9 +633,10 @@ pub enum DistDef<T> {
 }
 
 /// The tagged form, as serde derives it (externally tagged: exact error positions).
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum DistTagged<T> {
+#[schemars(rename = "Dist_tagged_of_{T}")]
+pub(super) enum DistTagged<T> {
     Constant(T),
     Uniform([T; 2]),
     Bimodal { fast: [T; 2], slow: [T; 2], slow_ratio: RatioDef },
