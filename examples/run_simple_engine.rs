@@ -45,6 +45,9 @@ fn main() -> ExitCode {
             if r.expected_met { "as expected" } else { "NOT as expected" }
         );
         if !r.expected_met {
+            if let Some(d) = &r.details {
+                println!("{d}");
+            }
             missed += 1;
         }
     }

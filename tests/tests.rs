@@ -33,8 +33,9 @@
 //!   page in headless Chromium (installed when missing) runs its script cleanly.
 //! - `schema`: the committed JSON Schema of scenario files is fresh, and every library
 //!   scenario names it in `$schema`.
-//! - `simple_engine`: the example engine (examples/simple-engine) passes the Foundation
-//!   scenarios and is failed by the checks on the S2 ones (it refuses pair commands).
+//! - `simple_engine`: the example engine (examples/simple-engine) passes the Foundation,
+//!   S1 and S2 scenarios (every finished copy copied exactly its dirty set) and is
+//!   failed by the checks on the S3 and S4 ones (it refuses remote groups and images).
 //! - `planted`: each engine-level planted bug (S2 pairs) is caught by its scenarios
 //!   (library or `tests/planted/`) and, where the generator reaches it, by a fuzz
 //!   campaign; the correct engine passes the same (test builds have the feature).
