@@ -337,6 +337,9 @@ pub fn op_line(i: usize, o: &HistoryOp) -> String {
             let shown: Vec<String> = v.iter().take(8).map(|x| x.to_string()).collect();
             format!("ok [{}{}]", shown.join(" "), if v.len() > 8 { " ..." } else { "" })
         }
+        Completion::Returned(Ok(r @ model::Reply::Backups(_))) => {
+            format!("ok {}", checker::models::storage::describe_result(&Ok(r.clone())))
+        }
         Completion::Returned(Err(e)) => format!("error: {e}"),
         Completion::Failed(why) => format!("failed: {why}"),
         Completion::Unknown => "no response (unknown)".to_string(),
