@@ -1187,6 +1187,16 @@ impl<'a> World<'a> {
                     self.record_invoke(array_process(ArrayId(a as u32)), Op::RemoteEvent { group, event });
                 self.complete(hist, Completion::Returned(Ok(Reply::Done)));
             }
+            Notice::Backup { backup, event } => {
+                let what = match event {
+                    model::BackupEvent::Complete => 6,
+                    model::BackupEvent::Failed => 7,
+                };
+                self.trace(TraceKind::Notice { array: a as u32, pair: backup.0, what });
+                let hist =
+                    self.record_invoke(array_process(ArrayId(a as u32)), Op::BackupEvent { backup, event });
+                self.complete(hist, Completion::Returned(Ok(Reply::Done)));
+            }
             Notice::CopyStarted { pair, kind } => {
                 self.trace(TraceKind::Notice { array: a as u32, pair: pair.0, what: 2 });
                 self.copies.push(CopyRecord {
