@@ -228,6 +228,9 @@ fn unpaired(h: &History, audit_start: usize) -> (std::borrow::Cow<'_, History>, 
         .filter_map(|o| match o.op {
             Op::PairCreate { source, mirror, .. } => Some([source, mirror]),
             Op::RemotePairCreate { primary, secondary, .. } => Some([primary, secondary]),
+            // S0: a backup's destination and a restore's target are overwritten by design.
+            Op::Backup { dst, .. } => Some([dst.vol, dst.vol]),
+            Op::RestoreBackup { to, .. } => Some([to.vol, to.vol]),
             _ => None,
         })
         .flatten()
