@@ -748,6 +748,18 @@ impl Partitioned for Components {
         let c = self.of_volume[&vol];
         let (first, n) = op.extent();
         let mut parts = Vec::with_capacity(n as usize);
+        if n > 1 && matches!(ret, Some(Err(_))) {
+            // A refusal may depend on any block of the extent (S0: one block inside a
+            // backup's destination refuses the whole request): every part it touches
+            // judges the whole request (a refusal has no effect).
+            for i in 0..n {
+                let key = PartKey { component: c, block: self.part_of(c, first + i) };
+                if !parts.iter().any(|(k, _, _)| *k == key) {
+                    parts.push((key, op.clone(), ret.cloned()));
+                }
+            }
+            return Projection::Parts(parts);
+        }
         for i in 0..n {
             let block = first + i;
             let sub_ret = match ret {
