@@ -54,11 +54,11 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 /// the first seed that catches it from that start (docs/fuzzing.md).
 const CAMPAIGNS: &[(&str, u64, u64)] = &[
     ("copy-done-early", 0, 5),
-    ("resync-ignores-mirror-map", 20, 5),
+    ("resync-ignores-mirror-map", 35, 5),
     ("bit-after-data", 30, 5),
     ("protected-restore-writes-mirror", 100, 5),
     ("offload-without-flush", 0, 5),
-    ("snapshot-outside-lock", 20, 5),
+    ("snapshot-outside-lock", 34, 5),
 ];
 
 fn entry(name: &str) -> &'static planted::PlantedBug {
