@@ -228,6 +228,9 @@ fn unpaired(h: &History, audit_start: usize) -> (std::borrow::Cow<'_, History>, 
         .filter_map(|o| match o.op {
             Op::PairCreate { source, mirror, .. } => Some([source, mirror]),
             Op::RemotePairCreate { primary, secondary, .. } => Some([primary, secondary]),
+            // S0: a backup's destination and a restore's target are overwritten by design.
+            Op::Backup { dst, .. } => Some([dst.vol, dst.vol]),
+            Op::RestoreBackup { to, .. } => Some([to.vol, to.vol]),
             _ => None,
         })
         .flatten()
@@ -336,6 +339,9 @@ pub fn op_line(i: usize, o: &HistoryOp) -> String {
         Completion::Returned(Ok(model::Reply::Values(v))) => {
             let shown: Vec<String> = v.iter().take(8).map(|x| x.to_string()).collect();
             format!("ok [{}{}]", shown.join(" "), if v.len() > 8 { " ..." } else { "" })
+        }
+        Completion::Returned(Ok(r @ model::Reply::Backups(_))) => {
+            format!("ok {}", checker::models::storage::describe_result(&Ok(r.clone())))
         }
         Completion::Returned(Err(e)) => format!("error: {e}"),
         Completion::Failed(why) => format!("failed: {why}"),

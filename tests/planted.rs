@@ -45,6 +45,7 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "scenarios/s4-writable-image.json",
         ],
     ),
+    ("catalog-complete-before-durable", &["tests/planted/catalog-complete-before-durable.json"]),
 ];
 
 /// Fuzz campaigns that must catch a bug: (bug, first seed, seeds). Each range holds

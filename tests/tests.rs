@@ -16,6 +16,8 @@
 //! - `images`: each S4 scenario does what it claims (snapshot and delete outcomes,
 //!   image reads before and after, refusals); the checker rejects an image that
 //!   changes after its snapshot.
+//! - `backup`: each S0 scenario does what it claims (catalog states and transitions,
+//!   a crash mid-copy leaving a failed entry, restores, refusals with their errors).
 //! - `broken`: every file in `tests/broken/` is rejected with exactly the error in its
 //!   `.err` sibling.
 //! - `judging`: deliberately broken engines are caught (the checks can fail).
@@ -40,6 +42,7 @@
 //!   (library or `tests/planted/`) and, where the generator reaches it, by a fuzz
 //!   campaign; the correct engine passes the same (test builds have the feature).
 
+mod backup;
 mod broken;
 mod cli;
 mod determinism;

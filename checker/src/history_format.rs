@@ -483,6 +483,18 @@ impl Dialect for StorageDialect {
         }
         Ok(match op {
             Op::Read { .. } => Ok(Reply::Values(values(line, obj.get("value"), "an ok read's `value`")?)),
+            // S0: the catalog entries, in the serde shape of `model::CatalogEntry`.
+            Op::ListBackups { .. } => {
+                match serde_json::from_value(obj.get("value").cloned().unwrap_or(Json::Null)) {
+                    Ok(entries) => Ok(Reply::Backups(entries)),
+                    Err(e) => {
+                        return err(
+                            line,
+                            format!("an ok list_backups' `value` must be its catalog entries: {e}"),
+                        );
+                    }
+                }
+            }
             _ => Ok(Reply::Done),
         })
     }
@@ -535,6 +547,9 @@ pub fn storage_history_to_jsonl(history: &model::History, volumes: &[VolumeSpec]
                         done.insert("value".into(), Json::from(vs.iter().map(|v| v.0).collect::<Vec<u64>>()));
                     }
                     Ok(Reply::Done) => {}
+                    Ok(Reply::Backups(entries)) => {
+                        done.insert("value".into(), serde_json::to_value(entries).expect("plain data"));
+                    }
                     Err(e) => {
                         done.insert("error".into(), Json::from(e.name()));
                     }
@@ -572,7 +587,8 @@ pub fn storage_history_to_jsonl(history: &model::History, volumes: &[VolumeSpec]
 /// The fields of an admin command's invocation line (S2): `f` is the command's name;
 /// `pair`, `source`, `mirror`, `protected` and `event` as the command has them.
 fn admin_fields(op: &Op, inv: &mut Map<String, Json>) {
-    if op.group().is_some() {
+    // S3 and S0 commands: their serde fields.
+    if op.group().is_some() || is_backup_op(op) {
         return remote_fields(op, inv);
     }
     // S4: images are named by volume ids, not pairs.
@@ -628,6 +644,18 @@ fn remote_fields(op: &Op, inv: &mut Map<String, Json>) {
     }
 }
 
+/// True for an S0 command or event (encoded by their serde fields).
+fn is_backup_op(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Backup { .. }
+            | Op::RecordBackup { .. }
+            | Op::ListBackups { .. }
+            | Op::RestoreBackup { .. }
+            | Op::BackupEvent { .. }
+    )
+}
+
 /// Parses an S3 command's invocation (the inverse of [`remote_fields`]).
 fn remote_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, FormatError> {
     let mut fields = obj.clone();
@@ -640,7 +668,20 @@ fn remote_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, F
 
 /// Parses an admin command's invocation (the inverse of [`admin_fields`]).
 fn admin_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, FormatError> {
-    if matches!(f, "remote_pair_create" | "suspend" | "resume" | "takeover" | "failback" | "remote_event") {
+    if matches!(
+        f,
+        "remote_pair_create"
+            | "suspend"
+            | "resume"
+            | "takeover"
+            | "failback"
+            | "remote_event"
+            | "backup"
+            | "record_backup"
+            | "list_backups"
+            | "restore_backup"
+            | "backup_event"
+    ) {
         return remote_request(line, f, obj);
     }
     let vol = |name: &str| -> Result<VolumeId, FormatError> {
@@ -681,7 +722,8 @@ fn admin_request(line: usize, f: &str, obj: &Map<String, Json>) -> Result<Op, Fo
                 format!(
                     "`f` must be read, write, pair_create, split, resync, restore, pair_delete, \
                      pair_event, remote_pair_create, suspend, resume, takeover, failback, \
-                     remote_event, snapshot or delete_snapshot for storage, got {other:?}"
+                     remote_event, snapshot, delete_snapshot, backup, record_backup, list_backups, \
+                     restore_backup or backup_event for storage, got {other:?}"
                 ),
             );
         }

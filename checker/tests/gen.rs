@@ -223,6 +223,7 @@ pub fn storage_history(seed: u64, mutated: bool) -> Vec<Operation<Op, OpResult>>
                 }
                 Ok(Reply::Values(vs))
             }
+            Ok(Reply::Backups(_)) => Ok(Reply::Done),
             Ok(Reply::Done) => {
                 if r.chance(1, 4) {
                     Err(ErrorKind::NotAccessible)

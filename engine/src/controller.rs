@@ -62,6 +62,9 @@ pub use remote::{JOURNAL_MAX, LOST_TICKS, RETRY_TICKS, TICK_NS};
 #[path = "snapshot.rs"]
 mod snapshot;
 pub use snapshot::{POOL_SPACE, SnapshotStats};
+#[path = "backup.rs"]
+mod backup;
+pub use backup::{BACKUP_CHUNK, BACKUP_WINDOW, BackupStats};
 
 /// How many recent request ids per host the controller remembers for de-duplication.
 /// A request older than the window is treated as a duplicate; hosts keep far fewer
@@ -321,6 +324,8 @@ enum Pending {
     Forget,
     /// S3 (`remote.rs`).
     Remote(remote::RPending),
+    /// S0: a step of the backup engine (see `backup.rs`).
+    Backup(backup::BPending),
     /// S4: a step of a snapshot-engine operation (see `snapshot.rs`).
     Snap {
         op: u64,
@@ -399,6 +404,8 @@ pub struct Controller {
     remote: remote::Remote,
     /// S4: point-in-time images (`snapshot.rs`).
     snaps: snapshot::Snapshots,
+    /// S0: backups and the catalog (`backup.rs`).
+    bk: backup::Backups,
 }
 
 impl Controller {
@@ -442,6 +449,7 @@ impl Controller {
             planted,
             remote: remote::Remote::boot(config, meta),
             snaps: snapshot::Snapshots::default(),
+            bk: backup::Backups::boot(meta),
         };
         let (snaps, snap_work) = snapshot::Snapshots::boot(meta);
         c.snaps = snaps;
@@ -542,6 +550,9 @@ impl Controller {
     }
 
     fn io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        if self.backup_claims(&op) {
+            return self.backup_io(req, op, out);
+        }
         if self.snap_claims(&op) {
             return self.snap_io(req, op, out);
         }
@@ -807,6 +818,16 @@ impl Controller {
         if matches!(op, Op::Snapshot { .. } | Op::DeleteSnapshot { .. }) {
             return self.snap_admin(req, op, out);
         }
+        if matches!(
+            op,
+            Op::Backup { .. }
+                | Op::RecordBackup { .. }
+                | Op::ListBackups { .. }
+                | Op::RestoreBackup { .. }
+                | Op::BackupEvent { .. }
+        ) {
+            return self.backup_admin(req, op, out);
+        }
         if let Op::PairCreate { pair, source, mirror } = op {
             return self.pair_create(req, pair, source, mirror, out);
         }
@@ -854,6 +875,9 @@ impl Controller {
             }
             if self.snaps.has_images(source) || self.snaps.has_images(mirror) {
                 return Err(ErrorKind::HasImages);
+            }
+            if self.bk.has_backups(source) || self.bk.has_backups(mirror) {
+                return Err(ErrorKind::HasBackups);
             }
             if s.inconsistent {
                 return Err(ErrorKind::Inconsistent);
@@ -1362,6 +1386,7 @@ impl Controller {
             Pending::Forget => {}
             Pending::Remote(p) => self.remote_media(p, result, out),
             Pending::Snap { op } => self.snap_media_done(op, None, result, out),
+            Pending::Backup(p) => self.backup_media_done(p, result, out),
             Pending::SnapRead { op, off } => self.snap_media_done(op, Some(off), result, out),
         }
     }
@@ -1478,10 +1503,12 @@ impl Controller {
         if self.snaps.admin_waits_for(vid) {
             self.snap_try_admin(out);
         }
+        self.backup_volume_idle(vid, out);
     }
 
     fn started(&mut self, out: &mut Vec<Output>) {
         self.remote_started(out);
+        self.backup_started(out);
         for op in std::mem::take(&mut self.boot_work) {
             self.submit(op, Pending::Forget, out);
         }
@@ -1540,6 +1567,7 @@ impl ArrayEngine for Controller {
         self.pairs.values().any(|p| p.copy.is_some() || !p.admin.is_empty() || p.rec_put.is_some() || !p.live)
             || self.remote.busy()
             || self.snaps.busy()
+            || self.bk.busy()
     }
 
     fn check(&self, probe: &Probe<'_>) -> Result<(), String> {

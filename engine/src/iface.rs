@@ -93,6 +93,9 @@ pub enum Notice {
     /// S3: a consistency group changed state by itself (a copy finished; the link was
     /// lost). Recorded as an instantaneous [`Op::RemoteEvent`].
     RemoteGroup { group: GroupId, event: RemoteEvent },
+    /// S0: a catalog entry changed state by itself (the copy is durable; a crash cut
+    /// it). Recorded as an instantaneous [`Op::BackupEvent`].
+    Backup { backup: model::BackupId, event: model::BackupEvent },
 }
 
 /// Why a background copy runs.

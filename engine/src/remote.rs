@@ -2130,18 +2130,22 @@ impl Controller {
         if p.pair.is_some() || self.remote.in_pair(primary) {
             return Some((4, ErrorKind::InPair));
         }
+        // S0: after both sides' `InPair`, before `Inconsistent` (the model's order).
+        if self.bk.has_backups(primary) {
+            return Some((5, ErrorKind::HasBackups));
+        }
         if p.inconsistent {
-            return Some((5, ErrorKind::Inconsistent));
+            return Some((6, ErrorKind::Inconsistent));
         }
         if let Some(grp) = self.remote.groups.get(&group) {
             if (grp.rec.mode, grp.rec.fence, grp.rec.split_brain) != (mode, fence, split_brain)
                 || !grp.rec.primary
                 || Some(grp.rec.peer) != self.remote.remote_vols.get(&secondary).map(|x| x.0)
             {
-                return Some((6, ErrorKind::InvalidPair));
+                return Some((7, ErrorKind::InvalidPair));
             }
             if !matches!(grp.rec.state, RemoteState::Copy | RemoteState::Pair) {
-                return Some((6, ErrorKind::RemoteWrongState(grp.rec.state)));
+                return Some((7, ErrorKind::RemoteWrongState(grp.rec.state)));
             }
         }
         None
@@ -2173,6 +2177,9 @@ impl Controller {
         }
         if s.pair.is_some() || self.remote.in_pair(secondary) {
             return Some((4, ErrorKind::InPair));
+        }
+        if self.bk.has_backups(secondary) {
+            return Some((5, ErrorKind::HasBackups));
         }
         None
     }

@@ -524,6 +524,9 @@ impl Controller {
         if v.pair.is_some() {
             return Err(ErrorKind::InPair);
         }
+        if self.bk.has_backups(vol) {
+            return Err(ErrorKind::HasBackups);
+        }
         if v.inconsistent {
             return Err(ErrorKind::Inconsistent);
         }

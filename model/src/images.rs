@@ -15,7 +15,8 @@
 //! the volume exists (a declared volume, or an image that exists) else `NoSuchVolume`;
 //! the volume is not itself an image and the image id is in the images' range else
 //! `InvalidImage`; no image has the id else `ImageExists`; the volume is in no mirror
-//! pair else `InPair`; the volume is not an inconsistent mirror else `Inconsistent`.
+//! pair else `InPair`; the volume holds no backup's region (S0) else `HasBackups`; the volume is
+//! not an inconsistent mirror else `Inconsistent`.
 //! `delete_snapshot` of an id that is no image: `NoSuchImage`. A volume with images
 //! cannot join a pair (`HasImages`), and an image never can (`InvalidPair`).
 //!
@@ -38,6 +39,9 @@ impl StorageModel {
         }
         if self.pair_of(vol).is_some() {
             return Err(ErrorKind::InPair);
+        }
+        if self.has_backups(vol) {
+            return Err(ErrorKind::HasBackups);
         }
         if v.inconsistent {
             return Err(ErrorKind::Inconsistent);

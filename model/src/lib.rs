@@ -10,8 +10,11 @@
 //! - [`files`]: S1's file-level history (application writes, inhibit windows, tape).
 //! - [`remote`]: remote pairs and consistency groups (S3), part of the same model.
 //! - [`images`]: point-in-time images (S4): `snapshot`, `delete_snapshot`.
+//! - [`backup`]: backup with a catalog (S0): `backup`, `record_backup`, `list_backups`,
+//!   `restore_backup`, and the catalog entries' states.
 //! - [`history`]: a client history (invocations and completions) as the checker reads it.
 
+pub mod backup;
 pub mod files;
 pub mod history;
 pub mod ids;
@@ -20,6 +23,7 @@ pub mod ops;
 pub mod remote;
 pub mod storage;
 
+pub use backup::{BackupEvent, BackupId, BackupInfo, BackupState, CatalogEntry, Region};
 pub use history::{Completion, History, HistoryOp, ProcessId};
 pub use ids::{ArrayId, GroupId, HostId, PairId, Value, VolumeId};
 pub use ops::{ErrorKind, Op, OpResult, PairEvent, PairState, Reply};

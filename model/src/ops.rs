@@ -1,5 +1,6 @@
 //! Operations, results and errors: what a client asks and what it is told.
 
+use crate::backup::{BackupEvent, BackupId, BackupInfo, BackupState, CatalogEntry, Region};
 use crate::ids::{GroupId, PairId, Value, VolumeId};
 use crate::remote::{Fence, RemoteEvent, RemoteMode, RemoteState, SplitBrainPolicy};
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,18 @@ pub enum Op {
     Snapshot { vol: VolumeId, image: VolumeId },
     /// S4: remove a point-in-time image.
     DeleteSnapshot { image: VolumeId },
+    /// S0: `dst` := `src` at this instant, copied in the background; a catalog entry
+    /// `backup` (named by the client) is created `Copying` (see [`crate::backup`]).
+    Backup { backup: BackupId, src: Region, dst: Region },
+    /// S0: store the host's management information in the backup's catalog entry.
+    RecordBackup { backup: BackupId, info: BackupInfo },
+    /// S0: the catalog entries of the backups whose source is on `src`.
+    ListBackups { src: VolumeId },
+    /// S0: `to` := the backup's destination (a `Complete` backup).
+    RestoreBackup { backup: BackupId, to: Region },
+    /// S0: a catalog entry's transition the array makes by itself, recorded like
+    /// [`Op::PairEvent`].
+    BackupEvent { backup: BackupId, event: BackupEvent },
 }
 
 /// The states of a mirror pair (SPEC §2 S2). A deleted pair no longer exists: its id
@@ -182,7 +195,12 @@ impl Op {
             | Op::Failback { .. }
             | Op::RemoteEvent { .. }
             | Op::Snapshot { .. }
-            | Op::DeleteSnapshot { .. } => None,
+            | Op::DeleteSnapshot { .. }
+            | Op::Backup { .. }
+            | Op::RecordBackup { .. }
+            | Op::ListBackups { .. }
+            | Op::RestoreBackup { .. }
+            | Op::BackupEvent { .. } => None,
         }
     }
 
@@ -238,6 +256,15 @@ impl fmt::Display for Op {
             Op::RemoteEvent { group, event } => write!(f, "event({group}, {event})"),
             Op::Snapshot { vol, image } => write!(f, "snapshot({vol} -> {image})"),
             Op::DeleteSnapshot { image } => write!(f, "delete_snapshot({image})"),
+            Op::Backup { backup, src, dst } => write!(f, "backup({backup}, {src} -> {dst})"),
+            Op::RecordBackup { backup, info } => write!(
+                f,
+                "record_backup({backup}, label {:?}, generation {}, host time {}, source {:?})",
+                info.label, info.generation, info.host_time, info.source
+            ),
+            Op::ListBackups { src } => write!(f, "list_backups({src})"),
+            Op::RestoreBackup { backup, to } => write!(f, "restore_backup({backup} -> {to})"),
+            Op::BackupEvent { backup, event } => write!(f, "event({backup}, {event})"),
         }
     }
 }
@@ -250,6 +277,8 @@ pub enum Reply {
     Values(Vec<Value>),
     /// The command took effect.
     Done,
+    /// S0: catalog entries (`list_backups`), in id order.
+    Backups(Vec<CatalogEntry>),
 }
 
 /// Why the model (and so the engine) rejects an operation. An error is a result: the
@@ -302,6 +331,23 @@ pub enum ErrorKind {
     InvalidImage,
     /// S4: the volume has point-in-time images, so it cannot join a mirror pair.
     HasImages,
+    /// S0: a backup or restore region lies inside an array's catalog.
+    InsideCatalog,
+    /// S0: the catalog has no entry with this id.
+    NoSuchBackup,
+    /// S0: the catalog has an entry with this id already (ids are never reused).
+    BackupExists,
+    /// S0: an empty region, regions of different sizes, or a region on an image.
+    InvalidRegion,
+    /// S0: the source and the destination (or the restore's target and the backup)
+    /// overlap.
+    RegionOverlap,
+    /// S0: the destination holds a backup, or a copy in progress reads or writes it.
+    DestinationBusy,
+    /// S0: not allowed in the catalog entry's current state (which it names).
+    BackupState(BackupState),
+    /// S0: the volume holds a backup's region, so it cannot join a pair or have images.
+    HasBackups,
 }
 
 impl ErrorKind {
@@ -327,6 +373,14 @@ impl ErrorKind {
             ErrorKind::NoSuchImage => "no_such_image",
             ErrorKind::InvalidImage => "invalid_image",
             ErrorKind::HasImages => "has_images",
+            ErrorKind::InsideCatalog => "inside_catalog",
+            ErrorKind::NoSuchBackup => "no_such_backup",
+            ErrorKind::BackupExists => "backup_exists",
+            ErrorKind::InvalidRegion => "invalid_region",
+            ErrorKind::RegionOverlap => "region_overlap",
+            ErrorKind::DestinationBusy => "destination_busy",
+            ErrorKind::BackupState(s) => return format!("backup_state:{}", s.name()),
+            ErrorKind::HasBackups => "has_backups",
         };
         s.to_string()
     }
@@ -338,6 +392,9 @@ impl ErrorKind {
         }
         if let Some(state) = name.strip_prefix("remote_wrong_state:") {
             return RemoteState::from_name(state).map(ErrorKind::RemoteWrongState);
+        }
+        if let Some(state) = name.strip_prefix("backup_state:") {
+            return BackupState::from_name(state).map(ErrorKind::BackupState);
         }
         Some(match name {
             "no_such_volume" => ErrorKind::NoSuchVolume,
@@ -357,6 +414,13 @@ impl ErrorKind {
             "no_such_image" => ErrorKind::NoSuchImage,
             "invalid_image" => ErrorKind::InvalidImage,
             "has_images" => ErrorKind::HasImages,
+            "inside_catalog" => ErrorKind::InsideCatalog,
+            "no_such_backup" => ErrorKind::NoSuchBackup,
+            "backup_exists" => ErrorKind::BackupExists,
+            "invalid_region" => ErrorKind::InvalidRegion,
+            "region_overlap" => ErrorKind::RegionOverlap,
+            "destination_busy" => ErrorKind::DestinationBusy,
+            "has_backups" => ErrorKind::HasBackups,
             _ => return None,
         })
     }
@@ -384,6 +448,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NoSuchImage => "no such image",
             ErrorKind::InvalidImage => "invalid image",
             ErrorKind::HasImages => "the volume has point-in-time images",
+            ErrorKind::InsideCatalog => "the region lies inside the array's catalog",
+            ErrorKind::NoSuchBackup => "no such backup in the catalog",
+            ErrorKind::BackupExists => "the catalog has a backup with this id already",
+            ErrorKind::InvalidRegion => "invalid region (empty, sizes differ, or on an image)",
+            ErrorKind::RegionOverlap => "the regions overlap",
+            ErrorKind::DestinationBusy => "the destination holds a backup or a copy in progress uses it",
+            ErrorKind::BackupState(s) => return write!(f, "not allowed in backup state {s}"),
+            ErrorKind::HasBackups => "the volume holds a backup's region",
         };
         f.write_str(s)
     }

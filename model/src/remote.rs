@@ -361,6 +361,9 @@ impl StorageModel {
         if in_pair(primary) || in_pair(secondary) {
             return Err(ErrorKind::InPair);
         }
+        if self.has_backups(primary) || self.has_backups(secondary) {
+            return Err(ErrorKind::HasBackups);
+        }
         if p.inconsistent {
             return Err(ErrorKind::Inconsistent);
         }

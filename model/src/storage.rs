@@ -4,6 +4,7 @@
 //! follows the blocks touched, never the volume size (volumes of 2^40 blocks are
 //! ordinary).
 
+use crate::backup::{BackupId, Entry};
 use crate::ids::{GroupId, PairId, Value, VolumeId};
 use crate::ops::{ErrorKind, Op, OpResult, PairEvent, PairState, Reply};
 use crate::remote::Group;
@@ -57,6 +58,8 @@ pub struct StorageModel {
     /// S4: each point-in-time image (also a volume in `volumes`) and its origin (see
     /// [`crate::images`]).
     pub(crate) images: BTreeMap<VolumeId, VolumeId>,
+    /// S0: the catalog (see [`crate::backup`]).
+    pub(crate) backups: BTreeMap<BackupId, Entry>,
     /// A digest of every volume's content, kept up to date on each change (the sum
     /// of a mix of each non-zero block), so hashing a state costs O(volumes + pairs).
     pub(crate) digest: u64,
@@ -68,6 +71,7 @@ impl PartialEq for StorageModel {
             && self.pairs == o.pairs
             && self.groups == o.groups
             && self.images == o.images
+            && self.backups == o.backups
             && self.volumes == o.volumes
     }
 }
@@ -80,6 +84,7 @@ impl std::hash::Hash for StorageModel {
         self.pairs.hash(h);
         self.groups.hash(h);
         self.images.hash(h);
+        self.backups.hash(h);
         for (id, v) in &self.volumes {
             (id, v.inconsistent).hash(h);
         }
@@ -109,6 +114,7 @@ impl StorageModel {
             groups: BTreeMap::new(),
             lenient_split_brain: false,
             images: BTreeMap::new(),
+            backups: BTreeMap::new(),
             digest: 0,
         }
     }
@@ -149,6 +155,19 @@ impl StorageModel {
         }
     }
 
+    /// Whether host I/O `op` (a read or a write) is allowed now, and if not, why: the
+    /// volume's role ([`StorageModel::accessible`]), then the backups whose
+    /// destination it touches (S0, [`StorageModel::backup_access`]).
+    pub fn io_allowed(&self, op: &Op) -> Result<(), ErrorKind> {
+        let Some(vol) = op.volume() else { return Ok(()) };
+        self.accessible(vol)?;
+        if self.backups.is_empty() {
+            return Ok(());
+        }
+        let (first, count) = op.extent();
+        self.backup_access(vol, first, count, op.is_write())
+    }
+
     /// The pair a volume belongs to, as source or mirror.
     pub fn pair_of(&self, vol: VolumeId) -> Option<(PairId, PairInfo)> {
         self.pairs.iter().find(|(_, p)| p.source == vol || p.mirror == vol).map(|(id, p)| (*id, *p))
@@ -164,7 +183,7 @@ impl StorageModel {
         self.validate(op)?;
         match op {
             Op::Read { vol, block, len } => {
-                self.accessible(*vol)?;
+                self.io_allowed(op)?;
                 let data = &self.volumes[vol].data;
                 let values = (0..u64::from(*len))
                     .map(|i| data.get(&(block + i)).copied().unwrap_or(Value::ZERO))
@@ -172,7 +191,7 @@ impl StorageModel {
                 Ok(Reply::Values(values))
             }
             Op::Write { vol, block, values } => {
-                self.accessible(*vol)?;
+                self.io_allowed(op)?;
                 for (i, v) in values.iter().enumerate() {
                     self.set_block(*vol, block + i as u64, *v);
                 }
@@ -237,6 +256,11 @@ impl StorageModel {
             | Op::Takeover { .. }
             | Op::Failback { .. }
             | Op::RemoteEvent { .. } => self.apply_remote(op),
+            Op::Backup { .. }
+            | Op::RecordBackup { .. }
+            | Op::ListBackups { .. }
+            | Op::RestoreBackup { .. }
+            | Op::BackupEvent { .. } => self.apply_backup(op),
         }
     }
 
@@ -256,6 +280,9 @@ impl StorageModel {
         }
         if self.has_images(source) || self.has_images(mirror) {
             return Err(ErrorKind::HasImages);
+        }
+        if self.has_backups(source) || self.has_backups(mirror) {
+            return Err(ErrorKind::HasBackups);
         }
         if s.inconsistent {
             return Err(ErrorKind::Inconsistent);
@@ -280,7 +307,7 @@ impl StorageModel {
         self.copy_volume(p.source, p.mirror);
     }
 
-    fn set_block(&mut self, vol: VolumeId, block: u64, value: Value) {
+    pub(crate) fn set_block(&mut self, vol: VolumeId, block: u64, value: Value) {
         let data = &mut self.volumes.get_mut(&vol).expect("exists").data;
         let old = if value == Value::ZERO { data.remove(&block) } else { data.insert(block, value) };
         if let Some(old) = old {

@@ -696,6 +696,17 @@ impl<'a> World<'a> {
                 written.entry(image).or_default().extend(extents);
             }
         }
+        // S0: a backup's destination (and a restore's target) is read wherever its
+        // source was written, so the copy's content is judged.
+        for (from, to) in backup_audit_maps(&self.history) {
+            let extents = written.get(&from.vol).cloned().unwrap_or_default();
+            for (b, n) in extents {
+                let (lo, hi) = (b.max(from.start), (b + n).min(from.end()));
+                if lo < hi {
+                    written.entry(to.vol).or_default().push((lo - from.start + to.start, hi - lo));
+                }
+            }
+        }
         for (vol, mut extents) in written {
             extents.sort_unstable();
             // The union of the written extents; the loop below cuts it into reads.
@@ -1187,6 +1198,16 @@ impl<'a> World<'a> {
                     self.record_invoke(array_process(ArrayId(a as u32)), Op::RemoteEvent { group, event });
                 self.complete(hist, Completion::Returned(Ok(Reply::Done)));
             }
+            Notice::Backup { backup, event } => {
+                let what = match event {
+                    model::BackupEvent::Complete => 6,
+                    model::BackupEvent::Failed => 7,
+                };
+                self.trace(TraceKind::Notice { array: a as u32, pair: backup.0, what });
+                let hist =
+                    self.record_invoke(array_process(ArrayId(a as u32)), Op::BackupEvent { backup, event });
+                self.complete(hist, Completion::Returned(Ok(Reply::Done)));
+            }
             Notice::CopyStarted { pair, kind } => {
                 self.trace(TraceKind::Notice { array: a as u32, pair: pair.0, what: 2 });
                 self.copies.push(CopyRecord {
@@ -1452,4 +1473,31 @@ impl<'a> World<'a> {
         }
         self.schedule(self.now + gap, Ev::RandomFault { kind });
     }
+}
+
+/// S0: the region copies of the history's backups and restores, `(from, to)`: every
+/// backup's source to its destination, and every restore's backup destination to its
+/// target (so the audit reads the copies where their sources were written).
+fn backup_audit_maps(history: &model::History) -> Vec<(model::Region, model::Region)> {
+    let mut dst_of = BTreeMap::new();
+    let mut maps = Vec::new();
+    for h in &history.ops {
+        if matches!(h.completion, Completion::Returned(Err(_)) | Completion::Failed(_)) {
+            continue; // refused: nothing was copied
+        }
+        match &h.op {
+            Op::Backup { backup, src, dst } => {
+                dst_of.insert(*backup, *dst);
+                maps.push((*src, *dst));
+            }
+            Op::RestoreBackup { backup, to } => {
+                if let Some(dst) = dst_of.get(backup) {
+                    maps.push((*dst, *to));
+                }
+            }
+            _ => {}
+        }
+    }
+    maps.retain(|(f, t)| f.blocks == t.blocks && !t.vol.is_catalog() && !f.vol.is_catalog());
+    maps
 }

@@ -203,7 +203,7 @@ fn command_name(op: &Op) -> String {
 
 fn outcome_name(c: &Completion) -> String {
     match c {
-        Completion::Returned(OpResult::Ok(Reply::Done | Reply::Values(_))) => "ok".into(),
+        Completion::Returned(OpResult::Ok(Reply::Done | Reply::Values(_) | Reply::Backups(_))) => "ok".into(),
         Completion::Returned(OpResult::Err(e)) => e.name(),
         Completion::Failed(_) => "failed".into(),
         Completion::Unknown => "unknown".into(),

@@ -12,7 +12,7 @@
 //! are split) keeps it in [`Emit::state`], which lives for one scenario's generation.
 
 use super::rng::GenRng;
-use crate::scenario::format::{ActionDef, Duration, TimelineEntry};
+use crate::scenario::format::{ActionDef, Duration, RegionDef, TimelineEntry};
 use std::collections::BTreeMap;
 
 /// The names of what a generated scenario contains, for menu items to pick from.
@@ -109,6 +109,7 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "offload_backup", applies: |t| !t.backup_servers.is_empty(), emit: offload_backup },
     MenuItem { name: "snapshot_command", applies: snapshottable, emit: snapshot_command },
     MenuItem { name: "restore_race", applies: pairable, emit: restore_race },
+    MenuItem { name: "backup_command", applies: snapshottable, emit: backup_command },
 ];
 
 /// A network partition: the nodes (hosts and arrays) split into two random sides, and
@@ -204,6 +205,81 @@ fn snapshot_command(e: &mut Emit<'_>) {
     let image = format!("i{}", images.len() + 1);
     e.state.entry("images".into()).or_default().push(format!("{image}/{volume}/{array}"));
     e.push(e.at, ActionDef::Snapshot { host, volume, image });
+}
+
+/// An S0 command: usually a backup of a region to a region of another volume of the
+/// same array (or of the same volume, or the catalog: refusals are judged too), else a
+/// `record_backup`, `list_backups` or `restore_backup` of a backup named earlier in this
+/// scenario. Regions are biased to the volumes' first blocks, where workloads with a
+/// hot set write. The final audit reads each backup's destination where its source
+/// was written, so the copies' content is judged. A new backup is often followed by a
+/// controller crash around the end of its copy.
+fn backup_command(e: &mut Emit<'_>) {
+    let backups = e.state.get("backups").cloned().unwrap_or_default();
+    let usable: Vec<usize> = (0..e.topo.volumes.len())
+        .filter(|&v| e.topo.host_arrays.iter().any(|(_, a)| *a == e.topo.volumes[v].1))
+        .collect();
+    let region = |e: &mut Emit<'_>, v: usize| -> RegionDef {
+        let size = e.topo.volume_blocks[v];
+        let blocks = 1 + e.rng.below(size.min(64));
+        let start = if e.rng.chance(3, 4) { e.rng.below(size.min(32)) } else { e.rng.below(size) };
+        RegionDef { volume: e.topo.volumes[v].0.clone(), start: start.min(size - blocks), blocks }
+    };
+    let roll = e.rng.below(10);
+    if !backups.is_empty() && roll < 5 {
+        let chosen = backups[e.rng.index(&backups)].clone();
+        let (backup, rest) = chosen.split_once('/').expect("name/array/blocks");
+        let (array, blocks) = rest.split_once('/').expect("array/blocks");
+        let (array, blocks): (usize, u64) = (array.parse().expect("index"), blocks.parse().expect("blocks"));
+        let host = admin_host(e, array);
+        let on_array: Vec<usize> = usable.iter().copied().filter(|&v| e.topo.volumes[v].1 == array).collect();
+        let v = on_array[e.rng.index(&on_array)];
+        let backup = backup.to_string();
+        let action = match roll {
+            0 | 1 => ActionDef::RecordBackup {
+                host,
+                backup,
+                label: format!("gen{}", roll),
+                generation: e.rng.below(100),
+                host_time: e.rng.below(1_000_000),
+                source: "/fuzz".into(),
+            },
+            2 => ActionDef::ListBackups { host, volume: e.topo.volumes[v].0.clone() },
+            _ => {
+                let mut to = region(e, v);
+                let size = e.topo.volume_blocks[v];
+                to.blocks = blocks.min(size);
+                to.start = to.start.min(size - to.blocks);
+                ActionDef::RestoreBackup { host, backup, to }
+            }
+        };
+        return e.push(e.at, action);
+    }
+    let v = usable[e.rng.index(&usable)];
+    let array = e.topo.volumes[v].1;
+    let on_array: Vec<usize> = usable.iter().copied().filter(|&w| e.topo.volumes[w].1 == array).collect();
+    let w = on_array[e.rng.index(&on_array)];
+    let source = region(e, v);
+    let mut destination = region(e, w);
+    let size = e.topo.volume_blocks[w];
+    destination.blocks = source.blocks.min(size);
+    destination.start = destination.start.min(size - destination.blocks);
+    if e.rng.chance(1, 12) {
+        destination.volume = "catalog".into();
+    }
+    let host = admin_host(e, array);
+    let backup = format!("b{}", backups.len() + 1);
+    e.state.entry("backups".into()).or_default().push(format!("{backup}/{array}/{}", source.blocks));
+    let blocks = source.blocks;
+    e.push(e.at, ActionDef::Backup { host, backup, source, destination });
+    // Often a controller crash around the copy's end, when the catalog entry turns
+    // `complete`: the entry must never say so over data a crash lost.
+    if e.rng.chance(1, 2) {
+        let at = e.at + e.rng.between(20_000, 200_000 + blocks * 40_000);
+        let array = e.topo.arrays[array].clone();
+        let after = e.outage();
+        e.push(at, ActionDef::CrashArray { array, restart_after: Some(Duration(after)) });
+    }
 }
 
 /// A latent sector error on a random block (biased to the first blocks, where

@@ -112,6 +112,12 @@ pub const CATALOG: &[PlantedBug] = &[
         level: Level::Engine,
         caught_by: &[CheckName::Invariants, CheckName::Linearizability],
     },
+    PlantedBug {
+        name: "catalog-complete-before-durable",
+        description: "S0: a backup's catalog entry is marked complete once every destination write has been submitted, not once every one is durable, so a reader (or a crash) can find a complete backup over partial data",
+        level: Level::Engine,
+        caught_by: &[CheckName::Linearizability],
+    },
 ];
 
 /// Every planted bug this build knows: none without the `planted-bugs` feature.

@@ -404,6 +404,49 @@ pub enum ActionDef {
         host: String,
         image: String,
     },
+    /// S0: `host` backs `source` up to `destination` (two regions of one array),
+    /// naming the backup `backup` (numbered in order of first appearance). Sent to the
+    /// regions' array.
+    Backup {
+        host: String,
+        backup: String,
+        source: RegionDef,
+        destination: RegionDef,
+    },
+    /// S0: `host` stores its management information about `backup` in the array's
+    /// catalog.
+    RecordBackup {
+        host: String,
+        backup: String,
+        label: String,
+        generation: u64,
+        /// The host's clock when it took the backup (its own number, any unit).
+        host_time: u64,
+        /// What the host backed up, in its words (`"/db"`).
+        source: String,
+    },
+    /// S0: `host` lists the catalog entries of the backups of `volume`.
+    ListBackups {
+        host: String,
+        volume: String,
+    },
+    /// S0: `host` restores `backup` to the region `to` (on the backup's array).
+    RestoreBackup {
+        host: String,
+        backup: String,
+        to: RegionDef,
+    },
+}
+
+/// S0: a region of a volume: `blocks` blocks from `start`. The volume name `"catalog"`
+/// names the catalog of the array the command goes to (a region every command
+/// refuses: `inside_catalog`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionDef {
+    pub volume: String,
+    pub start: u64,
+    pub blocks: u64,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]

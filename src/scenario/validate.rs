@@ -15,6 +15,8 @@ use sim::{
 use std::collections::BTreeMap;
 use std::fmt;
 
+#[path = "validate_backup.rs"]
+mod backup;
 #[path = "validate_remote.rs"]
 mod remote;
 use std::path::{Path, PathBuf};
@@ -403,6 +405,7 @@ impl Validator<'_> {
         }
         let offload = self.offload(f, &host_ix, &vol_ix, &volumes, &links, &hosts)?;
         let groups = self.remote_groups(f, &vol_ix, &volumes, &links, &mut pair_ix)?;
+        let backups = self.backup_names(f, &vol_ix, &volumes)?;
         let mut timeline = Vec::new();
         let mut last: Option<(usize, Duration)> = None;
         for (i, t) in f.timeline.iter().enumerate() {
@@ -483,6 +486,12 @@ impl Validator<'_> {
                 | ActionDef::Failback { .. }) => self.remote_action(
                     &p, remote, &groups, &pair_ix, &host_ix, &array_ix, &vol_ix, &volumes, &links,
                 )?,
+                s0 @ (ActionDef::Backup { .. }
+                | ActionDef::RecordBackup { .. }
+                | ActionDef::ListBackups { .. }
+                | ActionDef::RestoreBackup { .. }) => {
+                    self.backup_action(&p, s0, &backups, &host_ix, &vol_ix, &volumes, &links, f)?
+                }
                 ActionDef::Snapshot { host, volume, image } => {
                     let h = find(&host_ix, "host", "snapshot.host", host)?;
                     let v = &volumes[find(&vol_ix, "volume", "snapshot.volume", volume)?];

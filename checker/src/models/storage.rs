@@ -20,7 +20,8 @@ use crate::linearizability::{Budget, Model, Operation, Outcome};
 use crate::partition::{Partitioned, Projection, check, check_partitioned};
 use crate::report::{Report, Verdict};
 use model::{
-    ErrorKind, GroupId, History, Op, OpResult, PairId, Reply, StorageModel, Value, VolumeId, VolumeSpec,
+    BackupId, ErrorKind, GroupId, History, Op, OpResult, PairId, Reply, StorageModel, Value, VolumeId,
+    VolumeSpec,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -66,6 +67,16 @@ pub fn describe_result(r: &OpResult) -> String {
             format!("[{}]", inner.join(" "))
         }
         Ok(Reply::Done) => "done".to_string(),
+        Ok(Reply::Backups(entries)) => {
+            let inner: Vec<String> = entries
+                .iter()
+                .map(|e| {
+                    let label = e.info.as_ref().map_or(String::new(), |i| format!(" {:?}", i.label));
+                    format!("{} {} -> {} {}{label}", e.backup, e.src, e.dst, e.state)
+                })
+                .collect();
+            format!("catalog [{}]", inner.join(", "))
+        }
         Err(e) => format!("error: {e}"),
     }
 }
@@ -87,7 +98,7 @@ impl Model for StorageSpec {
         }
         match op {
             Op::Read { vol, block, len } => {
-                if let Err(e) = state.accessible(*vol) {
+                if let Err(e) = state.io_allowed(op) {
                     return (Err(e), None);
                 }
                 let values =
@@ -114,7 +125,7 @@ impl Model for StorageSpec {
     fn read_only(&self, op: &Op, ret: &OpResult) -> bool {
         // A rejection has no effect (the model validates before it mutates). Listed
         // explicitly: an admin command added later is not a read.
-        matches!(op, Op::Read { .. }) || ret.is_err()
+        matches!(op, Op::Read { .. } | Op::ListBackups { .. }) || ret.is_err()
     }
 
     fn describe_op(&self, op: &Op) -> String {
@@ -387,7 +398,8 @@ pub fn check_storage_ops(
     budget: &Budget,
 ) -> Report {
     let split = split_per_block(volumes, ops.clone());
-    // I/O to an image (S4) is judged with the snapshots that make the image exist.
+    // I/O to an image (S4) is judged with the snapshots that make the image exist; any
+    // admin command (S0's included) means components.
     let mut report = if ops.iter().all(|o| o.op.is_io() && !o.op.volume().is_some_and(|v| v.is_image())) {
         check_partitioned(&StorageSpec::new(volumes), &split, budget)
     } else {
@@ -426,8 +438,100 @@ struct Components {
     of_pair: BTreeMap<PairId, u32>,
     /// S3: component of each consistency group.
     of_group: BTreeMap<GroupId, u32>,
-    /// Block indices touched by host I/O, per component.
+    /// S0: component of each backup id.
+    of_backup: BTreeMap<BackupId, u32>,
+    /// The parts of each component: block indices touched by host I/O, each standing
+    /// for its class (see [`backup_classes`]).
     blocks: BTreeMap<u32, BTreeSet<u64>>,
+    /// S0: the class (its least block index) of each block index a backup or a restore
+    /// relates to another; blocks absent here are their own class.
+    class: BTreeMap<(u32, u64), u64>,
+}
+
+/// Most block indices one component's backup classes may hold before the whole
+/// component becomes one part (class 0).
+const CLASS_BLOCKS_MAX: usize = 1 << 16;
+
+/// S0: a backup copies block `s + i` of its source to block `d + i` of its
+/// destination (and a restore copies the destination to its target), so a part that
+/// checks one block index must also see the blocks it was copied from. The block
+/// indices touched by I/O are closed under the shifts of every backup and restore of
+/// their component (over-approximating: a shift applies to an index whatever its
+/// volume, which only makes parts larger), and joined into classes. `blocks` is
+/// rewritten to hold one index per class, its least.
+fn backup_classes(
+    history: &[Operation<Op, OpResult>],
+    of_volume: &BTreeMap<VolumeId, u32>,
+    blocks: &mut BTreeMap<u32, BTreeSet<u64>>,
+) -> BTreeMap<(u32, u64), u64> {
+    // Per component, each copy: (from start, to start, blocks).
+    let mut dst_of = BTreeMap::new();
+    let mut shifts: BTreeMap<u32, Vec<(u64, u64, u64)>> = BTreeMap::new();
+    for o in history {
+        if let Op::Backup { backup, src, dst } = &o.op {
+            dst_of.insert(*backup, *dst);
+            if let Some(&c) = of_volume.get(&src.vol) {
+                shifts.entry(c).or_default().push((src.start, dst.start, src.blocks));
+            }
+        }
+    }
+    for o in history {
+        if let Op::RestoreBackup { backup, to } = &o.op
+            && let (Some(dst), Some(&c)) = (dst_of.get(backup), of_volume.get(&to.vol))
+        {
+            shifts.entry(c).or_default().push((dst.start, to.start, dst.blocks.min(to.blocks)));
+        }
+    }
+    let mut class = BTreeMap::new();
+    for (c, copies) in shifts {
+        let Some(touched) = blocks.get_mut(&c) else { continue };
+        let mut parent: BTreeMap<u64, u64> = touched.iter().map(|b| (*b, *b)).collect();
+        fn root(parent: &mut BTreeMap<u64, u64>, x: u64) -> u64 {
+            let p = parent[&x];
+            if p == x {
+                return x;
+            }
+            let r = root(parent, p);
+            parent.insert(x, r);
+            r
+        }
+        let mut work: Vec<u64> = touched.iter().copied().collect();
+        let mut whole = false;
+        while let Some(b) = work.pop() {
+            for &(from, to, n) in &copies {
+                let related = [
+                    (b >= from && b - from < n).then(|| to + (b - from)),
+                    (b >= to && b - to < n).then(|| from + (b - to)),
+                ];
+                for r in related.into_iter().flatten() {
+                    if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(r) {
+                        e.insert(r);
+                        work.push(r);
+                    }
+                    let (x, y) = (root(&mut parent, b), root(&mut parent, r));
+                    if x != y {
+                        parent.insert(x.max(y), x.min(y));
+                    }
+                }
+            }
+            if parent.len() > CLASS_BLOCKS_MAX {
+                whole = true;
+                break;
+            }
+        }
+        let keys: Vec<u64> = parent.keys().copied().collect();
+        let mut reps = BTreeSet::new();
+        for b in keys {
+            let r = if whole { 0 } else { root(&mut parent, b) };
+            class.insert((c, b), r);
+            reps.insert(r);
+        }
+        for b in touched.iter() {
+            class.entry((c, *b)).or_insert(if whole { 0 } else { *b });
+        }
+        *touched = reps;
+    }
+    class
 }
 
 impl Components {
@@ -460,6 +564,30 @@ impl Components {
                 Op::DeleteSnapshot { image } => {
                     find(&mut parent, (0, image.0));
                 }
+                // S0: a backup joins its id and both regions' volumes; a restore joins
+                // its target; a listing names a volume.
+                Op::Backup { backup, src, dst } => {
+                    let a = find(&mut parent, (3, backup.0));
+                    for v in [src.vol, dst.vol] {
+                        let b = find(&mut parent, (0, v.0));
+                        if b != a {
+                            parent.insert(b, a);
+                        }
+                    }
+                }
+                Op::RestoreBackup { backup, to } => {
+                    let a = find(&mut parent, (3, backup.0));
+                    let b = find(&mut parent, (0, to.vol.0));
+                    if b != a {
+                        parent.insert(b, a);
+                    }
+                }
+                Op::RecordBackup { backup, .. } | Op::BackupEvent { backup, .. } => {
+                    find(&mut parent, (3, backup.0));
+                }
+                Op::ListBackups { src } => {
+                    find(&mut parent, (0, src.0));
+                }
                 _ => {}
             }
             if let Some(pair) = o.op.pair() {
@@ -488,6 +616,7 @@ impl Components {
         let nodes: Vec<(u8, u32)> = parent.keys().copied().collect();
         let mut ids: BTreeMap<(u8, u32), u32> = BTreeMap::new();
         let (mut of_volume, mut of_pair, mut of_group) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        let mut of_backup = BTreeMap::new();
         for n in nodes {
             let root = find(&mut parent, n);
             let next = ids.len() as u32;
@@ -495,7 +624,8 @@ impl Components {
             match n.0 {
                 0 => of_volume.insert(VolumeId(n.1), id),
                 1 => of_pair.insert(PairId(n.1), id),
-                _ => of_group.insert(GroupId(n.1), id),
+                2 => of_group.insert(GroupId(n.1), id),
+                _ => of_backup.insert(BackupId(n.1), id),
             };
         }
         let mut blocks: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
@@ -510,7 +640,14 @@ impl Components {
                 }
             }
         }
-        Components { spec: StorageSpec::new(volumes), of_volume, of_pair, of_group, blocks }
+        let class = backup_classes(history, &of_volume, &mut blocks);
+        Components { spec: StorageSpec::new(volumes), of_volume, of_pair, of_group, of_backup, blocks, class }
+    }
+
+    /// The part of block `block` of component `c`: its class under the backups'
+    /// shifts (S0), or the block itself.
+    fn part_of(&self, c: u32, block: u64) -> u64 {
+        self.class.get(&(c, block)).copied().unwrap_or(block)
     }
 }
 
@@ -532,6 +669,11 @@ impl Components {
     fn command_component(&self, op: &Op) -> Option<u32> {
         match op {
             Op::Snapshot { image, .. } | Op::DeleteSnapshot { image } => Some(self.of_volume[image]),
+            Op::Backup { backup, .. }
+            | Op::RecordBackup { backup, .. }
+            | Op::RestoreBackup { backup, .. }
+            | Op::BackupEvent { backup, .. } => Some(self.of_backup[backup]),
+            Op::ListBackups { src } => Some(self.of_volume[src]),
             _ => self.admin_component(op),
         }
     }
@@ -606,6 +748,18 @@ impl Partitioned for Components {
         let c = self.of_volume[&vol];
         let (first, n) = op.extent();
         let mut parts = Vec::with_capacity(n as usize);
+        if n > 1 && matches!(ret, Some(Err(_))) {
+            // A refusal may depend on any block of the extent (S0: one block inside a
+            // backup's destination refuses the whole request): every part it touches
+            // judges the whole request (a refusal has no effect).
+            for i in 0..n {
+                let key = PartKey { component: c, block: self.part_of(c, first + i) };
+                if !parts.iter().any(|(k, _, _)| *k == key) {
+                    parts.push((key, op.clone(), ret.cloned()));
+                }
+            }
+            return Projection::Parts(parts);
+        }
         for i in 0..n {
             let block = first + i;
             let sub_ret = match ret {
@@ -622,7 +776,13 @@ impl Partitioned for Components {
                 }
                 _ => unreachable!("host I/O"),
             };
-            parts.push((PartKey { component: c, block }, sub, sub_ret));
+            let key = PartKey { component: c, block: self.part_of(c, block) };
+            // S0: blocks of one class share a part; the first block of the class judges
+            // a multi-block operation kept whole (a rejection).
+            if parts.iter().any(|(k, _, _)| *k == key) {
+                continue;
+            }
+            parts.push((key, sub, sub_ret));
         }
         Projection::Parts(parts)
     }

@@ -1,0 +1,1231 @@
+//! Backup with a catalog (SPEC §2 S0): the controller's backup engine.
+//!
+//! A child module of `controller` (it extends [`Controller`] with the backup paths),
+//! kept in its own file. The semantics are the model's (`model::backup`); this is how
+//! the array keeps them.
+//!
+//! # The catalog
+//! The catalog is part of the array's durable metadata area, a region distinct from
+//! every data region (no host I/O and no backup region can reach it: a region naming
+//! a catalog id is refused with `InsideCatalog`). One record per backup,
+//! `backup/<id>`: its creation sequence number, state and regions; the host's
+//! management information under `backup-info/<id>` (a separate key, so a
+//! `record_backup` never races the record's state changes); a restore in progress
+//! under `bkrestore/<seq>`. A restarted controller rebuilds the catalog from them.
+//!
+//! # Commands
+//! Admin commands run one at a time (a queue); `list_backups` is answered at once from
+//! memory (which holds exactly what is durable).
+//!
+//! - **`backup`**: the model's checks; then a **gate**: new host I/O to the source's
+//!   and the destination's volumes is held and in-flight I/O drains, so the backup
+//!   point is a cut with no write in flight (a write that began before the command
+//!   lands wholly before it). Under the gate the allocation maps of both spaces are
+//!   listed: the copy set is every chunk of the region allocated on either side (a
+//!   chunk zero on both is already equal), so the cost follows the blocks written,
+//!   not the region's size. Then the record `Copying` is made durable (the
+//!   linearization point), the client is answered and held I/O resumes. No data is
+//!   written before the record is durable, so a crash never leaves data without an
+//!   entry.
+//! - **The copier** copies the copy set chunk by chunk ([`BACKUP_CHUNK`] blocks,
+//!   [`BACKUP_WINDOW`] chunks in flight), driven by media completions: read the source
+//!   chunk, write the destination chunk. **Copy-before-write** keeps the point in time:
+//!   a host write to a source chunk still in the copy set waits while the copier copies
+//!   that chunk first (urgently), then runs. The destination is refused to hosts while
+//!   copying, so nothing else writes it.
+//! - **Complete** only once every destination write has completed (is durable): then
+//!   the record `Complete` is put with [`MediaOp::MetaPutAnnounced`], so the
+//!   transition is announced exactly when it becomes durable.
+//! - **`restore_backup`**: the checks; a gate on the target's volume (held until the
+//!   end); an intent record; the copy from the destination (read-only while the
+//!   backup is `Complete`) to the target; the intent is deleted and the client
+//!   answered. The restore takes effect at one instant for every host.
+//! - **`record_backup`**: one put of the info; the answer once durable.
+//!
+//! # Crash and restart
+//! A record still `Copying` at boot is a copy the crash cut: the restarted controller
+//! puts `Failed` (announced when durable); until then the entry is still `Copying` for
+//! hosts. A restore intent found at boot is redone from the start under the gate (the
+//! backup's destination cannot have changed), then deleted. A media error reading the
+//! source also fails the backup.
+
+use super::*;
+use model::{BackupEvent, BackupId, BackupInfo, BackupState, CatalogEntry, Region};
+
+/// Blocks per copy step of a backup or a restore.
+pub const BACKUP_CHUNK: u64 = 64;
+/// Chunks one backup's copier keeps in flight.
+pub const BACKUP_WINDOW: usize = 4;
+
+/// A catalog entry in the controller.
+#[derive(Debug)]
+pub(super) struct BEntry {
+    /// Creation order (a retry over a failed destination holds it from then on).
+    seq: u64,
+    src: Region,
+    dst: Region,
+    state: BackupState,
+    info: Option<BackupInfo>,
+    /// A restart found it `Copying`: the `Failed` record is on its way.
+    failing: bool,
+    copy: Option<BCopy>,
+}
+
+/// A background copy: a backup's or a restore's.
+#[derive(Debug, Default)]
+struct BCopy {
+    /// Chunks still to copy (chunk `i` is blocks `[i * BACKUP_CHUNK, ..)` of the region).
+    todo: BTreeSet<u64>,
+    urgent: BTreeSet<u64>,
+    inflight: BTreeSet<u64>,
+    /// Host writes waiting for a chunk (copy-before-write).
+    waiters: BTreeMap<u64, Vec<(ReqId, Op)>>,
+    blocks_copied: u64,
+    /// Chunks whose destination write was submitted (the planted bug's view).
+    #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
+    writing: BTreeSet<u64>,
+    /// The `Complete` record (or the restore's intent delete) is on its way.
+    finishing: bool,
+    /// A source read failed.
+    failed: bool,
+}
+
+/// A restore in progress.
+#[derive(Debug)]
+struct BRestore {
+    /// The client to answer (`None` for a restore redone after a restart).
+    req: Option<ReqId>,
+    from: Region,
+    to: Region,
+    copy: BCopy,
+    /// The intent record is durable.
+    intent: bool,
+    /// The allocation listings were issued; how many answers are awaited.
+    listed: bool,
+    listing: u8,
+}
+
+/// The phases of the admin command in progress.
+#[derive(Debug)]
+enum BAdmin {
+    /// Waiting for the gated volumes to drain, then listing (`listing` awaited).
+    Gate { req: ReqId, op: Op, listing: u8, listed: bool, todo: BTreeSet<u64> },
+    /// The record is on its way.
+    Record { req: ReqId, id: BackupId },
+    /// A `record_backup` put is on its way.
+    Info { req: ReqId, id: BackupId, info: BackupInfo },
+    /// A restore runs (the slot is taken until it answers).
+    Restore,
+}
+
+/// What a backup media I/O was for.
+#[derive(Clone, Debug)]
+pub(super) enum BPending {
+    /// An allocation listing of the command in progress (a backup's).
+    Listing {
+        src_side: bool,
+    },
+    /// An allocation listing of a restore.
+    RestoreListing {
+        seq: u64,
+        from_side: bool,
+    },
+    Record,
+    Info,
+    CopyRead {
+        id: BackupId,
+        chunk: u64,
+    },
+    CopyWrite {
+        id: BackupId,
+        chunk: u64,
+    },
+    Finished {
+        id: BackupId,
+    },
+    Failed {
+        id: BackupId,
+    },
+    RestoreIntent {
+        seq: u64,
+    },
+    RestoreRead {
+        seq: u64,
+        chunk: u64,
+    },
+    RestoreWrite {
+        seq: u64,
+        chunk: u64,
+    },
+    RestoreDone {
+        seq: u64,
+    },
+}
+
+/// The backup engine's state.
+#[derive(Debug, Default)]
+pub(super) struct Backups {
+    entries: BTreeMap<BackupId, BEntry>,
+    seq_next: u64,
+    admin_queue: VecDeque<(ReqId, Op)>,
+    admin: Option<BAdmin>,
+    /// Volumes whose host I/O is held, with how many gates hold each.
+    gated: BTreeMap<VolumeId, u32>,
+    held: VecDeque<(ReqId, Op)>,
+    restores: BTreeMap<u64, BRestore>,
+    /// Boot work: `Failed` records to put, restores to redo.
+    boot_failed: Vec<BackupId>,
+    /// Totals for the run report and the benchmark.
+    pub(super) stats: BackupStats,
+}
+
+/// What the backup engine did (the run report's and the benchmark's figures).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackupStats {
+    /// Blocks the backups' copiers wrote to destinations.
+    pub blocks_copied: u64,
+    /// Blocks restores wrote back.
+    pub blocks_restored: u64,
+    /// Chunks copied early for a host write (copy-before-write).
+    pub urgent_chunks: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+fn record_key(id: BackupId) -> String {
+    format!("backup/{:08x}", id.0)
+}
+
+fn info_key(id: BackupId) -> String {
+    format!("backup-info/{:08x}", id.0)
+}
+
+fn restore_key(seq: u64) -> String {
+    format!("bkrestore/{seq:016x}")
+}
+
+fn encode_region(r: &Region) -> String {
+    format!("{} {} {}", r.vol.0, r.start, r.blocks)
+}
+
+fn encode_record(e: &BEntry, state: BackupState) -> Vec<u8> {
+    format!("{} {} {} {}", e.seq, state.name(), encode_region(&e.src), encode_region(&e.dst)).into_bytes()
+}
+
+fn decode_record(bytes: &[u8]) -> Option<(u64, BackupState, Region, Region)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let f: Vec<&str> = text.split(' ').collect();
+    if f.len() != 8 {
+        return None;
+    }
+    let n = |i: usize| f[i].parse::<u64>().ok();
+    let region = |i: usize| {
+        Some(Region { vol: VolumeId(u32::try_from(n(i)?).ok()?), start: n(i + 1)?, blocks: n(i + 2)? })
+    };
+    Some((n(0)?, BackupState::from_name(f[1])?, region(2)?, region(5)?))
+}
+
+fn decode_restore(bytes: &[u8]) -> Option<(Region, Region)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let f: Vec<u64> = text.split(' ').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    if f.len() != 6 {
+        return None;
+    }
+    let r = |i: usize| {
+        Some(Region { vol: VolumeId(u32::try_from(f[i]).ok()?), start: f[i + 1], blocks: f[i + 2] })
+    };
+    Some((r(0)?, r(3)?))
+}
+
+/// The chunks of `region` holding a block of `allocated` (a space's listing).
+fn chunks_in(region: &Region, allocated: &[u64], into: &mut BTreeSet<u64>) {
+    for b in allocated {
+        if *b >= region.start && *b < region.end() {
+            into.insert((b - region.start) / BACKUP_CHUNK);
+        }
+    }
+}
+
+/// The blocks of chunk `c` of a region: `(first, len)`.
+fn chunk_span(region: &Region, c: u64) -> (u64, u32) {
+    let first = region.start + c * BACKUP_CHUNK;
+    (first, (region.end() - first).min(BACKUP_CHUNK) as u32)
+}
+
+impl Backups {
+    /// Rebuilds the catalog from the durable metadata.
+    pub(super) fn boot(meta: &Metadata) -> Backups {
+        let mut b = Backups::default();
+        for (key, value) in meta {
+            if let Some(h) = key.strip_prefix("backup/")
+                && let Ok(id) = u32::from_str_radix(h, 16)
+                && let Some((seq, state, src, dst)) = decode_record(value)
+            {
+                let id = BackupId(id);
+                b.seq_next = b.seq_next.max(seq + 1);
+                let failing = state == BackupState::Copying;
+                if failing {
+                    b.boot_failed.push(id);
+                }
+                b.entries.insert(id, BEntry { seq, src, dst, state, info: None, failing, copy: None });
+            } else if let Some(h) = key.strip_prefix("bkrestore/")
+                && let Ok(seq) = u64::from_str_radix(h, 16)
+                && let Some((from, to)) = decode_restore(value)
+            {
+                b.seq_next = b.seq_next.max(seq + 1);
+                let copy = BCopy::default();
+                b.restores.insert(
+                    seq,
+                    BRestore { req: None, from, to, copy, intent: true, listed: false, listing: 0 },
+                );
+                *b.gated.entry(to.vol).or_default() += 1;
+            }
+        }
+        for (key, value) in meta {
+            if let Some(h) = key.strip_prefix("backup-info/")
+                && let Ok(id) = u32::from_str_radix(h, 16)
+                && let Some(e) = b.entries.get_mut(&BackupId(id))
+            {
+                e.info = serde_json::from_slice(value).ok();
+            }
+        }
+        b
+    }
+
+    /// Entries that hold their destination (no newer entry has the same one).
+    fn holding(&self) -> impl Iterator<Item = (&BackupId, &BEntry)> {
+        self.entries.iter().filter(|(_, e)| !self.entries.values().any(|o| o.dst == e.dst && o.seq > e.seq))
+    }
+
+    fn copying(&self) -> impl Iterator<Item = &BEntry> {
+        self.entries.values().filter(|e| e.state == BackupState::Copying)
+    }
+
+    /// True if `vol` holds a backup's region (see `model::backup`): it cannot join a
+    /// pair or have images.
+    /// A volume gated by a command in progress counts too (its backup takes effect
+    /// before any command that arrives meanwhile).
+    pub(super) fn has_backups(&self, vol: VolumeId) -> bool {
+        self.copying().any(|e| e.src.vol == vol)
+            || self.holding().any(|(_, e)| e.dst.vol == vol)
+            || self.gated.contains_key(&vol)
+    }
+
+    pub(super) fn busy(&self) -> bool {
+        self.admin.is_some()
+            || !self.admin_queue.is_empty()
+            || !self.restores.is_empty()
+            || self.entries.values().any(|e| e.copy.is_some() || e.failing)
+    }
+
+    pub(super) fn admin_waits_for(&self, vol: VolumeId) -> bool {
+        self.gated.contains_key(&vol)
+    }
+}
+
+impl Controller {
+    /// True if the backup engine must see this host I/O: its volume is gated, it
+    /// touches a destination, or it writes a source chunk still to copy.
+    pub(super) fn backup_claims(&self, op: &Op) -> bool {
+        let Some(vol) = op.volume() else { return false };
+        if self.bk.gated.contains_key(&vol) {
+            return true;
+        }
+        let (first, count) = op.extent();
+        self.bk.holding().any(|(_, e)| e.dst.touches(vol, first, count))
+            || (op.is_write()
+                && self.bk.entries.values().any(|e| e.copy.is_some() && e.src.touches(vol, first, count)))
+    }
+
+    pub(super) fn backup_io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        let vol = op.volume().expect("host I/O");
+        let (first, count) = op.extent();
+        if self.bk.gated.contains_key(&vol) {
+            return self.bk.held.push_back((req, op));
+        }
+        // The model's rules of host I/O to a destination (after the volume's own).
+        let refusal = match self.validate(&op) {
+            Err(e) => Some(e),
+            Ok(v) if v.inconsistent => Some(ErrorKind::Inconsistent),
+            Ok(_) => {
+                let mut r = None;
+                for (_, e) in self.bk.holding().filter(|(_, e)| e.dst.touches(vol, first, count)) {
+                    match e.state {
+                        BackupState::Copying => r = Some(ErrorKind::NotAccessible),
+                        BackupState::Complete if op.is_write() => r = Some(ErrorKind::NotAccessible),
+                        BackupState::Complete => {}
+                        BackupState::Failed => r = r.or(Some(ErrorKind::Inconsistent)),
+                    }
+                    if r == Some(ErrorKind::NotAccessible) {
+                        break;
+                    }
+                }
+                r
+            }
+        };
+        if let Some(e) = refusal {
+            return out.push(Output::Reply { req, result: Err(e) });
+        }
+        if op.is_write() {
+            // Copy-before-write: the first source chunk still to copy.
+            let mut wait = None;
+            for (id, e) in &self.bk.entries {
+                let Some(copy) = &e.copy else { continue };
+                if !e.src.touches(vol, first, count) {
+                    continue;
+                }
+                let lo = first.max(e.src.start) - e.src.start;
+                let hi = (first + count).min(e.src.end()) - 1 - e.src.start;
+                if let Some(&c) = copy.todo.range(lo / BACKUP_CHUNK..=hi / BACKUP_CHUNK).next() {
+                    wait = Some((*id, c));
+                    break;
+                }
+            }
+            if let Some((id, c)) = wait {
+                let copy = self.bk.entries.get_mut(&id).expect("exists").copy.as_mut().expect("copying");
+                if !copy.inflight.contains(&c) && copy.urgent.insert(c) {
+                    self.bk.stats.urgent_chunks += 1;
+                }
+                copy.waiters.entry(c).or_default().push((req, op));
+                return self.backup_pump(id, out);
+            }
+        }
+        self.plain_io(req, op, vol, out)
+    }
+
+    pub(super) fn backup_admin(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        match op {
+            Op::ListBackups { src } => {
+                let list = self
+                    .bk
+                    .entries
+                    .iter()
+                    .filter(|(_, e)| e.src.vol == src)
+                    .map(|(id, e)| CatalogEntry {
+                        backup: *id,
+                        src: e.src,
+                        dst: e.dst,
+                        state: e.state,
+                        info: e.info.clone(),
+                    })
+                    .collect();
+                out.push(Output::Reply { req, result: Ok(Reply::Backups(list)) });
+            }
+            Op::BackupEvent { .. } => {
+                // Not a client request: the array makes these transitions by itself.
+                out.push(Output::Reply { req, result: Err(ErrorKind::NotAccessible) });
+            }
+            _ => {
+                self.bk.admin_queue.push_back((req, op));
+                self.backup_try_admin(out);
+            }
+        }
+    }
+
+    /// The checks of a region before any catalog rule (the model's order).
+    fn backup_region_check(&self, r: &Region, blocks: u64) -> Result<(), ErrorKind> {
+        if r.vol.is_catalog() {
+            return Err(ErrorKind::InsideCatalog);
+        }
+        let v = self.volumes.get(&r.vol).ok_or(ErrorKind::NoSuchVolume)?;
+        if r.blocks == 0 || r.blocks != blocks || r.vol.is_image() {
+            return Err(ErrorKind::InvalidRegion);
+        }
+        match r.start.checked_add(r.blocks) {
+            Some(end) if end <= v.blocks => Ok(()),
+            _ => Err(ErrorKind::OutOfRange),
+        }
+    }
+
+    fn backup_volume_check(&self, vol: VolumeId) -> Result<(), ErrorKind> {
+        let v = &self.volumes[&vol];
+        if v.pair.is_some() || self.remote.in_pair(vol) {
+            return Err(ErrorKind::InPair);
+        }
+        if self.snaps.has_images(vol) {
+            return Err(ErrorKind::HasImages);
+        }
+        if v.inconsistent {
+            return Err(ErrorKind::Inconsistent);
+        }
+        Ok(())
+    }
+
+    /// `backup`'s rules, in the model's order.
+    fn backup_check(&self, id: BackupId, src: &Region, dst: &Region) -> Result<(), ErrorKind> {
+        if src.vol.is_catalog() || dst.vol.is_catalog() {
+            return Err(ErrorKind::InsideCatalog);
+        }
+        for r in [src, dst] {
+            self.volumes.get(&r.vol).ok_or(ErrorKind::NoSuchVolume)?;
+        }
+        self.backup_region_check(src, dst.blocks)?;
+        self.backup_region_check(dst, src.blocks)?;
+        if src.overlaps(dst) {
+            return Err(ErrorKind::RegionOverlap);
+        }
+        if self.bk.entries.contains_key(&id) {
+            return Err(ErrorKind::BackupExists);
+        }
+        self.backup_volume_check(src.vol)?;
+        self.backup_volume_check(dst.vol)?;
+        let retry = |e: &BEntry| e.state == BackupState::Failed && e.dst == *dst;
+        if self.bk.holding().any(|(_, e)| e.dst.overlaps(dst) && !retry(e))
+            || self.bk.copying().any(|e| e.src.overlaps(dst) || e.dst.overlaps(src))
+        {
+            return Err(ErrorKind::DestinationBusy);
+        }
+        if self.bk.holding().any(|(_, e)| e.state == BackupState::Failed && e.dst.overlaps(src)) {
+            return Err(ErrorKind::Inconsistent);
+        }
+        Ok(())
+    }
+
+    /// `restore_backup`'s rules, in the model's order; the backup's destination.
+    fn restore_check(&self, id: BackupId, to: &Region) -> Result<Region, ErrorKind> {
+        let e = self.bk.entries.get(&id).ok_or(ErrorKind::NoSuchBackup)?;
+        self.backup_region_check(to, e.dst.blocks)?;
+        if e.state != BackupState::Complete {
+            return Err(ErrorKind::BackupState(e.state));
+        }
+        if to.overlaps(&e.dst) {
+            return Err(ErrorKind::RegionOverlap);
+        }
+        self.backup_volume_check(to.vol)?;
+        if self.bk.holding().any(|(_, h)| h.dst.overlaps(to)) || self.bk.copying().any(|c| c.src.overlaps(to))
+        {
+            return Err(ErrorKind::DestinationBusy);
+        }
+        Ok(e.dst)
+    }
+
+    fn gate(&mut self, vols: &[VolumeId]) {
+        for v in vols {
+            *self.bk.gated.entry(*v).or_default() += 1;
+        }
+    }
+
+    fn ungate(&mut self, vols: &[VolumeId], out: &mut Vec<Output>) {
+        for v in vols {
+            let n = self.bk.gated.get_mut(v).expect("gated");
+            *n -= 1;
+            if *n == 0 {
+                self.bk.gated.remove(v);
+            }
+        }
+        let held: Vec<(ReqId, Op)> = std::mem::take(&mut self.bk.held).into_iter().collect();
+        self.rerun(held, out);
+    }
+
+    fn backup_drained(&self, vols: &[VolumeId]) -> bool {
+        vols.iter().all(|v| self.volumes[v].inflight == 0)
+    }
+
+    /// Starts the next admin command, or moves the one in progress on.
+    pub(super) fn backup_try_admin(&mut self, out: &mut Vec<Output>) {
+        loop {
+            match &mut self.bk.admin {
+                None => {
+                    let Some((req, op)) = self.bk.admin_queue.pop_front() else { return };
+                    match op {
+                        Op::Backup { backup, src, dst } => match self.backup_check(backup, &src, &dst) {
+                            Ok(()) => {
+                                self.gate(&[src.vol, dst.vol]);
+                                self.bk.admin = Some(BAdmin::Gate {
+                                    req,
+                                    op,
+                                    listing: 0,
+                                    listed: false,
+                                    todo: BTreeSet::new(),
+                                });
+                            }
+                            Err(e) => out.push(Output::Reply { req, result: Err(e) }),
+                        },
+                        Op::RestoreBackup { backup, to } => match self.restore_check(backup, &to) {
+                            Ok(from) => self.restore_start(Some(req), from, to, out),
+                            Err(e) => out.push(Output::Reply { req, result: Err(e) }),
+                        },
+                        Op::RecordBackup { backup, info } => {
+                            if !self.bk.entries.contains_key(&backup) {
+                                out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchBackup) });
+                                continue;
+                            }
+                            let value = serde_json::to_vec(&info).expect("plain data");
+                            self.submit(
+                                MediaOp::MetaPut { key: info_key(backup), value },
+                                Pending::Backup(BPending::Info),
+                                out,
+                            );
+                            self.bk.admin = Some(BAdmin::Info { req, id: backup, info });
+                        }
+                        _ => unreachable!("S0 commands"),
+                    }
+                }
+                Some(BAdmin::Gate { op: Op::Backup { src, dst, .. }, listing, listed, .. }) => {
+                    let (src, dst) = (*src, *dst);
+                    if *listed || *listing > 0 {
+                        return;
+                    }
+                    if !self.backup_drained(&[src.vol, dst.vol]) {
+                        return;
+                    }
+                    if let Some(BAdmin::Gate { listing, .. }) = &mut self.bk.admin {
+                        *listing = 2;
+                    }
+                    for (vol, src_side) in [(src.vol, true), (dst.vol, false)] {
+                        let space = self.volumes[&vol].space;
+                        self.submit(
+                            MediaOp::Allocated { space },
+                            Pending::Backup(BPending::Listing { src_side }),
+                            out,
+                        );
+                    }
+                    return;
+                }
+                Some(_) => return,
+            }
+        }
+    }
+
+    /// Called when a volume's in-flight host I/O drops (a gate may be drained).
+    pub(super) fn backup_volume_idle(&mut self, vol: VolumeId, out: &mut Vec<Output>) {
+        if self.bk.admin_waits_for(vol) {
+            self.backup_try_admin(out);
+            let waiting: Vec<u64> = self
+                .bk
+                .restores
+                .iter()
+                .filter(|(_, r)| r.to.vol == vol && r.intent && !r.listed)
+                .map(|(s, _)| *s)
+                .collect();
+            for seq in waiting {
+                self.restore_list(seq, out);
+            }
+        }
+    }
+
+    pub(super) fn backup_media_done(&mut self, p: BPending, result: MediaResult, out: &mut Vec<Output>) {
+        match p {
+            BPending::Listing { src_side } => {
+                let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
+                let Some(BAdmin::Gate { op: Op::Backup { backup, src, dst }, listing, listed, todo, req }) =
+                    &mut self.bk.admin
+                else {
+                    unreachable!("a listing of the backup in progress")
+                };
+                chunks_in(if src_side { src } else { dst }, &blocks, todo);
+                *listing -= 1;
+                if *listing > 0 {
+                    return;
+                }
+                *listed = true;
+                let (req, id, src, dst) = (*req, *backup, *src, *dst);
+                let seq = self.bk.seq_next;
+                self.bk.seq_next += 1;
+                let todo = std::mem::take(todo);
+                let e = BEntry {
+                    seq,
+                    src,
+                    dst,
+                    state: BackupState::Copying,
+                    info: None,
+                    failing: false,
+                    copy: Some(BCopy { todo, ..BCopy::default() }),
+                };
+                let value = encode_record(&e, BackupState::Copying);
+                self.bk.admin = Some(BAdmin::Record { req, id });
+                self.bk.entries.insert(id, e);
+                // The entry exists for the checks from now on, but the copier starts
+                // only once the record is durable.
+                self.submit(
+                    MediaOp::MetaPut { key: record_key(id), value },
+                    Pending::Backup(BPending::Record),
+                    out,
+                );
+            }
+            BPending::Record => {
+                let Some(BAdmin::Record { req, id }) = self.bk.admin.take() else { unreachable!("a record") };
+                let e = &self.bk.entries[&id];
+                let vols = [e.src.vol, e.dst.vol];
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                self.ungate(&vols, out);
+                self.backup_pump(id, out);
+                self.backup_try_admin(out);
+            }
+            BPending::Info => {
+                let Some(BAdmin::Info { req, id, info }) = self.bk.admin.take() else { unreachable!("info") };
+                self.bk.entries.get_mut(&id).expect("exists").info = Some(info);
+                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                self.backup_try_admin(out);
+            }
+            BPending::CopyRead { id, chunk } => {
+                let e = &self.bk.entries[&id];
+                match result {
+                    MediaResult::Read(values) => {
+                        let (first, _) = chunk_span(&e.dst, chunk);
+                        let space = self.volumes[&e.dst.vol].space;
+                        self.submit(
+                            MediaOp::Write { space, block: first, values },
+                            Pending::Backup(BPending::CopyWrite { id, chunk }),
+                            out,
+                        );
+                        #[cfg(feature = "planted-bugs")]
+                        if self.planted.contains("catalog-complete-before-durable") {
+                            // Planted: the entry is marked complete once every write
+                            // is *submitted*, not once every write is durable.
+                            let copy =
+                                self.bk.entries.get_mut(&id).expect("exists").copy.as_mut().expect("copying");
+                            copy.writing.insert(chunk);
+                            if copy.todo.iter().all(|c| copy.writing.contains(c)) {
+                                self.backup_finish(id, out);
+                            }
+                        }
+                    }
+                    MediaResult::ReadError { .. } => {
+                        let copy =
+                            self.bk.entries.get_mut(&id).expect("exists").copy.as_mut().expect("copying");
+                        copy.failed = true;
+                        copy.inflight.remove(&chunk);
+                        self.backup_pump(id, out);
+                    }
+                    other => panic!("media result {other:?} for a copy read"),
+                }
+            }
+            BPending::CopyWrite { id, chunk } => {
+                let (_, len) = chunk_span(&self.bk.entries[&id].dst, chunk);
+                // (With the planted bug the copy may be over already.)
+                let Some(copy) = self.bk.entries.get_mut(&id).expect("exists").copy.as_mut() else { return };
+                copy.inflight.remove(&chunk);
+                copy.todo.remove(&chunk);
+                copy.blocks_copied += u64::from(len);
+                self.bk.stats.blocks_copied += u64::from(len);
+                let woken = copy.waiters.remove(&chunk).unwrap_or_default();
+                self.rerun(woken, out);
+                self.backup_pump(id, out);
+            }
+            BPending::Finished { id } => {
+                let e = self.bk.entries.get_mut(&id).expect("exists");
+                e.state = BackupState::Complete;
+                let waiters: Vec<(ReqId, Op)> =
+                    e.copy.take().map(|c| c.waiters.into_values().flatten().collect()).unwrap_or_default();
+                self.bk.stats.completed += 1;
+                self.rerun(waiters, out);
+            }
+            BPending::Failed { id } => {
+                let e = self.bk.entries.get_mut(&id).expect("exists");
+                e.state = BackupState::Failed;
+                e.failing = false;
+                let waiters: Vec<(ReqId, Op)> =
+                    e.copy.take().map(|c| c.waiters.into_values().flatten().collect()).unwrap_or_default();
+                self.bk.stats.failed += 1;
+                self.rerun(waiters, out);
+            }
+            BPending::RestoreIntent { seq } => {
+                self.bk.restores.get_mut(&seq).expect("a restore").intent = true;
+                self.restore_list(seq, out);
+            }
+            BPending::RestoreListing { seq, from_side } => {
+                let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
+                let r = self.bk.restores.get_mut(&seq).expect("a restore");
+                let region = if from_side { r.from } else { r.to };
+                chunks_in(&region, &blocks, &mut r.copy.todo);
+                r.listing -= 1;
+                if r.listing == 0 {
+                    self.restore_pump(seq, out);
+                }
+            }
+            BPending::RestoreRead { seq, chunk } => {
+                let r = &self.bk.restores[&seq];
+                let values = match result {
+                    MediaResult::Read(values) => values,
+                    // A media error on the backup's destination: read again (the
+                    // simulator's media errors are injected faults a rewrite clears;
+                    // a real array would read its RAID redundancy).
+                    MediaResult::ReadError { .. } => {
+                        let (first, len) = chunk_span(&r.from, chunk);
+                        let space = self.volumes[&r.from.vol].space;
+                        return self.submit(
+                            MediaOp::Read { space, block: first, len },
+                            Pending::Backup(BPending::RestoreRead { seq, chunk }),
+                            out,
+                        );
+                    }
+                    other => panic!("media result {other:?} for a restore read"),
+                };
+                let (first, _) = chunk_span(&r.to, chunk);
+                let space = self.volumes[&r.to.vol].space;
+                self.submit(
+                    MediaOp::Write { space, block: first, values },
+                    Pending::Backup(BPending::RestoreWrite { seq, chunk }),
+                    out,
+                );
+            }
+            BPending::RestoreWrite { seq, chunk } => {
+                let r = self.bk.restores.get_mut(&seq).expect("a restore");
+                let (_, len) = chunk_span(&r.to, chunk);
+                r.copy.inflight.remove(&chunk);
+                r.copy.todo.remove(&chunk);
+                r.copy.blocks_copied += u64::from(len);
+                self.bk.stats.blocks_restored += u64::from(len);
+                self.restore_pump(seq, out);
+            }
+            BPending::RestoreDone { seq } => {
+                let r = self.bk.restores.remove(&seq).expect("a restore");
+                if let Some(req) = r.req {
+                    out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                    self.bk.admin = None;
+                }
+                self.ungate(&[r.to.vol], out);
+                self.backup_try_admin(out);
+            }
+        }
+    }
+
+    /// Keeps a backup's copier busy; finishes it when every chunk is durable.
+    fn backup_pump(&mut self, id: BackupId, out: &mut Vec<Output>) {
+        let e = self.bk.entries.get_mut(&id).expect("exists");
+        if e.failing || matches!(self.bk.admin, Some(BAdmin::Record { id: r, .. }) if r == id) {
+            return; // The record is not durable yet, or the copy was cut.
+        }
+        let Some(copy) = e.copy.as_mut() else { return };
+        if copy.finishing {
+            return;
+        }
+        if copy.failed {
+            if copy.inflight.is_empty() {
+                copy.finishing = true;
+                e.failing = true;
+                let value = encode_record(e, BackupState::Failed);
+                let notice = Notice::Backup { backup: id, event: BackupEvent::Failed };
+                self.submit(
+                    MediaOp::MetaPutAnnounced { key: record_key(id), value, notice },
+                    Pending::Backup(BPending::Failed { id }),
+                    out,
+                );
+            }
+            return;
+        }
+        let free = BACKUP_WINDOW.saturating_sub(copy.inflight.len());
+        let mut next: Vec<u64> = Vec::new();
+        for c in copy.urgent.iter().chain(copy.todo.iter()) {
+            if next.len() >= free {
+                break;
+            }
+            if copy.todo.contains(c) && !copy.inflight.contains(c) && !next.contains(c) {
+                next.push(*c);
+            }
+        }
+        let todo = &copy.todo;
+        copy.urgent.retain(|c| !next.contains(c) && todo.contains(c));
+        for c in &next {
+            copy.inflight.insert(*c);
+        }
+        let src = e.src;
+        if copy.todo.is_empty() && copy.inflight.is_empty() {
+            return self.backup_finish(id, out);
+        }
+        for c in next {
+            let (first, len) = chunk_span(&src, c);
+            let space = self.volumes[&src.vol].space;
+            self.submit(
+                MediaOp::Read { space, block: first, len },
+                Pending::Backup(BPending::CopyRead { id, chunk: c }),
+                out,
+            );
+        }
+    }
+
+    /// Every block of the copy is durable: the record `Complete`, announced when it is.
+    fn backup_finish(&mut self, id: BackupId, out: &mut Vec<Output>) {
+        let e = self.bk.entries.get_mut(&id).expect("exists");
+        let copy = e.copy.as_mut().expect("copying");
+        if copy.finishing {
+            return;
+        }
+        copy.finishing = true;
+        let value = encode_record(e, BackupState::Complete);
+        let notice = Notice::Backup { backup: id, event: BackupEvent::Complete };
+        self.submit(
+            MediaOp::MetaPutAnnounced { key: record_key(id), value, notice },
+            Pending::Backup(BPending::Finished { id }),
+            out,
+        );
+    }
+
+    /// A restore: gate the target, put the intent, then list and copy.
+    fn restore_start(&mut self, req: Option<ReqId>, from: Region, to: Region, out: &mut Vec<Output>) {
+        let seq = self.bk.seq_next;
+        self.bk.seq_next += 1;
+        self.gate(&[to.vol]);
+        let copy = BCopy::default();
+        self.bk
+            .restores
+            .insert(seq, BRestore { req, from, to, copy, intent: false, listed: false, listing: 0 });
+        // The admin slot stays taken until the restore answers.
+        self.bk.admin = Some(BAdmin::Restore);
+        let value = format!("{} {}", encode_region(&from), encode_region(&to)).into_bytes();
+        self.submit(
+            MediaOp::MetaPut { key: restore_key(seq), value },
+            Pending::Backup(BPending::RestoreIntent { seq }),
+            out,
+        );
+    }
+
+    /// Once the intent is durable and the target drained: list both spaces (under the
+    /// gate, so the listing is the target's allocation at the restore point).
+    fn restore_list(&mut self, seq: u64, out: &mut Vec<Output>) {
+        let r = &self.bk.restores[&seq];
+        if !r.intent || r.listed || self.volumes[&r.to.vol].inflight > 0 {
+            return;
+        }
+        let (from, to) = (r.from, r.to);
+        let r = self.bk.restores.get_mut(&seq).expect("a restore");
+        r.listed = true;
+        r.listing = 2;
+        for (vol, from_side) in [(from.vol, true), (to.vol, false)] {
+            let space = self.volumes[&vol].space;
+            self.submit(
+                MediaOp::Allocated { space },
+                Pending::Backup(BPending::RestoreListing { seq, from_side }),
+                out,
+            );
+        }
+    }
+
+    fn restore_pump(&mut self, seq: u64, out: &mut Vec<Output>) {
+        let r = self.bk.restores.get_mut(&seq).expect("a restore");
+        if r.copy.finishing {
+            return;
+        }
+        let free = BACKUP_WINDOW.saturating_sub(r.copy.inflight.len());
+        let next: Vec<u64> =
+            r.copy.todo.iter().filter(|c| !r.copy.inflight.contains(c)).take(free).copied().collect();
+        for c in &next {
+            r.copy.inflight.insert(*c);
+        }
+        if r.copy.todo.is_empty() && r.copy.inflight.is_empty() {
+            r.copy.finishing = true;
+            return self.submit(
+                MediaOp::MetaDelete { key: restore_key(seq) },
+                Pending::Backup(BPending::RestoreDone { seq }),
+                out,
+            );
+        }
+        let from = r.from;
+        for c in next {
+            let (first, len) = chunk_span(&from, c);
+            let space = self.volumes[&from.vol].space;
+            self.submit(
+                MediaOp::Read { space, block: first, len },
+                Pending::Backup(BPending::RestoreRead { seq, chunk: c }),
+                out,
+            );
+        }
+    }
+
+    /// At `Input::Started`: fail the copies the crash cut, redo the restores.
+    pub(super) fn backup_started(&mut self, out: &mut Vec<Output>) {
+        for id in std::mem::take(&mut self.bk.boot_failed) {
+            let e = &self.bk.entries[&id];
+            let value = encode_record(e, BackupState::Failed);
+            let notice = Notice::Backup { backup: id, event: BackupEvent::Failed };
+            self.submit(
+                MediaOp::MetaPutAnnounced { key: record_key(id), value, notice },
+                Pending::Backup(BPending::Failed { id }),
+                out,
+            );
+        }
+        let seqs: Vec<u64> = self.bk.restores.keys().copied().collect();
+        for seq in seqs {
+            self.restore_list(seq, out);
+        }
+    }
+
+    /// The backup engine's accounting.
+    pub fn backup_stats(&self) -> BackupStats {
+        self.bk.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iface::ArrayEngine;
+    use model::{ArrayId, OpResult, StorageModel, VolumeSpec};
+
+    const A: VolumeId = VolumeId(0);
+    const B: VolumeId = VolumeId(1);
+    const BLOCKS: u64 = 1024;
+
+    /// A controller over in-order media whose completions the test releases (so a
+    /// crash can fall between any two), and a model fed the same operations.
+    struct Rig {
+        c: Controller,
+        config: ArrayConfig,
+        media: BTreeMap<(SpaceId, u64), Value>,
+        meta: Metadata,
+        seq: u64,
+        queue: VecDeque<Input>,
+        replies: Vec<(ReqId, OpResult)>,
+        notices: Vec<Notice>,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            let config = ArrayConfig {
+                id: ArrayId(0),
+                name: "A".into(),
+                volumes: vec![(A, BLOCKS), (B, BLOCKS)],
+                change_grain: 1,
+                remote_volumes: Vec::new(),
+            };
+            let mut r = Rig {
+                c: Controller::new(&config),
+                config,
+                media: BTreeMap::new(),
+                meta: Metadata::new(),
+                seq: 0,
+                queue: VecDeque::new(),
+                replies: Vec::new(),
+                notices: Vec::new(),
+            };
+            r.queue.push_back(Input::Started);
+            r.run(usize::MAX);
+            r
+        }
+
+        /// A crash: media and metadata kept, everything in flight lost.
+        fn restart(&mut self) {
+            self.queue.clear();
+            self.c = Controller::boot(&self.config, &self.meta);
+            self.queue.push_back(Input::Started);
+        }
+
+        /// Handles up to `steps` inputs.
+        fn run(&mut self, steps: usize) {
+            for _ in 0..steps {
+                let Some(i) = self.queue.pop_front() else { return };
+                let mut out = Vec::new();
+                self.c.handle(i, &mut out);
+                for o in out {
+                    match o {
+                        Output::Reply { req, result } => self.replies.push((req, result)),
+                        Output::Notice(n) => self.notices.push(n),
+                        Output::Media { io, op } => {
+                            let result = match op {
+                                MediaOp::Read { space, block, len } => MediaResult::Read(
+                                    (0..u64::from(len))
+                                        .map(|i| {
+                                            self.media.get(&(space, block + i)).copied().unwrap_or_default()
+                                        })
+                                        .collect(),
+                                ),
+                                MediaOp::Write { space, block, values } => {
+                                    for (i, v) in values.into_iter().enumerate() {
+                                        self.media.insert((space, block + i as u64), v);
+                                    }
+                                    MediaResult::Written
+                                }
+                                MediaOp::MetaPut { key, value } => {
+                                    self.meta.insert(key, value);
+                                    MediaResult::Written
+                                }
+                                MediaOp::MetaPutAnnounced { key, value, notice } => {
+                                    self.meta.insert(key, value);
+                                    self.notices.push(notice);
+                                    MediaResult::Written
+                                }
+                                MediaOp::MetaDelete { key } => {
+                                    self.meta.remove(&key);
+                                    MediaResult::Written
+                                }
+                                MediaOp::Allocated { space } => MediaResult::Allocated(
+                                    self.media
+                                        .range((space, 0)..(SpaceId(space.0 + 1), 0))
+                                        .filter(|(_, v)| !v.is_zero())
+                                        .map(|((_, b), _)| *b)
+                                        .collect(),
+                                ),
+                            };
+                            self.queue.push_back(Input::MediaDone { io, result });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+
+        fn send(&mut self, op: Op) -> ReqId {
+            self.seq += 1;
+            let req = ReqId { host: 1, seq: self.seq };
+            self.queue.push_back(Input::Host { req, op });
+            req
+        }
+
+        fn op(&mut self, op: Op) -> OpResult {
+            let req = self.send(op);
+            self.run(usize::MAX);
+            let i = self.replies.iter().position(|(r, _)| *r == req).expect("answered");
+            self.replies.remove(i).1
+        }
+
+        fn write(&mut self, vol: VolumeId, block: u64, seq: u32) {
+            let values = vec![Value::pack(1, seq, 0)];
+            assert_eq!(self.op(Op::Write { vol, block, values }), Ok(Reply::Done));
+        }
+
+        fn read(&mut self, vol: VolumeId, block: u64) -> OpResult {
+            self.op(Op::Read { vol, block, len: 1 })
+        }
+    }
+
+    fn reg(vol: VolumeId, start: u64, blocks: u64) -> Region {
+        Region { vol, start, blocks }
+    }
+
+    fn vals(seq: u32) -> OpResult {
+        Ok(Reply::Values(vec![if seq == 0 { Value::ZERO } else { Value::pack(1, seq, 0) }]))
+    }
+
+    fn backup(id: u32, src: Region, dst: Region) -> Op {
+        Op::Backup { backup: BackupId(id), src, dst }
+    }
+
+    #[test]
+    fn copy_before_write_keeps_the_point_in_time_and_complete_follows_the_data() {
+        let mut r = Rig::new();
+        for b in 0..512 {
+            r.write(A, b, b as u32 + 1);
+        }
+        let req = r.send(backup(1, reg(A, 0, 512), reg(B, 256, 512)));
+        // Run until the backup is answered, then write the source's last chunk
+        // before the copier can have reached it.
+        while !r.replies.iter().any(|(q, _)| *q == req) {
+            r.run(1);
+        }
+        assert_eq!(r.replies.pop().map(|x| x.1), Some(Ok(Reply::Done)));
+        assert!(r.notices.is_empty(), "not complete yet");
+        r.write(A, 511, 9999);
+        assert_eq!(r.c.backup_stats().urgent_chunks, 1, "the written chunk was copied first");
+        r.run(usize::MAX);
+        assert_eq!(r.notices, vec![Notice::Backup { backup: BackupId(1), event: BackupEvent::Complete }]);
+        assert_eq!(r.read(B, 256 + 511), vals(512), "the source at the backup point");
+        assert_eq!(r.read(B, 256), vals(1));
+        assert_eq!(r.read(A, 511), vals(9999));
+        assert_eq!(r.c.backup_stats().blocks_copied, 512, "the allocated chunks only");
+        assert_eq!(
+            r.op(Op::Write { vol: B, block: 300, values: vec![Value::pack(1, 1, 0)] }),
+            Err(ErrorKind::NotAccessible)
+        );
+    }
+
+    #[test]
+    fn a_crash_mid_copy_leaves_the_entry_failed_never_complete() {
+        let mut r = Rig::new();
+        for b in 0..512 {
+            r.write(A, b, b as u32 + 1);
+        }
+        let req = r.send(backup(1, reg(A, 0, 512), reg(B, 0, 512)));
+        while !r.replies.iter().any(|(q, _)| *q == req) {
+            r.run(1);
+        }
+        r.run(6); // a few chunks, not all
+        assert!(r.notices.is_empty());
+        r.restart();
+        assert_eq!(r.read(B, 0), Err(ErrorKind::NotAccessible), "still copying until the record says failed");
+        r.run(usize::MAX);
+        assert_eq!(r.notices, vec![Notice::Backup { backup: BackupId(1), event: BackupEvent::Failed }]);
+        assert_eq!(r.read(B, 0), Err(ErrorKind::Inconsistent));
+        let Ok(Reply::Backups(list)) = r.op(Op::ListBackups { src: A }) else { panic!() };
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].state, BackupState::Failed);
+        // A retry over the same destination holds it again; it completes.
+        assert_eq!(r.op(backup(2, reg(A, 0, 512), reg(B, 0, 512))), Ok(Reply::Done));
+        assert_eq!(r.read(B, 100), vals(101));
+        r.restart();
+        r.run(usize::MAX);
+        assert_eq!(r.read(B, 100), vals(101), "the catalog survives a restart");
+        let Ok(Reply::Backups(list)) = r.op(Op::ListBackups { src: A }) else { panic!() };
+        assert_eq!(
+            list.iter().map(|e| e.state).collect::<Vec<_>>(),
+            vec![BackupState::Failed, BackupState::Complete]
+        );
+    }
+
+    #[test]
+    fn record_restore_and_a_restore_cut_by_a_crash_is_redone() {
+        let mut r = Rig::new();
+        for b in 0..300 {
+            r.write(A, b, b as u32 + 1);
+        }
+        assert_eq!(r.op(backup(1, reg(A, 0, 300), reg(B, 0, 300))), Ok(Reply::Done));
+        let info = BackupInfo { label: "nightly".into(), generation: 3, host_time: 77, source: "/db".into() };
+        assert_eq!(r.op(Op::RecordBackup { backup: BackupId(1), info: info.clone() }), Ok(Reply::Done));
+        for b in 0..300 {
+            r.write(A, b, 1000 + b as u32);
+        }
+        let req = r.send(Op::RestoreBackup { backup: BackupId(1), to: reg(A, 0, 300) });
+        r.run(12);
+        assert!(!r.replies.iter().any(|(q, _)| *q == req), "cut mid-restore");
+        r.restart();
+        r.run(usize::MAX);
+        for b in [0, 150, 299] {
+            assert_eq!(r.read(A, b), vals(b as u32 + 1), "block {b} restored after the restart");
+        }
+        assert!(r.meta.keys().all(|k| !k.starts_with("bkrestore/")), "the intent is gone");
+        let Ok(Reply::Backups(list)) = r.op(Op::ListBackups { src: A }) else { panic!() };
+        assert_eq!(list[0].info, Some(info), "the host's information survives a restart");
+        assert_eq!(r.op(Op::RestoreBackup { backup: BackupId(1), to: reg(B, 400, 300) }), Ok(Reply::Done));
+        assert_eq!(r.read(B, 400 + 299), vals(300));
+    }
+
+    #[test]
+    fn refusals_follow_the_model() {
+        let mut r = Rig::new();
+        let mut m =
+            StorageModel::new(&[VolumeSpec { id: A, blocks: BLOCKS }, VolumeSpec { id: B, blocks: BLOCKS }]);
+        let cat = VolumeId(VolumeId::CATALOG_BASE);
+        let ops = vec![
+            Op::Write { vol: A, block: 3, values: vec![Value::pack(1, 1, 0)] },
+            backup(1, reg(A, 0, 8), reg(cat, 0, 8)),
+            backup(1, reg(A, 0, 8), reg(VolumeId(7), 0, 8)),
+            backup(1, reg(A, 0, 8), reg(B, 0, 9)),
+            backup(1, reg(A, BLOCKS - 4, 8), reg(B, 0, 8)),
+            backup(1, reg(A, 0, 8), reg(A, 4, 8)),
+            backup(1, reg(A, 0, 8), reg(A, 8, 8)),
+            backup(1, reg(B, 0, 8), reg(A, 100, 8)),
+            backup(2, reg(B, 0, 8), reg(A, 12, 8)),
+            backup(2, reg(A, 100, 8), reg(B, 0, 8)),
+            Op::Read { vol: A, block: 8, len: 4 },
+            Op::Write { vol: A, block: 9, values: vec![Value::pack(1, 2, 0)] },
+            Op::RestoreBackup { backup: BackupId(1), to: reg(B, 0, 8) },
+            Op::RestoreBackup { backup: BackupId(1), to: reg(B, 0, 7) },
+            Op::RestoreBackup { backup: BackupId(1), to: reg(A, 12, 8) },
+            Op::RestoreBackup { backup: BackupId(1), to: reg(A, 20, 8) },
+            Op::RecordBackup { backup: BackupId(5), info: BackupInfo::default_for_tests() },
+            Op::PairCreate { pair: model::PairId(1), source: A, mirror: B },
+            Op::Snapshot { vol: A, image: VolumeId(VolumeId::IMAGE_BASE) },
+            Op::ListBackups { src: A },
+        ];
+        for op in ops {
+            let want = m.apply(&op);
+            // The engine's copies finish at once here: announce them to the model.
+            let got = r.op(op.clone());
+            for n in std::mem::take(&mut r.notices) {
+                let Notice::Backup { backup, event } = n else { continue };
+                m.apply(&Op::BackupEvent { backup, event }).unwrap();
+            }
+            assert_eq!(got, want, "{op}");
+        }
+    }
+
+    trait ForTests {
+        fn default_for_tests() -> Self;
+    }
+
+    impl ForTests for BackupInfo {
+        fn default_for_tests() -> BackupInfo {
+            BackupInfo { label: "l".into(), generation: 1, host_time: 2, source: "s".into() }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! S0 (backup with a catalog): the library scenarios do what their descriptions say.
+
+use crate::support::{ok, outcomes, run_library as run};
+use mirrorsim::runner::RunReport;
+use model::{BackupEvent, BackupState, CatalogEntry, Completion, ErrorKind, Op, Reply};
+
+fn err(e: ErrorKind) -> Completion {
+    Completion::Returned(Err(e))
+}
+
+/// The announced catalog transitions, in order.
+fn events(r: &RunReport) -> Vec<BackupEvent> {
+    r.result
+        .history
+        .ops
+        .iter()
+        .filter_map(|o| match o.op {
+            Op::BackupEvent { event, .. } => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The catalogs `list_backups` returned, in order.
+fn listings(r: &RunReport) -> Vec<Vec<CatalogEntry>> {
+    r.result
+        .history
+        .ops
+        .iter()
+        .filter_map(|o| match (&o.op, &o.completion) {
+            (Op::ListBackups { .. }, Completion::Returned(Ok(Reply::Backups(l)))) => Some(l.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads of the volume `vol` that returned values, and those refused with `e`.
+fn reads(r: &RunReport, vol: u32, e: ErrorKind) -> (usize, usize) {
+    let mut n = (0, 0);
+    for o in &r.result.history.ops {
+        if let Op::Read { vol: v, .. } = o.op
+            && v.0 == vol
+        {
+            match &o.completion {
+                Completion::Returned(Ok(_)) => n.0 += 1,
+                Completion::Returned(Err(x)) if *x == e => n.1 += 1,
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
+fn states(l: &[CatalogEntry]) -> Vec<BackupState> {
+    l.iter().map(|e| e.state).collect()
+}
+
+#[test]
+fn backup_under_writes() {
+    let r = run("s0-backup-under-writes");
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Backup { .. })), vec![ok(), ok()]);
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::RecordBackup { .. })), vec![ok(), ok()]);
+    assert_eq!(events(&r), vec![BackupEvent::Complete, BackupEvent::Complete]);
+    let l = listings(&r);
+    assert_eq!(l.len(), 2);
+    assert_eq!(states(&l[0]), vec![BackupState::Copying], "listed during the copy");
+    assert_eq!(l[0][0].info.as_ref().map(|i| i.label.as_str()), Some("nightly"));
+    assert_eq!(states(&l[1]), vec![BackupState::Complete; 2]);
+    assert_eq!(l[1][1].info.as_ref().map(|i| i.generation), Some(2));
+    let (values, refused) = reads(&r, 1, ErrorKind::NotAccessible);
+    assert!(
+        values >= 50 && refused >= 5,
+        "backup volume reads: {values} values, {refused} refused while copying"
+    );
+}
+
+#[test]
+fn crash_mid_copy_leaves_a_failed_entry() {
+    let r = run("s0-crash-mid-copy");
+    assert_eq!(r.stats.array_crashes, 1);
+    // The first backup was cut: failed, never complete; the retry completes.
+    assert_eq!(events(&r), vec![BackupEvent::Failed, BackupEvent::Complete]);
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Backup { .. })), vec![ok(), ok()]);
+    let l = listings(&r);
+    assert_eq!(states(&l[0]), vec![BackupState::Failed]);
+    assert_eq!(l[0][0].info.as_ref().map(|i| i.generation), Some(7), "the record survived the crash");
+    assert_eq!(states(&l[1]), vec![BackupState::Failed, BackupState::Complete]);
+    let (_, inconsistent) = reads(&r, 1, ErrorKind::Inconsistent);
+    assert!(inconsistent >= 1, "the failed destination read inconsistent before the retry");
+}
+
+#[test]
+fn restore_from_a_catalog_entry() {
+    let r = run("s0-restore-from-catalog");
+    assert_eq!(events(&r), vec![BackupEvent::Complete]);
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::RestoreBackup { .. })), vec![ok(), ok()]);
+    let l = listings(&r);
+    assert_eq!(l[0][0].info.as_ref().map(|i| i.label.as_str()), Some("before-upgrade"));
+    let (values, _) = reads(&r, 2, ErrorKind::NotAccessible);
+    assert!(values >= 20, "the scratch volume is read ({values})");
+}
+
+#[test]
+fn bad_regions_are_refused_with_clear_errors() {
+    let r = run("s0-bad-regions");
+    assert_eq!(
+        outcomes(&r, |o| matches!(o, Op::Backup { .. })),
+        vec![
+            err(ErrorKind::RegionOverlap),
+            ok(),
+            err(ErrorKind::DestinationBusy),
+            err(ErrorKind::InsideCatalog),
+            err(ErrorKind::OutOfRange),
+            err(ErrorKind::InvalidRegion),
+        ]
+    );
+    assert_eq!(
+        outcomes(&r, |o| matches!(o, Op::RestoreBackup { .. })),
+        vec![
+            err(ErrorKind::BackupState(BackupState::Copying)),
+            err(ErrorKind::RegionOverlap),
+            err(ErrorKind::InsideCatalog)
+        ]
+    );
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::RecordBackup { .. })), vec![err(ErrorKind::NoSuchBackup)]);
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::PairCreate { .. })), vec![err(ErrorKind::HasBackups)]);
+    assert_eq!(states(&listings(&r)[0]), vec![BackupState::Complete]);
+}
+
+#[test]
+fn the_catalog_survives_a_restart() {
+    let r = run("s0-catalog-survives-restart");
+    assert_eq!(r.stats.array_crashes, 1);
+    assert_eq!(events(&r), vec![BackupEvent::Complete]);
+    let l = listings(&r);
+    assert_eq!(states(&l[0]), vec![BackupState::Complete]);
+    let info = l[0][0].info.as_ref().expect("recorded");
+    assert_eq!((info.label.as_str(), info.generation, info.host_time), ("monthly", 12, 777));
+    let (values, _) = reads(&r, 1, ErrorKind::NotAccessible);
+    assert!(values >= 20, "the backup is read after the restart ({values})");
+}
