@@ -11,6 +11,7 @@ pub mod cli;
 pub mod fuzz;
 pub mod linearizability;
 pub mod offload_report;
+pub mod remote_report;
 pub mod runner;
 pub mod scenario;
 pub mod stress;

@@ -152,8 +152,11 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
                 for line in mirrorsim::offload_report::lines(&r.result, &host_names(sc)) {
                     println!("    {line}");
                 }
+                for line in mirrorsim::remote_report::lines(&r, sc, 10) {
+                    println!("    {line}");
+                }
             }
-            Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect, &host_names(sc))),
+            Format::Json => println!("{}", json_line(&r, wall_ms, sc, &host_names(sc))),
         }
         if !r.expected_met {
             failed.push(r);
@@ -183,7 +186,8 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format) -> u8 {
     u8::from(!failed.is_empty())
 }
 
-fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect, hosts: &[String]) -> String {
+fn json_line(r: &RunReport, wall_ms: f64, sc: &mirrorsim::scenario::Scenario, hosts: &[String]) -> String {
+    let expect = &sc.file.expect;
     serde_json::json!({
         "scenario": r.scenario,
         "path": r.path,
@@ -205,6 +209,7 @@ fn json_line(r: &RunReport, wall_ms: f64, expect: &mirrorsim::scenario::Expect, 
         "copies": runner::copies_json(&r.result),
         "backups": mirrorsim::offload_report::json(&r.result, hosts),
         "notes": r.notes,
+        "remote": mirrorsim::remote_report::json(r, sc),
     })
     .to_string()
 }
@@ -251,6 +256,9 @@ fn cmd_replay(
         println!("{line}");
     }
     for line in mirrorsim::offload_report::lines(&r.result, &host_names(&sc)) {
+        println!("{line}");
+    }
+    for line in mirrorsim::remote_report::lines(&r, &sc, usize::MAX) {
         println!("{line}");
     }
     for note in &r.notes {

@@ -142,3 +142,47 @@ fn same_seed_same_verdict_on_more_seeds() {
         }
     }
 }
+
+fn discarded(r: &RunReport, by: mirrorsim::remote_report::DiscardedBy) -> usize {
+    r.remote.data_loss.iter().filter(|d| d.by == by).count()
+}
+
+#[test]
+fn sync_with_fence_data_loses_no_acknowledged_write() {
+    use mirrorsim::remote_report::DiscardedBy;
+    let r = run("s3-link-failure-sync-fence-data");
+    let windows = &r.remote.recovery.windows;
+    assert_eq!(windows.len(), 1, "the takeover was judged");
+    assert!(windows[0].observed_blocks > 0, "the secondary was read after the takeover");
+    assert!(windows[0].lost.is_empty() && windows[0].time_lost_ns == 0, "{:?}", windows[0]);
+    assert!(r.remote.data_loss.is_empty(), "{:?}", r.remote.data_loss);
+    assert_eq!(discarded(&r, DiscardedBy::Takeover), 0);
+}
+
+#[test]
+fn the_data_loss_report_names_what_each_command_discarded() {
+    use mirrorsim::remote_report::DiscardedBy;
+    // Fence never: writes in flight at the suspension before the takeover are gone.
+    let r = run("s3-link-failure-sync-fence-never");
+    assert!(discarded(&r, DiscardedBy::Takeover) > 0, "{:?}", r.remote.data_loss);
+    // discard_primary: the failback discards what the old primary wrote after the takeover.
+    let r = run("s3-split-brain-discard-primary");
+    assert!(discarded(&r, DiscardedBy::Failback) > 0);
+    assert!(discarded(&r, DiscardedBy::Takeover) > 0, "the lag at the takeover");
+    assert_eq!(discarded(&r, DiscardedBy::Resume), 0);
+    for d in &r.remote.data_loss {
+        let o = &r.result.history.ops[d.index];
+        assert!(matches!(o.op, Op::Write { vol, .. } if vol == d.vol), "{d:?} names a write");
+        assert_eq!(o.completion, ok(), "{d:?} was acknowledged");
+        assert!(o.invoke_ns < r.result.history.ops[d.command].invoke_ns, "{d:?} before the command");
+    }
+    // discard_secondary: the resume discards what hosts wrote to the secondary, and the
+    // old primary's writes survive (the resume makes it authoritative again).
+    let r = run("s3-split-brain-discard-secondary");
+    assert!(discarded(&r, DiscardedBy::Resume) > 0);
+    assert_eq!(discarded(&r, DiscardedBy::Takeover) + discarded(&r, DiscardedBy::Failback), 0);
+    // refuse: nothing resolved, the lag at the takeover stands.
+    let r = run("s3-split-brain-refuse");
+    assert_eq!(r.remote.data_loss.len(), discarded(&r, DiscardedBy::Takeover));
+    assert!(!r.remote.data_loss.is_empty());
+}
