@@ -468,6 +468,8 @@ pub(super) struct Remote {
     create_bits: BTreeMap<GroupId, Vec<(VolumeId, u64)>>,
     /// Creates waiting for the one in progress on their group.
     create_wait: BTreeMap<GroupId, VecDeque<(ReqId, Op)>>,
+    /// Groups whose create is being recorded (the secondary already holds the pair).
+    joining: BTreeSet<GroupId>,
     /// Takeovers restoring saved chunks: group → chunks left.
     restoring: BTreeMap<GroupId, (ReqId, u32)>,
 }
@@ -1138,6 +1140,7 @@ impl Controller {
             }
             RAfter::Created { req, pair, peer_bits } => {
                 out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                self.remote.joining.remove(&g);
                 self.start_rcopy(g, CopyKind::RemoteInitial, vec![pair], peer_bits, out);
                 self.create_finished(g, req, out);
             }
@@ -1618,7 +1621,11 @@ impl Controller {
         }
         let vols: Vec<VolumeId> =
             grp.rec.pairs.iter().filter(|p| pairs.contains(&p.0)).map(|p| p.1).collect();
-        let listing = if kind == CopyKind::RemoteInitial { vols.len() as u32 } else { 0 };
+        // A group whose initial copy never finished (cut by a link loss or a full
+        // journal) copies everything again: its secondaries hold no whole image, and
+        // the change maps only cover what changed since the cut.
+        let full = kind == CopyKind::RemoteInitial || !grp.rec.consistent;
+        let listing = if full { vols.len() as u32 } else { 0 };
         match grp.copy.as_mut() {
             Some(copy) => {
                 copy.listing += listing;
@@ -1650,7 +1657,7 @@ impl Controller {
                 .entry(*p)
                 .or_default();
         }
-        if kind == CopyKind::RemoteInitial {
+        if full {
             for v in vols {
                 let space = self.volumes[&v].space;
                 self.rsubmit(MediaOp::Allocated { space }, RPending::Listing(g, v), out);
@@ -1680,6 +1687,9 @@ impl Controller {
     }
 
     fn rpump(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        // A pair joining the group may already be recorded at the secondary (the
+        // channel is ordered): `Done` waits until it is part of the copy (or refused).
+        let joining = self.remote.creating.contains_key(&g) || self.remote.joining.contains(&g);
         let Some(grp) = self.remote.groups.get_mut(&g) else { return };
         if !grp.rec.primary {
             return;
@@ -1693,7 +1703,8 @@ impl Controller {
             copy.inflight += 1;
             reads.push(c);
         }
-        let finished = copy.set.is_empty() && copy.inflight == 0 && copy.listing == 0 && !copy.done_sent;
+        let finished =
+            copy.set.is_empty() && copy.inflight == 0 && copy.listing == 0 && !copy.done_sent && !joining;
         if finished {
             copy.done_sent = true;
         }
@@ -1750,6 +1761,10 @@ impl Controller {
             (Purpose::Copy(c), _) => self.copy_chunk_done(g, c, None, out),
             (Purpose::Plain, Resp::Ok) if o.req == Req::Done => {
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
+                if grp.copy.as_ref().is_some_and(|c| !c.done_sent) {
+                    // A pair joined after this `Done` was sent: its own `Done` follows.
+                    return;
+                }
                 let mut rec = grp.latest().clone();
                 rec.state = RemoteState::Pair;
                 rec.consistent = true;
@@ -2258,6 +2273,7 @@ impl Controller {
             return;
         }
         self.remote.creating.remove(&g);
+        self.remote.joining.insert(g);
         let grp = self.remote.groups.get_mut(&g).expect("inserted");
         let mut rec = grp.latest().clone();
         rec.pairs.push((pair, primary, secondary));
@@ -2274,6 +2290,8 @@ impl Controller {
 
     /// A create is answered: the next one on the group may run.
     fn create_finished(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
+        // A copy that finished while the pair was joining announces its end now.
+        self.rpump(g, out);
         if let Some(grp) = self.remote.groups.get_mut(&g) {
             if grp.admin.front().is_some_and(|x| x.0 == req) {
                 self.admin_finished(g, out);
