@@ -470,6 +470,10 @@ pub(super) struct Remote {
     create_wait: BTreeMap<GroupId, VecDeque<(ReqId, Op)>>,
     /// Groups whose create is being recorded (the secondary already holds the pair).
     joining: BTreeSet<GroupId>,
+    /// Planted bug `async-out-of-order`: an async write held back until the next
+    /// tick, shipped after the writes that follow it: (write id, peer, group, request).
+    #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
+    held_ship: Option<(u64, ArrayId, GroupId, Req, u32)>,
     /// Takeovers restoring saved chunks: group → chunks left.
     restoring: BTreeMap<GroupId, (ReqId, u32)>,
 }
@@ -657,6 +661,21 @@ impl Controller {
 
     pub(super) fn remote_timer(&mut self, out: &mut Vec<Output>) {
         self.remote.tick_armed = false;
+        #[cfg(feature = "planted-bugs")]
+        if let Some((hw, hpeer, hg, hreq, age)) = self.remote.held_ship.take()
+            && self.remote.writes.contains_key(&hw)
+        {
+            let live = self.remote.groups.get(&hg).is_some_and(|x| x.rec.primary && x.rec.following());
+            if !live {
+                self.finish_write(hw, false, out);
+            } else if age < 4 {
+                // Held for a few ticks (well under `LOST_TICKS`).
+                self.remote.held_ship = Some((hw, hpeer, hg, hreq, age + 1));
+                self.arm_tick(out);
+            } else {
+                self.send_req(hpeer, hg, hreq, Purpose::Write(hw), out);
+            }
+        }
         let mut lost = Vec::new();
         let mut resend = Vec::new();
         for ((peer, g), tx) in self.remote.tx.iter_mut() {
@@ -1356,6 +1375,18 @@ impl Controller {
             self.release_writers(wid, out);
             self.remote.writes.get_mut(&wid).expect("exists").phase = WPhase::Shipped;
             let journal = self.remote.tx.get(&(peer, g)).map_or(0, |t| t.unacked.len());
+            #[cfg(feature = "planted-bugs")]
+            if self.planted.contains("async-out-of-order")
+                && journal < JOURNAL_MAX
+                && self.remote.held_ship.is_none()
+            {
+                // Holds one write back until the next tick: the writes after it
+                // overtake it, so the secondary applies them first and a cut in
+                // between leaves it without an earlier acknowledged write.
+                self.remote.held_ship = Some((wid, peer, g, req, 0));
+                self.arm_tick(out);
+                return;
+            }
             if journal >= JOURNAL_MAX {
                 // A full journal suspends the group; the bits keep the changes.
                 self.finish_write(wid, false, out);
