@@ -12,6 +12,7 @@ pub mod fuzz;
 pub mod linearizability;
 pub mod offload_report;
 pub mod report_html;
+pub mod remote_report;
 pub mod runner;
 pub mod scenario;
 pub mod stress;

@@ -217,8 +217,11 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &Report
                 for line in mirrorsim::offload_report::lines(&r.result, &host_names(sc)) {
                     println!("    {line}");
                 }
+                for line in mirrorsim::remote_report::lines(&r, sc, 10) {
+                    println!("    {line}");
+                }
             }
-            Format::Json => println!("{}", json_line(&r, wall_ms, &sc.file.expect, &host_names(sc))),
+            Format::Json => println!("{}", json_line(&r, wall_ms, sc, &host_names(sc))),
         });
         if report.report.is_some() && !reported && (!r.expected_met || scenarios.len() == 1) {
             reported = true;
@@ -261,9 +264,10 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &Report
 fn json_line(
     r: &RunReport,
     wall_ms: f64,
-    expect: &mirrorsim::scenario::Expect,
+    sc: &mirrorsim::scenario::Scenario,
     hosts: &[String],
 ) -> serde_json::Value {
+    let expect = &sc.file.expect;
     serde_json::json!({
         "scenario": r.scenario,
         "path": r.path,
@@ -285,6 +289,7 @@ fn json_line(
         "copies": runner::copies_json(&r.result),
         "backups": mirrorsim::offload_report::json(&r.result, hosts),
         "notes": r.notes,
+        "remote": mirrorsim::remote_report::json(r, sc),
     })
 }
 
@@ -307,7 +312,7 @@ fn cmd_replay(
     let factory = mirrorsim::fuzz::planted::factory(planted);
     let (r, wall_ms) = timed(|| runner::run(&sc, seed, factory.as_ref(), trace));
     if format == Format::Json {
-        let mut v = json_line(&r, wall_ms, &sc.file.expect, &host_names(&sc));
+        let mut v = json_line(&r, wall_ms, &sc, &host_names(&sc));
         if trace {
             v["trace"] = r.result.trace.events.iter().map(|e| e.line()).collect();
         }
@@ -349,6 +354,9 @@ fn cmd_replay(
         println!("{line}");
     }
     for line in mirrorsim::offload_report::lines(&r.result, &host_names(&sc)) {
+        println!("{line}");
+    }
+    for line in mirrorsim::remote_report::lines(&r, &sc, usize::MAX) {
         println!("{line}");
     }
     for note in &r.notes {

@@ -72,6 +72,8 @@ pub struct RunReport {
     pub details: Option<String>,
     /// What a passing verdict rests on, where it is less than the full check.
     pub notes: Vec<String>,
+    /// S3: the recovery point of every takeover and the data-loss report.
+    pub remote: crate::remote_report::RemoteReport,
     pub result: RunResult,
 }
 
@@ -109,6 +111,7 @@ pub fn run(scenario: &Scenario, seed: u64, factory: &dyn EngineFactory, record_t
         ending: result.ending,
         details: None,
         notes,
+        remote: crate::remote_report::analyse(&result.history),
         result,
     };
     report.details = details.map(|d| {
@@ -134,6 +137,7 @@ fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdic
         CheckName::Durability => 2,
         CheckName::Linearizability => 3,
         CheckName::Offload => 4,
+        CheckName::RemotePrefix => 5,
     });
     for &check in &order {
         match check {
@@ -187,6 +191,11 @@ fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdic
                         let host = &scenario.config.hosts[files.host.0 as usize].name;
                         return violation(check, format!("file server {host:?}: {v}"), String::new());
                     }
+                }
+            }
+            CheckName::RemotePrefix => {
+                if let Err(v) = crate::remote_report::judge(scenario, r, notes) {
+                    return violation(check, v.0, v.1);
                 }
             }
             CheckName::Invariants => {

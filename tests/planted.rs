@@ -5,6 +5,10 @@
 //! `tests/planted/`, and (b) by a fuzz campaign over a fixed seed range where the
 //! generator reaches it; the correct engine passes the same scenarios and seeds.
 //!
+//! S3's `async-out-of-order` (in `engine/src/remote.rs`) is caught by the async
+//! scenarios' prefix check (`checker::prefix`); its fuzz campaign comes with the S3
+//! fuzz generator.
+//!
 //! The host-level bug of S1 (`offload-without-flush`, in the simulated file server)
 //! is caught the same way, by the offload check.
 //!
@@ -46,6 +50,10 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         ],
     ),
     ("catalog-complete-before-durable", &["tests/planted/catalog-complete-before-durable.json"]),
+    (
+        "async-out-of-order",
+        &["scenarios/s3-async-lag.json", "scenarios/s3-consistency-group-dependent-writes.json"],
+    ),
 ];
 
 /// Fuzz campaigns that must catch a bug: (bug, first seed, seeds). Each range holds
@@ -187,5 +195,22 @@ fn fuzzing_catches_every_planted_bug_and_nothing_without_them() {
                 "seed {seed} fails on the correct engine: {v}"
             );
         }
+    }
+}
+
+#[test]
+fn an_async_secondary_applying_out_of_order_is_not_a_prefix() {
+    // The prefix check names the visible later write and the earlier acknowledged
+    // write that is missing; the correct engine passes the same run (`library`).
+    let bugs = PlantedBugs::parse(&["async-out-of-order"]).unwrap();
+    let sc = scenario::load(Path::new("scenarios/s3-async-lag.json")).unwrap();
+    let r = runner::run(&sc, sc.file.seed, planted::factory(&bugs).as_ref(), false);
+    match &r.verdict {
+        Verdict::Violation { check, summary } => {
+            assert_eq!(*check, scenario::CheckName::RemotePrefix);
+            assert!(summary.contains("not a prefix") && summary.contains("is visible"), "{summary}");
+            assert!(summary.contains("must be too"), "{summary}");
+        }
+        other => panic!("not caught: {other}"),
     }
 }

@@ -142,3 +142,114 @@ fn same_seed_same_verdict_on_more_seeds() {
         }
     }
 }
+
+fn discarded(r: &RunReport, by: mirrorsim::remote_report::DiscardedBy) -> usize {
+    r.remote.data_loss.iter().filter(|d| d.by == by).count()
+}
+
+#[test]
+fn sync_with_fence_data_loses_no_acknowledged_write() {
+    use mirrorsim::remote_report::DiscardedBy;
+    let r = run("s3-link-failure-sync-fence-data");
+    let windows = &r.remote.recovery.windows;
+    assert_eq!(windows.len(), 1, "the takeover was judged");
+    assert!(windows[0].observed_blocks > 0, "the secondary was read after the takeover");
+    assert!(windows[0].lost.is_empty() && windows[0].time_lost_ns == 0, "{:?}", windows[0]);
+    assert!(r.remote.data_loss.is_empty(), "{:?}", r.remote.data_loss);
+    assert_eq!(discarded(&r, DiscardedBy::Takeover), 0);
+}
+
+#[test]
+fn the_data_loss_report_names_what_each_command_discarded() {
+    use mirrorsim::remote_report::DiscardedBy;
+    // Fence never: writes in flight at the suspension before the takeover are gone.
+    let r = run("s3-link-failure-sync-fence-never");
+    assert!(discarded(&r, DiscardedBy::Takeover) > 0, "{:?}", r.remote.data_loss);
+    // discard_primary: the failback discards what the old primary wrote after the takeover.
+    let r = run("s3-split-brain-discard-primary");
+    assert!(discarded(&r, DiscardedBy::Failback) > 0);
+    assert!(discarded(&r, DiscardedBy::Takeover) > 0, "the lag at the takeover");
+    assert_eq!(discarded(&r, DiscardedBy::Resume), 0);
+    for d in &r.remote.data_loss {
+        let o = &r.result.history.ops[d.index];
+        assert!(matches!(o.op, Op::Write { vol, .. } if vol == d.vol), "{d:?} names a write");
+        assert_eq!(o.completion, ok(), "{d:?} was acknowledged");
+        assert!(o.invoke_ns < r.result.history.ops[d.command].invoke_ns, "{d:?} before the command");
+    }
+    // discard_secondary: the resume discards what hosts wrote to the secondary, and the
+    // old primary's writes survive (the resume makes it authoritative again).
+    let r = run("s3-split-brain-discard-secondary");
+    assert!(discarded(&r, DiscardedBy::Resume) > 0);
+    assert_eq!(discarded(&r, DiscardedBy::Takeover) + discarded(&r, DiscardedBy::Failback), 0);
+    // refuse: nothing resolved, the lag at the takeover stands.
+    let r = run("s3-split-brain-refuse");
+    assert_eq!(r.remote.data_loss.len(), discarded(&r, DiscardedBy::Takeover));
+    assert!(!r.remote.data_loss.is_empty());
+}
+
+#[test]
+fn async_lag_loses_the_journal_at_a_takeover_under_load() {
+    use mirrorsim::remote_report::DiscardedBy;
+    let r = run("s3-async-lag");
+    assert!(copies(&r, CopyKind::RemoteInitial).iter().all(|c| c.finished_ns.is_some()));
+    assert_eq!(events(&r, RemoteEvent::LinkLost), 1, "the cut link suspends the group");
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Takeover { .. })), vec![ok()]);
+    let w = &r.remote.recovery.windows;
+    assert_eq!(w.len(), 1);
+    assert!(!w[0].lost.is_empty() && w[0].time_lost_ns > 0, "a non-zero recovery point: {:?}", w[0]);
+    assert!(w[0].observed_blocks > 0);
+    assert_eq!(discarded(&r, DiscardedBy::Takeover), w[0].lost.len());
+    // Linearizability does not judge it (the loss is allowed); the prefix check does.
+    let sc = crate::support::load_library("s3-async-lag");
+    assert!(sc.checks.contains(&scenario::CheckName::RemotePrefix));
+    assert!(!sc.checks.contains(&scenario::CheckName::Linearizability));
+}
+
+#[test]
+fn a_full_async_journal_suspends_the_group_by_itself() {
+    let r = run("s3-async-journal-full");
+    assert_eq!(r.result.stats.link_downs, 0, "no link fault: the journal filled");
+    assert!(events(&r, RemoteEvent::LinkLost) >= 1, "announced as link_lost");
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Resume { .. })), vec![ok()]);
+    // The initial copy was cut by the full journal: the resume copies everything.
+    assert!(copies(&r, CopyKind::RemoteInitial).iter().all(|c| c.finished_ns.is_none()));
+    let resync = copies(&r, CopyKind::RemoteResync);
+    assert!(resync.iter().any(|c| c.finished_ns.is_some() && c.stats.blocks_copied > 0), "{resync:?}");
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Takeover { .. })), vec![ok()]);
+    let w = &r.remote.recovery.windows[0];
+    assert!(w.lost.is_empty() && w.observed_blocks > 0, "in step after the resync: {w:?}");
+}
+
+#[test]
+fn a_consistency_group_of_three_keeps_dependent_writes_in_order() {
+    let r = run("s3-consistency-group-dependent-writes");
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::RemotePairCreate { .. })), vec![ok(), ok(), ok()]);
+    let initial = copies(&r, CopyKind::RemoteInitial);
+    assert_eq!(initial.len(), 3);
+    assert!(initial.iter().all(|c| c.finished_ns.is_some() && c.stats.blocks_copied > 0), "{initial:?}");
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Takeover { .. })), vec![ok()]);
+    // The single-request host wrote consecutive, hence dependent, writes on different
+    // volumes of the group.
+    let app: Vec<&model::HistoryOp> = r
+        .result
+        .history
+        .ops
+        .iter()
+        .filter(|o| o.process.0 == 0 && matches!(o.op, Op::Write { .. }) && o.completion == ok())
+        .collect();
+    assert!(
+        app.windows(2)
+            .any(|p| p[0].op.volume() != p[1].op.volume() && p[0].complete_ns < Some(p[1].invoke_ns))
+    );
+    // Every secondary of the group was observed after the takeover, and the prefix
+    // check judged them together.
+    let w = &r.remote.recovery.windows[0];
+    assert!(w.observed_blocks > 0 && !w.lost.is_empty(), "{w:?}");
+    for vol in [3, 4, 5] {
+        assert!(
+            r.result.history.ops.iter().any(|o| matches!(o.op, Op::Read { vol: v, .. } if v.0 == vol)
+                && matches!(o.completion, Completion::Returned(Ok(_)))),
+            "secondary vol{vol} read"
+        );
+    }
+}

@@ -8,6 +8,8 @@
 //! - [`differential`]: one client, no faults: the engine answers exactly as the model.
 //! - [`durability`]: every acknowledged write survives crashes.
 //! - [`offload`]: S1's file-level history: the tape, held writes, the files.
+//! - [`prefix`]: S3: a secondary holds a prefix of its primary's acknowledged writes
+//!   across the consistency group; the recovery point of every takeover.
 //!
 //! **Architecture Invariant:** nothing here reads the wall clock, spawns a thread or
 //! iterates a hash table: a verdict is a pure function of the history and the
@@ -23,6 +25,7 @@ pub mod linearizability;
 pub mod models;
 pub mod offload;
 pub mod partition;
+pub mod prefix;
 pub mod report;
 mod shrink;
 pub mod table;

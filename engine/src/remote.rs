@@ -468,6 +468,12 @@ pub(super) struct Remote {
     create_bits: BTreeMap<GroupId, Vec<(VolumeId, u64)>>,
     /// Creates waiting for the one in progress on their group.
     create_wait: BTreeMap<GroupId, VecDeque<(ReqId, Op)>>,
+    /// Groups whose create is being recorded (the secondary already holds the pair).
+    joining: BTreeSet<GroupId>,
+    /// Planted bug `async-out-of-order`: an async write held back until the next
+    /// tick, shipped after the writes that follow it: (write id, peer, group, request).
+    #[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
+    held_ship: Option<(u64, ArrayId, GroupId, Req, u32)>,
     /// Takeovers restoring saved chunks: group → chunks left.
     restoring: BTreeMap<GroupId, (ReqId, u32)>,
 }
@@ -655,6 +661,21 @@ impl Controller {
 
     pub(super) fn remote_timer(&mut self, out: &mut Vec<Output>) {
         self.remote.tick_armed = false;
+        #[cfg(feature = "planted-bugs")]
+        if let Some((hw, hpeer, hg, hreq, age)) = self.remote.held_ship.take()
+            && self.remote.writes.contains_key(&hw)
+        {
+            let live = self.remote.groups.get(&hg).is_some_and(|x| x.rec.primary && x.rec.following());
+            if !live {
+                self.finish_write(hw, false, out);
+            } else if age < 4 {
+                // Held for a few ticks (well under `LOST_TICKS`).
+                self.remote.held_ship = Some((hw, hpeer, hg, hreq, age + 1));
+                self.arm_tick(out);
+            } else {
+                self.send_req(hpeer, hg, hreq, Purpose::Write(hw), out);
+            }
+        }
         let mut lost = Vec::new();
         let mut resend = Vec::new();
         for ((peer, g), tx) in self.remote.tx.iter_mut() {
@@ -1138,6 +1159,7 @@ impl Controller {
             }
             RAfter::Created { req, pair, peer_bits } => {
                 out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                self.remote.joining.remove(&g);
                 self.start_rcopy(g, CopyKind::RemoteInitial, vec![pair], peer_bits, out);
                 self.create_finished(g, req, out);
             }
@@ -1353,6 +1375,18 @@ impl Controller {
             self.release_writers(wid, out);
             self.remote.writes.get_mut(&wid).expect("exists").phase = WPhase::Shipped;
             let journal = self.remote.tx.get(&(peer, g)).map_or(0, |t| t.unacked.len());
+            #[cfg(feature = "planted-bugs")]
+            if self.planted.contains("async-out-of-order")
+                && journal < JOURNAL_MAX
+                && self.remote.held_ship.is_none()
+            {
+                // Holds one write back until the next tick: the writes after it
+                // overtake it, so the secondary applies them first and a cut in
+                // between leaves it without an earlier acknowledged write.
+                self.remote.held_ship = Some((wid, peer, g, req, 0));
+                self.arm_tick(out);
+                return;
+            }
             if journal >= JOURNAL_MAX {
                 // A full journal suspends the group; the bits keep the changes.
                 self.finish_write(wid, false, out);
@@ -1618,7 +1652,11 @@ impl Controller {
         }
         let vols: Vec<VolumeId> =
             grp.rec.pairs.iter().filter(|p| pairs.contains(&p.0)).map(|p| p.1).collect();
-        let listing = if kind == CopyKind::RemoteInitial { vols.len() as u32 } else { 0 };
+        // A group whose initial copy never finished (cut by a link loss or a full
+        // journal) copies everything again: its secondaries hold no whole image, and
+        // the change maps only cover what changed since the cut.
+        let full = kind == CopyKind::RemoteInitial || !grp.rec.consistent;
+        let listing = if full { vols.len() as u32 } else { 0 };
         match grp.copy.as_mut() {
             Some(copy) => {
                 copy.listing += listing;
@@ -1650,7 +1688,7 @@ impl Controller {
                 .entry(*p)
                 .or_default();
         }
-        if kind == CopyKind::RemoteInitial {
+        if full {
             for v in vols {
                 let space = self.volumes[&v].space;
                 self.rsubmit(MediaOp::Allocated { space }, RPending::Listing(g, v), out);
@@ -1680,6 +1718,9 @@ impl Controller {
     }
 
     fn rpump(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        // A pair joining the group may already be recorded at the secondary (the
+        // channel is ordered): `Done` waits until it is part of the copy (or refused).
+        let joining = self.remote.creating.contains_key(&g) || self.remote.joining.contains(&g);
         let Some(grp) = self.remote.groups.get_mut(&g) else { return };
         if !grp.rec.primary {
             return;
@@ -1693,7 +1734,8 @@ impl Controller {
             copy.inflight += 1;
             reads.push(c);
         }
-        let finished = copy.set.is_empty() && copy.inflight == 0 && copy.listing == 0 && !copy.done_sent;
+        let finished =
+            copy.set.is_empty() && copy.inflight == 0 && copy.listing == 0 && !copy.done_sent && !joining;
         if finished {
             copy.done_sent = true;
         }
@@ -1750,6 +1792,10 @@ impl Controller {
             (Purpose::Copy(c), _) => self.copy_chunk_done(g, c, None, out),
             (Purpose::Plain, Resp::Ok) if o.req == Req::Done => {
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
+                if grp.copy.as_ref().is_some_and(|c| !c.done_sent) {
+                    // A pair joined after this `Done` was sent: its own `Done` follows.
+                    return;
+                }
                 let mut rec = grp.latest().clone();
                 rec.state = RemoteState::Pair;
                 rec.consistent = true;
@@ -2265,6 +2311,7 @@ impl Controller {
             return;
         }
         self.remote.creating.remove(&g);
+        self.remote.joining.insert(g);
         let grp = self.remote.groups.get_mut(&g).expect("inserted");
         let mut rec = grp.latest().clone();
         rec.pairs.push((pair, primary, secondary));
@@ -2281,6 +2328,8 @@ impl Controller {
 
     /// A create is answered: the next one on the group may run.
     fn create_finished(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
+        // A copy that finished while the pair was joining announces its end now.
+        self.rpump(g, out);
         if let Some(grp) = self.remote.groups.get_mut(&g) {
             if grp.admin.front().is_some_and(|x| x.0 == req) {
                 self.admin_finished(g, out);

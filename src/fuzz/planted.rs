@@ -118,6 +118,12 @@ pub const CATALOG: &[PlantedBug] = &[
         level: Level::Engine,
         caught_by: &[CheckName::Linearizability],
     },
+    PlantedBug {
+        name: "async-out-of-order",
+        description: "S3: an async primary holds one acknowledged write back until its next link tick while the writes after it ship, so the secondary applies a later write before an earlier acknowledged one and a link cut leaves it with a hole: not a prefix of the acknowledged write order",
+        level: Level::Engine,
+        caught_by: &[CheckName::RemotePrefix],
+    },
 ];
 
 /// Every planted bug this build knows: none without the `planted-bugs` feature.

@@ -516,6 +516,10 @@ pub enum CheckName {
     /// the inhibit began; held writes are delayed, never lost or reordered; other
     /// files are never delayed; the files survive as the application wrote them.
     Offload,
+    /// S3: after every takeover, the secondaries hold a prefix of their primaries'
+    /// acknowledged write order across the whole consistency group
+    /// (`checker::prefix`); reports the recovery point.
+    RemotePrefix,
 }
 
 impl CheckName {
@@ -526,6 +530,7 @@ impl CheckName {
             CheckName::Linearizability => "linearizability",
             CheckName::Invariants => "invariants",
             CheckName::Offload => "offload",
+            CheckName::RemotePrefix => "remote_prefix",
         }
     }
 }

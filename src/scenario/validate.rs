@@ -766,6 +766,9 @@ impl Validator<'_> {
                 if !c.offload.file_servers.is_empty() {
                     list.push(CheckName::Offload);
                 }
+                if f.timeline.iter().any(|t| matches!(t.action, ActionDef::RemotePairCreate { .. })) {
+                    list.push(CheckName::RemotePrefix);
+                }
                 list
             }
         };

@@ -1,0 +1,288 @@
+//! S3 in the run report: the async recovery point of every takeover (judged by
+//! `checker::prefix`) and the data-loss report.
+//!
+//! The **data-loss report** lists every acknowledged write that a takeover, a failback
+//! or a split-brain resolution discarded, by operation, each under the command that
+//! discarded it first:
+//!
+//! - `takeover`: a write to a primary, acknowledged, that the secondary did not hold
+//!   when it took over (the recovery point of `checker::prefix`), unless a `resume`
+//!   later makes the old primary authoritative again;
+//! - `failback`: a write acknowledged by the old primary after the takeover completed
+//!   (and before the failback was invoked): the reverse resync overwrites it
+//!   (`discard_primary`, or no split brain);
+//! - `resume`: a resume of a swapped group (`discard_secondary`, or the old primary
+//!   wrote nothing) overwrites what hosts wrote to the secondary after the takeover.
+//!
+//! A command that failed discards nothing; one with an unknown outcome is counted
+//! (it may have run). The report is derived from the history alone, like the checks.
+//! For sync with fence `data` it is empty (tests/remote.rs asserts it).
+
+use crate::runner::{RunReport, neighbourhood};
+use crate::scenario::Scenario;
+use crate::scenario::format::ActionDef;
+use checker::prefix::{self, PrefixReport};
+use model::{Completion, GroupId, History, Op, ProcessId, Value, VolumeId};
+
+/// The command that discarded a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DiscardedBy {
+    Takeover,
+    Failback,
+    Resume,
+}
+
+impl DiscardedBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            DiscardedBy::Takeover => "takeover",
+            DiscardedBy::Failback => "failback",
+            DiscardedBy::Resume => "resume",
+        }
+    }
+}
+
+/// One acknowledged write that was discarded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discarded {
+    pub by: DiscardedBy,
+    pub group: GroupId,
+    /// The history index of the discarding command.
+    pub command: usize,
+    /// The history index of the write.
+    pub index: usize,
+    pub process: ProcessId,
+    pub vol: VolumeId,
+    pub block: u64,
+    pub len: u64,
+    /// The value it wrote to its first block.
+    pub value: Value,
+    pub ack_ns: u64,
+}
+
+/// The S3 part of a run's report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteReport {
+    /// Every judged takeover with its recovery point (empty if the prefix check failed).
+    pub recovery: PrefixReport,
+    pub data_loss: Vec<Discarded>,
+}
+
+impl RemoteReport {
+    pub fn is_empty(&self) -> bool {
+        self.recovery.windows.is_empty() && self.recovery.unjudged.is_empty() && self.data_loss.is_empty()
+    }
+}
+
+fn failed(c: &Completion) -> bool {
+    matches!(c, Completion::Failed(_) | Completion::Returned(Err(_)))
+}
+
+/// Computes the S3 report of a history (empty without remote pairs).
+pub fn analyse(h: &History) -> RemoteReport {
+    if !h.ops.iter().any(|o| matches!(o.op, Op::RemotePairCreate { .. })) {
+        return RemoteReport::default();
+    }
+    let recovery = prefix::check(h).unwrap_or_default();
+    let mut data_loss = Vec::new();
+    for (t, o) in h.ops.iter().enumerate() {
+        let Op::Takeover { group } = o.op else { continue };
+        let (Completion::Returned(Ok(_)), Some(done)) = (&o.completion, o.complete_ns) else { continue };
+        // The roles at the takeover: (primary, secondary) of every pair of the group,
+        // swapped once per earlier failback.
+        let mut roles: Vec<(VolumeId, VolumeId)> = Vec::new();
+        for x in &h.ops[..t] {
+            match x.op {
+                Op::RemotePairCreate { primary, secondary, group: g, .. }
+                    if g == group && matches!(x.completion, Completion::Returned(Ok(_))) =>
+                {
+                    roles.push((primary, secondary));
+                }
+                Op::Failback { group: g } if g == group && !failed(&x.completion) => {
+                    roles.iter_mut().for_each(|r| *r = (r.1, r.0));
+                }
+                _ => {}
+            }
+        }
+        let next = h.ops.iter().enumerate().skip(t + 1).find(|(_, x)| {
+            matches!(x.op, Op::Failback { group: g } | Op::Resume { group: g } if g == group)
+                && !failed(&x.completion)
+        });
+        // Unless a resume makes the old primary authoritative again, what the
+        // secondary lacked at the takeover is gone.
+        if !next.is_some_and(|(_, x)| matches!(x.op, Op::Resume { .. }))
+            && let Some(w) = recovery.windows.iter().find(|w| w.takeover == t)
+        {
+            for l in &w.lost {
+                data_loss.push(Discarded {
+                    by: DiscardedBy::Takeover,
+                    group,
+                    command: t,
+                    index: l.index,
+                    process: l.process,
+                    vol: l.vol,
+                    block: l.block,
+                    len: l.len,
+                    value: l.value,
+                    ack_ns: l.ack_ns,
+                });
+            }
+        }
+        let Some((c, cmd)) = next else { continue };
+        let (by, overwritten): (DiscardedBy, Vec<VolumeId>) = match cmd.op {
+            Op::Failback { .. } => (DiscardedBy::Failback, roles.iter().map(|r| r.0).collect()),
+            _ => (DiscardedBy::Resume, roles.iter().map(|r| r.1).collect()),
+        };
+        for (i, x) in h.ops.iter().enumerate() {
+            let Op::Write { vol, block, values } = &x.op else { continue };
+            let (Completion::Returned(Ok(_)), Some(ack_ns)) = (&x.completion, x.complete_ns) else {
+                continue;
+            };
+            if overwritten.contains(vol) && x.invoke_ns >= done && x.invoke_ns < cmd.invoke_ns {
+                data_loss.push(Discarded {
+                    by,
+                    group,
+                    command: c,
+                    index: i,
+                    process: x.process,
+                    vol: *vol,
+                    block: *block,
+                    len: values.len() as u64,
+                    value: values[0],
+                    ack_ns,
+                });
+            }
+        }
+    }
+    data_loss.sort_by_key(|d| (d.command, d.index));
+    RemoteReport { recovery, data_loss }
+}
+
+/// The name of group `g` in the scenario (groups are numbered in order of their first
+/// `remote_pair_create`).
+pub fn group_name(sc: &Scenario, g: GroupId) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for t in &sc.file.timeline {
+        if let ActionDef::RemotePairCreate { group, .. } = &t.action
+            && !names.contains(&group.as_str())
+        {
+            names.push(group);
+        }
+    }
+    names.get(g.0 as usize).map_or_else(|| g.to_string(), |n| n.to_string())
+}
+
+fn vol_name(sc: &Scenario, v: VolumeId) -> String {
+    sc.config.volume(v).map_or_else(|| v.to_string(), |i| i.name.clone())
+}
+
+/// The prefix check for the runner: a violation as (summary, operations around it).
+pub fn judge(sc: &Scenario, r: &sim::RunResult, notes: &mut Vec<String>) -> Result<(), (String, String)> {
+    match prefix::check(&r.history) {
+        Ok(rep) => {
+            if !rep.unjudged.is_empty() {
+                notes.push(format!(
+                    "remote_prefix: {} takeover(s) after a failback of their group were not judged (the roles swapped): #{:?}",
+                    rep.unjudged.len(),
+                    rep.unjudged
+                ));
+            }
+            Ok(())
+        }
+        Err(v) => {
+            let summary = format!(
+                "group {:?}: the secondary {:?} is not a prefix of the primary's acknowledged writes: {v}",
+                group_name(sc, v.group),
+                vol_name(sc, v.vol)
+            );
+            Err((summary, neighbourhood(&r.history, v.read, v.vol, Some(v.block), sc)))
+        }
+    }
+}
+
+/// The report as text lines: one per takeover, then one per discarded write (at most
+/// `max_writes` of them: `mirrorsim run` shows 10, `mirrorsim replay` all).
+pub fn lines(r: &RunReport, sc: &Scenario, max_writes: usize) -> Vec<String> {
+    let rep = &r.remote;
+    let mut out = Vec::new();
+    for w in &rep.recovery.windows {
+        out.push(format!(
+            "recovery point: group {:?} takeover #{} at {}: {} acknowledged write(s) lost, {} of time lost, {} secondary block(s) observed{}",
+            group_name(sc, w.group),
+            w.takeover,
+            crate::cli::fmt_ns(w.takeover_ns),
+            w.lost.len(),
+            crate::cli::fmt_ns(w.time_lost_ns),
+            w.observed_blocks,
+            if w.unobserved > 0 { format!(", {} write(s) not observed", w.unobserved) } else { String::new() }
+        ));
+    }
+    if rep.recovery.windows.is_empty() && rep.data_loss.is_empty() {
+        return out;
+    }
+    out.push(format!("data loss: {} acknowledged write(s) discarded", rep.data_loss.len()));
+    for d in rep.data_loss.iter().take(max_writes) {
+        out.push(format!(
+            "  discarded by {} #{} (group {:?}): write #{} p{} {}:{} ({} block(s), {}) acknowledged at {}",
+            d.by.name(),
+            d.command,
+            group_name(sc, d.group),
+            d.index,
+            d.process.0,
+            vol_name(sc, d.vol),
+            d.block,
+            d.len,
+            d.value,
+            crate::cli::fmt_ns(d.ack_ns)
+        ));
+    }
+    if rep.data_loss.len() > max_writes {
+        out.push(format!(
+            "  ... and {} more (`{}` lists them all)",
+            rep.data_loss.len() - max_writes,
+            r.replay_command()
+        ));
+    }
+    out
+}
+
+/// The report as JSON (`--format json`).
+pub fn json(r: &RunReport, sc: &Scenario) -> serde_json::Value {
+    let rep = &r.remote;
+    let recovery: Vec<serde_json::Value> = rep
+        .recovery
+        .windows
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "group": group_name(sc, w.group),
+                "takeover": w.takeover,
+                "takeover_ns": w.takeover_ns,
+                "writes_lost": w.lost.len(),
+                "lost": w.lost.iter().map(|l| l.index).collect::<Vec<_>>(),
+                "time_lost_ns": w.time_lost_ns,
+                "observed_blocks": w.observed_blocks,
+                "unobserved_writes": w.unobserved,
+            })
+        })
+        .collect();
+    let data_loss: Vec<serde_json::Value> = rep
+        .data_loss
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "by": d.by.name(),
+                "command": d.command,
+                "group": group_name(sc, d.group),
+                "op": d.index,
+                "process": d.process.0,
+                "volume": vol_name(sc, d.vol),
+                "block": d.block,
+                "blocks": d.len,
+                "value": d.value.to_string(),
+                "ack_ns": d.ack_ns,
+            })
+        })
+        .collect();
+    serde_json::json!({ "recovery": recovery, "unjudged_takeovers": rep.recovery.unjudged, "data_loss": data_loss })
+}
