@@ -19,6 +19,8 @@
 //!   [`PlantedBugs::engine_names`]) and reads it at the exact spot of the correct
 //!   code, compiled only with the feature:
 //!   `#[cfg(feature = "planted-bugs")] if self.planted.contains("bit-after-data") { ... }`.
+//!   The S3 bugs live the same way in `engine/src/remote.rs` (a child module of the
+//!   controller).
 //!   To add one: put the defect in the controller, add a [`PlantedBug`] entry with
 //!   `level: Level::Engine` to [`CATALOG`]. The tests (`tests/planted.rs`) then prove
 //!   each catalog entry is caught by one of its `caught_by` checks on the scenario
@@ -111,6 +113,12 @@ pub const CATALOG: &[PlantedBug] = &[
         description: "S4: a snapshot creates the image's lookup table without taking the family lock, so a write whose copy-on-write already ran lands on the origin after the snapshot point and shows through the new image (half before, half after)",
         level: Level::Engine,
         caught_by: &[CheckName::Invariants, CheckName::Linearizability],
+    },
+    PlantedBug {
+        name: "bit-cleared-before-remote-ack",
+        description: "S3: a resync clears a chunk's change-map bits when it sends the chunk, not when the secondary has it, so a link loss mid-resync drops the chunk from the next resync and the secondary keeps a stale block (DRBD/SRDF invalid-track bookkeeping)",
+        level: Level::Engine,
+        caught_by: &[CheckName::Linearizability],
     },
 ];
 
