@@ -65,6 +65,18 @@ fn swarm_testing_enables_each_fault_kind_on_some_seeds_only() {
     let swarms: Vec<_> = (0..300).map(|s| generate(s).swarm).collect();
     for kind in fault_kinds() {
         let on = swarms.iter().filter(|s| s.faults.contains_key(kind)).count();
+        if kind == "remote_failback" {
+            // Dormant: not generated until the engine's failback gaps are fixed
+            // (mirrorsim::fuzz::remote::KNOWN_GAPS).
+            assert_eq!(on, 0);
+            continue;
+        }
+        if kind.starts_with("remote_") {
+            // Only remote seeds (one in four) have groups; takeovers need a sync
+            // group with fence data.
+            assert!(on > 3 && on < 100, "fault kind {kind} enabled on {on} of 300 seeds");
+            continue;
+        }
         assert!(on > 30 && on < 270, "fault kind {kind} enabled on {on} of 300 seeds");
     }
     let calm = swarms.iter().filter(|s| s.calm).count();

@@ -54,6 +54,10 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         "async-out-of-order",
         &["scenarios/s3-async-lag.json", "scenarios/s3-consistency-group-dependent-writes.json"],
     ),
+    (
+        "bit-cleared-before-remote-ack",
+        &["scenarios/s3-link-failure-sync-fence-never.json", "scenarios/s3-link-flapping-during-resync.json"],
+    ),
 ];
 
 /// Fuzz campaigns that must catch a bug: (bug, first seed, seeds). Each range holds

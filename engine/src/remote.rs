@@ -1422,6 +1422,15 @@ impl Controller {
     /// (once no other write uses them).
     fn finish_write(&mut self, wid: u64, both: bool, out: &mut Vec<Output>) {
         let w = self.remote.writes.remove(&wid).expect("exists");
+        #[allow(unused_mut)]
+        let mut planted = false;
+        #[cfg(feature = "planted-bugs")]
+        if self.planted.contains("bit-cleared-before-remote-ack") {
+            // Planted: the bit goes once the write is done here, whether or not the
+            // secondary acknowledged it: a write the link loss kept from the
+            // secondary is then missing from the next resync.
+            planted = true;
+        }
         let grp = self.remote.groups.get_mut(&w.g).expect("exists");
         let mut deletes = Vec::new();
         for c in w.chunks.0..=w.chunks.1 {
@@ -1431,9 +1440,7 @@ impl Controller {
             if *n == 0 {
                 grp.bit_users.remove(&k);
                 // Planted: the bit could go before the secondary acknowledged.
-                if both
-                    && grp.rec.following()
-                    && w.epoch == grp.rec.session
+                if (planted || (both && grp.rec.following() && w.epoch == grp.rec.session))
                     && grp.bits.get(&k) == Some(&Bit::Durable)
                 {
                     grp.bits.insert(k, Bit::Deleting);
@@ -1583,12 +1590,19 @@ impl Controller {
                 );
             }
             RPending::ApplyWrite => {
-                let a = self.remote.apply.take().expect("applying");
+                let a = self.remote.apply.as_ref().expect("applying");
+                let (peer, g, seq) = (a.peer, a.g, a.seq);
                 let differing = if a.copy { a.differing } else { 0 };
-                self.respond(a.peer, a.g, a.seq, Resp::Applied { differing }, out);
-                // Other channels may have waited for the apply slot.
+                // The slot stays taken while answering, so that the channel just
+                // served does not take it again at once: the other channels, which
+                // may have waited for it, come first (round robin). Otherwise one
+                // group's resync starves another group's requests until its primary
+                // declares the link lost.
+                self.respond(peer, g, seq, Resp::Applied { differing }, out);
+                self.remote.apply = None;
                 let keys: Vec<(ArrayId, GroupId)> = self.remote.rx.keys().copied().collect();
-                for (peer, g) in keys {
+                let next = keys.iter().position(|k| *k > (peer, g)).unwrap_or(0);
+                for (peer, g) in keys[next..].iter().chain(&keys[..next]).copied().collect::<Vec<_>>() {
                     self.rx_next(peer, g, out);
                 }
             }
@@ -1855,6 +1869,13 @@ impl Controller {
             if matches!(op, Op::RemotePairCreate { .. }) {
                 return self.create_begin(req, op, out);
             }
+            if self.remote.creating.contains_key(&g) {
+                // The group is being created (the secondary may already have recorded
+                // its side): the command waits for the create's outcome rather than
+                // answer `no_such_group` for a group that exists for the other array.
+                self.remote.create_wait.entry(g).or_default().push_back((req, op));
+                return;
+            }
             return out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchGroup) });
         };
         // Which side runs it: suspend, resume and create at the primary; takeover and
@@ -2082,7 +2103,16 @@ impl Controller {
                 rec.saving = false;
                 rec.primary = true;
                 grp.stage = 4;
-                let kind = if failback { CopyKind::RemoteFailback } else { CopyKind::RemoteResync };
+                // An initial copy that never finished (the link was lost during it)
+                // starts over from the primary's allocated blocks: the change bits
+                // cover only the writes since, not what the copy had yet to send.
+                let kind = if failback {
+                    CopyKind::RemoteFailback
+                } else if !rec.consistent {
+                    CopyKind::RemoteInitial
+                } else {
+                    CopyKind::RemoteResync
+                };
                 self.put_grec(g, rec, RAfter::Resumed { req, kind, peer_bits: pbits }, out);
             }
             _ => {}
@@ -2342,7 +2372,11 @@ impl Controller {
     }
 
     fn create_next(&mut self, g: GroupId, out: &mut Vec<Output>) {
-        if let Some((req, op)) = self.remote.create_wait.get_mut(&g).and_then(|q| q.pop_front()) {
+        // Commands that waited run in order, up to the next create (which runs and
+        // calls this again when it is answered).
+        while !self.remote.creating.contains_key(&g)
+            && let Some((req, op)) = self.remote.create_wait.get_mut(&g).and_then(|q| q.pop_front())
+        {
             self.remote_admin(req, op, out);
         }
     }

@@ -57,6 +57,9 @@ pub struct Swarm {
     /// The estimated workload length the faults are spread over (simulated ns).
     pub horizon_ns: u64,
     pub timeline_entries: usize,
+    /// S3 (remote seeds): each consistency group, `name:mode/fence/policy/pairs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote_groups: Vec<String>,
 }
 
 impl fmt::Display for Swarm {
@@ -64,7 +67,7 @@ impl fmt::Display for Swarm {
         let faults: Vec<String> = self.faults.iter().map(|(k, w)| format!("{k}:{w}")).collect();
         write!(
             f,
-            "seed={} arrays={} volumes={} hosts={} links={} ops={} max_concurrency={} horizon={} timeline={} faults=[{}]{}",
+            "seed={} arrays={} volumes={} hosts={} links={} ops={} max_concurrency={} horizon={} timeline={} faults=[{}]{}{}",
             self.seed,
             self.arrays,
             self.volumes,
@@ -75,7 +78,12 @@ impl fmt::Display for Swarm {
             Duration(self.horizon_ns),
             self.timeline_entries,
             faults.join(" "),
-            if self.calm { " (calm)" } else { "" }
+            if self.calm { " (calm)" } else { "" },
+            if self.remote_groups.is_empty() {
+                String::new()
+            } else {
+                format!(" remote=[{}]", self.remote_groups.join(" "))
+            }
         )
     }
 }
@@ -152,151 +160,160 @@ impl Gen {
             }
         }
 
-        // 2. Topology: arrays and volumes.
-        let n_arrays = [1, 1, 1, 2, 2, 3][rng.below(6) as usize];
-        let mut arrays = Vec::new();
+        // S3: one seed in four has two arrays with remote pairs (`super::remote`).
+        let remote = rng.chance(1, 4);
         let mut topo = Topology::default();
-        for a in 0..n_arrays {
-            let name = ["A", "B", "C"][a].to_string();
-            let mut volumes = Vec::new();
-            for _ in 0..rng.between(1, 3) {
-                let blocks = match rng.below(6) {
-                    0 | 1 => rng.between(1, 32),
-                    2 | 3 => rng.between(33, 4096),
-                    4 => rng.between(1 << 16, 1 << 24),
-                    _ => rng.between(1 << 30, 1 << 40),
-                };
-                let vname = format!("v{}", topo.volumes.len() + 1);
-                topo.volumes.push((vname.clone(), a));
-                topo.volume_blocks.push(blocks);
-                volumes.push(VolumeDef { name: vname.clone(), blocks });
-                // A twin of the same size can be its mirror (S2 pairs).
-                if rng.chance(1, 3) {
-                    let twin = format!("v{}", topo.volumes.len() + 1);
-                    topo.volumes.push((twin.clone(), a));
+        let (mut arrays, mut hosts, mut links, creates) = if remote {
+            let b = super::remote::topology(rng, &mut topo, self::link);
+            (b.arrays, b.hosts, b.links, b.creates)
+        } else {
+            // 2. Topology: arrays and volumes.
+            let n_arrays = [1, 1, 1, 2, 2, 3][rng.below(6) as usize];
+            let mut arrays = Vec::new();
+            for a in 0..n_arrays {
+                let name = ["A", "B", "C"][a].to_string();
+                let mut volumes = Vec::new();
+                for _ in 0..rng.between(1, 3) {
+                    let blocks = match rng.below(6) {
+                        0 | 1 => rng.between(1, 32),
+                        2 | 3 => rng.between(33, 4096),
+                        4 => rng.between(1 << 16, 1 << 24),
+                        _ => rng.between(1 << 30, 1 << 40),
+                    };
+                    let vname = format!("v{}", topo.volumes.len() + 1);
+                    topo.volumes.push((vname.clone(), a));
                     topo.volume_blocks.push(blocks);
-                    topo.twins.push((vname, twin.clone(), a));
-                    volumes.push(VolumeDef { name: twin, blocks });
+                    volumes.push(VolumeDef { name: vname.clone(), blocks });
+                    // A twin of the same size can be its mirror (S2 pairs).
+                    if rng.chance(1, 3) {
+                        let twin = format!("v{}", topo.volumes.len() + 1);
+                        topo.volumes.push((twin.clone(), a));
+                        topo.volume_blocks.push(blocks);
+                        topo.twins.push((vname, twin.clone(), a));
+                        volumes.push(VolumeDef { name: twin, blocks });
+                    }
                 }
+                topo.arrays.push(name.clone());
+                arrays.push(ArrayDef { name, volumes, media: MediaDef::default(), change_grain: None });
             }
-            topo.arrays.push(name.clone());
-            arrays.push(ArrayDef { name, volumes, media: MediaDef::default(), change_grain: None });
-        }
-        let vol_blocks: Vec<u64> = arrays.iter().flat_map(|a| a.volumes.iter().map(|v| v.blocks)).collect();
-        let blocks_of = |v: usize| vol_blocks[v];
+            let vol_blocks: Vec<u64> =
+                arrays.iter().flat_map(|a| a.volumes.iter().map(|v| v.blocks)).collect();
+            let blocks_of = |v: usize| vol_blocks[v];
 
-        // 3. Hosts and their workloads.
-        let n_hosts = rng.between(1, 6) as usize;
-        let per_host_max = (3000 / n_hosts as u64).clamp(10, 1000);
-        let mut hosts = Vec::new();
-        let mut host_arrays: Vec<Vec<usize>> = Vec::new();
-        for h in 0..n_hosts {
-            let name = format!("h{}", h + 1);
-            topo.hosts.push(name.clone());
-            let busy = h == 0 || rng.chance(9, 10);
-            let mut used_arrays = Vec::new();
-            let workload = busy.then(|| {
-                let mut vols = rng.subset(topo.volumes.len());
-                while vols.len() > 3 {
-                    vols.remove(rng.index(&vols));
-                }
-                for &v in &vols {
-                    if !used_arrays.contains(&topo.volumes[v].1) {
-                        used_arrays.push(topo.volumes[v].1);
+            // 3. Hosts and their workloads.
+            let n_hosts = rng.between(1, 6) as usize;
+            let per_host_max = (3000 / n_hosts as u64).clamp(10, 1000);
+            let mut hosts = Vec::new();
+            let mut host_arrays: Vec<Vec<usize>> = Vec::new();
+            for h in 0..n_hosts {
+                let name = format!("h{}", h + 1);
+                topo.hosts.push(name.clone());
+                let busy = h == 0 || rng.chance(9, 10);
+                let mut used_arrays = Vec::new();
+                let workload = busy.then(|| {
+                    let mut vols = rng.subset(topo.volumes.len());
+                    while vols.len() > 3 {
+                        vols.remove(rng.index(&vols));
                     }
-                }
-                let smallest = vols.iter().map(|&v| blocks_of(v)).min().unwrap_or(1);
-                let len = if rng.chance(1, 2) {
-                    DistDef::Constant(1)
-                } else {
-                    let hi = rng.between(1, smallest.min(16));
-                    DistDef::Uniform([1, hi])
-                };
-                let blocks = if rng.chance(1, 3) {
-                    BlockDistDef::HotSet {
-                        hot_blocks: rng.between(1, smallest.min(16)),
-                        hot: RatioDef(rng.between(1, 4), 4),
+                    for &v in &vols {
+                        if !used_arrays.contains(&topo.volumes[v].1) {
+                            used_arrays.push(topo.volumes[v].1);
+                        }
                     }
-                } else {
-                    BlockDistDef::Uniform
-                };
-                // Many operations in flight on a handful of blocks, with timeouts and
-                // crashes leaving outcomes unknown, make the linearizability search
-                // explode: keep concurrency below twice the smallest volume.
-                let concurrency = match rng.below(4) {
-                    0 => 1,
-                    1 | 2 => rng.between(1, 4),
-                    _ => rng.between(1, 16),
-                }
-                .min(smallest.saturating_mul(2).max(1)) as u32;
-                WorkloadDef {
-                    volumes: vols.iter().map(|&v| topo.volumes[v].0.clone()).collect(),
-                    concurrency,
-                    ops: rng.between(10, per_host_max),
-                    read: RatioDef(rng.between(0, 6), 8),
-                    blocks,
-                    len,
-                    think: if rng.chance(1, 2) {
-                        DistDef::Constant(Duration(0))
+                    let smallest = vols.iter().map(|&v| blocks_of(v)).min().unwrap_or(1);
+                    let len = if rng.chance(1, 2) {
+                        DistDef::Constant(1)
                     } else {
-                        uniform(0, us(rng.between(1, 300)))
-                    },
+                        let hi = rng.between(1, smallest.min(16));
+                        DistDef::Uniform([1, hi])
+                    };
+                    let blocks = if rng.chance(1, 3) {
+                        BlockDistDef::HotSet {
+                            hot_blocks: rng.between(1, smallest.min(16)),
+                            hot: RatioDef(rng.between(1, 4), 4),
+                        }
+                    } else {
+                        BlockDistDef::Uniform
+                    };
+                    // Many operations in flight on a handful of blocks, with timeouts and
+                    // crashes leaving outcomes unknown, make the linearizability search
+                    // explode: keep concurrency below twice the smallest volume.
+                    let concurrency = match rng.below(4) {
+                        0 => 1,
+                        1 | 2 => rng.between(1, 4),
+                        _ => rng.between(1, 16),
+                    }
+                    .min(smallest.saturating_mul(2).max(1)) as u32;
+                    WorkloadDef {
+                        volumes: vols.iter().map(|&v| topo.volumes[v].0.clone()).collect(),
+                        concurrency,
+                        ops: rng.between(10, per_host_max),
+                        read: RatioDef(rng.between(0, 6), 8),
+                        blocks,
+                        len,
+                        think: if rng.chance(1, 2) {
+                            DistDef::Constant(Duration(0))
+                        } else {
+                            uniform(0, us(rng.between(1, 300)))
+                        },
+                    }
+                });
+                let op_timeout =
+                    if rng.chance(1, 2) { Duration(ms(100)) } else { Duration(ms(rng.between(5, 50))) };
+                host_arrays.push(used_arrays);
+                if let Some(w) = workload.as_ref().filter(|w| w.read.0 < w.read.1) {
+                    topo.written.extend(w.volumes.iter().cloned());
+                    // Writes that come back to the same chunks: a hot set, or a small volume.
+                    for v in &w.volumes {
+                        let i = topo.volumes.iter().position(|(n, _)| n == v).expect("a volume");
+                        if matches!(w.blocks, BlockDistDef::HotSet { .. }) || blocks_of(i) <= 4096 {
+                            topo.hot.push(v.clone());
+                        }
+                    }
                 }
-            });
-            let op_timeout =
-                if rng.chance(1, 2) { Duration(ms(100)) } else { Duration(ms(rng.between(5, 50))) };
-            host_arrays.push(used_arrays);
-            if let Some(w) = workload.as_ref().filter(|w| w.read.0 < w.read.1) {
-                topo.written.extend(w.volumes.iter().cloned());
-                // Writes that come back to the same chunks: a hot set, or a small volume.
-                for v in &w.volumes {
-                    let i = topo.volumes.iter().position(|(n, _)| n == v).expect("a volume");
-                    if matches!(w.blocks, BlockDistDef::HotSet { .. }) || blocks_of(i) <= 4096 {
-                        topo.hot.push(v.clone());
+                hosts.push(HostDef { name, workload, op_timeout, file_server: None, backup_server: None });
+            }
+
+            // The racer host of `restore_race` (see `super::race`).
+            if faults.contains_key("restore_race")
+                && let Some(array) = super::race::add_racer(rng, &mut topo, &mut hosts)
+            {
+                host_arrays.push(vec![array]);
+            }
+
+            // 4. Links: each host to every array its workload uses, sometimes a second
+            // path or a spare link; array-to-array links between some pairs.
+            let mut links = Vec::new();
+            for (h, used) in host_arrays.iter().enumerate() {
+                let mut ends: Vec<usize> = used.clone();
+                if ends.is_empty() {
+                    ends.push(rng.below(n_arrays as u64) as usize);
+                }
+                if rng.chance(1, 4) {
+                    ends.push(ends[rng.index(&ends)]);
+                }
+                if rng.chance(1, 5) {
+                    ends.push(rng.below(n_arrays as u64) as usize);
+                }
+                for a in ends {
+                    let name = format!("l{}", links.len() + 1);
+                    topo.host_links.push(name.clone());
+                    topo.host_arrays.push((topo.hosts[h].clone(), a));
+                    links.push(self::link(rng, name, [topo.hosts[h].clone(), topo.arrays[a].clone()]));
+                }
+            }
+            for a in 0..n_arrays {
+                for b in a + 1..n_arrays {
+                    if rng.chance(1, 2) {
+                        let name = format!("r{}", topo.array_links.len() + 1);
+                        topo.array_links.push(name.clone());
+                        topo.array_link_ends.push((a, b));
+                        links.push(self::link(rng, name, [topo.arrays[a].clone(), topo.arrays[b].clone()]));
                     }
                 }
             }
-            hosts.push(HostDef { name, workload, op_timeout, file_server: None, backup_server: None });
-        }
-
-        // The racer host of `restore_race` (see `super::race`).
-        if faults.contains_key("restore_race")
-            && let Some(array) = super::race::add_racer(rng, &mut topo, &mut hosts)
-        {
-            host_arrays.push(vec![array]);
-        }
-
-        // 4. Links: each host to every array its workload uses, sometimes a second
-        // path or a spare link; array-to-array links between some pairs.
-        let mut links = Vec::new();
-        for (h, used) in host_arrays.iter().enumerate() {
-            let mut ends: Vec<usize> = used.clone();
-            if ends.is_empty() {
-                ends.push(rng.below(n_arrays as u64) as usize);
-            }
-            if rng.chance(1, 4) {
-                ends.push(ends[rng.index(&ends)]);
-            }
-            if rng.chance(1, 5) {
-                ends.push(rng.below(n_arrays as u64) as usize);
-            }
-            for a in ends {
-                let name = format!("l{}", links.len() + 1);
-                topo.host_links.push(name.clone());
-                topo.host_arrays.push((topo.hosts[h].clone(), a));
-                links.push(self::link(rng, name, [topo.hosts[h].clone(), topo.arrays[a].clone()]));
-            }
-        }
-        for a in 0..n_arrays {
-            for b in a + 1..n_arrays {
-                if rng.chance(1, 2) {
-                    let name = format!("r{}", topo.array_links.len() + 1);
-                    topo.array_links.push(name.clone());
-                    topo.array_link_ends.push((a, b));
-                    links.push(self::link(rng, name, [topo.arrays[a].clone(), topo.arrays[b].clone()]));
-                }
-            }
-        }
+            (arrays, hosts, links, Vec::new())
+        };
         // S1: a file server and a backup server, when offloaded backups are enabled.
         let roles = faults.contains_key("offload_backup").then(|| {
             super::offload::add_roles(rng, &mut topo, &mut arrays, &mut hosts, &mut links, self::link)
@@ -421,7 +438,12 @@ impl Gen {
                 });
             }
         }
-        entries.splice(0..0, roles);
+        entries.splice(0..0, roles.into_iter().chain(creates));
+        // S3's liveness phase: after every other entry, the groups reach their goal.
+        if !topo.groups.is_empty() {
+            let last = entries.iter().map(|e| e.at.0).max().unwrap_or(0).max(horizon);
+            super::remote::liveness(&topo, last, &mut entries);
+        }
         entries.sort_by_key(|e| e.at); // Stable: an item's own entries keep their order.
         // Only the kinds that can act on this topology count as enabled.
         faults.retain(|k, _| TIMELINE_MENU.iter().find(|m| m.name == *k).is_none_or(|m| (m.applies)(&topo)));
@@ -462,6 +484,7 @@ impl Gen {
                 .unwrap_or(0),
             horizon_ns: horizon,
             timeline_entries: entries.len(),
+            remote_groups: topo.groups.iter().map(|g| g.describe.clone()).collect(),
         };
         let file = ScenarioFile {
             schema: None,

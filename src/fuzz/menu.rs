@@ -11,6 +11,7 @@
 //! like any other. An item that needs state across entries (which pairs exist, which
 //! are split) keeps it in [`Emit::state`], which lives for one scenario's generation.
 
+use super::remote;
 use super::rng::GenRng;
 use crate::scenario::format::{ActionDef, Duration, RegionDef, TimelineEntry};
 use std::collections::BTreeMap;
@@ -45,6 +46,8 @@ pub struct Topology {
     pub hot: Vec<String>,
     /// The racer host of `restore_race`, when the swarm enabled it.
     pub racer: Option<super::race::Racer>,
+    /// S3: the consistency groups (remote seeds only, `super::remote`).
+    pub groups: Vec<super::remote::RemoteGroup>,
 }
 
 impl Topology {
@@ -101,7 +104,7 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "link_flap", applies: has_links, emit: link_flap },
     MenuItem { name: "crash_array", applies: |_| true, emit: crash_array },
     MenuItem { name: "crash_host", applies: |t| !t.hosts.is_empty(), emit: crash_host },
-    MenuItem { name: "media_error", applies: |t| !t.volumes.is_empty(), emit: media_error },
+    MenuItem { name: "media_error", applies: media_errorable, emit: media_error },
     MenuItem { name: "pair_command", applies: pairable, emit: pair_command },
     MenuItem { name: "pair_cycle", applies: pairable, emit: pair_cycle },
     MenuItem { name: "partition", applies: |t| t.hosts.len() + t.arrays.len() > 2, emit: partition },
@@ -110,6 +113,14 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "snapshot_command", applies: snapshottable, emit: snapshot_command },
     MenuItem { name: "restore_race", applies: pairable, emit: restore_race },
     MenuItem { name: "backup_command", applies: snapshottable, emit: backup_command },
+    MenuItem { name: "remote_suspend", applies: remote::has_groups, emit: remote::suspend },
+    MenuItem { name: "remote_resume", applies: remote::has_groups, emit: remote::resume },
+    MenuItem { name: "remote_takeover", applies: remote::has_sync_groups, emit: remote::takeover },
+    MenuItem { name: "remote_failback", applies: remote::never, emit: remote::failback },
+    MenuItem { name: "remote_link_fault", applies: remote::has_groups, emit: remote::link_fault },
+    MenuItem { name: "remote_partition", applies: remote::has_groups, emit: remote::partition },
+    MenuItem { name: "remote_crash", applies: remote::has_groups, emit: remote::crash },
+    MenuItem { name: "remote_cycle", applies: remote::has_groups, emit: remote::cycle },
 ];
 
 /// A network partition: the nodes (hosts and arrays) split into two random sides, and
@@ -171,8 +182,11 @@ fn offload_backup(e: &mut Emit<'_>) {
     e.push(e.at, ActionDef::OffloadBackup { host, file });
 }
 
+/// A volume on an array some host reaches, not in a remote pair (a snapshot of a
+/// remote secondary is open work: the model images the secondary's own blocks while
+/// the engine images what it holds, its primary's).
 fn snapshottable(t: &Topology) -> bool {
-    t.volumes.iter().any(|(_, a)| t.host_arrays.iter().any(|(_, b)| a == b))
+    t.volumes.iter().any(|(v, a)| !remote::in_remote_pair(t, v) && t.host_arrays.iter().any(|(_, b)| a == b))
 }
 
 /// An S4 admin command: usually a snapshot of a volume under a new image name, else
@@ -198,6 +212,7 @@ fn snapshot_command(e: &mut Emit<'_>) {
     }
     let usable: Vec<usize> = (0..e.topo.volumes.len())
         .filter(|&v| e.topo.host_arrays.iter().any(|(_, a)| *a == e.topo.volumes[v].1))
+        .filter(|&v| !remote::in_remote_pair(e.topo, &e.topo.volumes[v].0))
         .collect();
     let v = usable[e.rng.index(&usable)];
     let (volume, array) = e.topo.volumes[v].clone();
@@ -289,15 +304,24 @@ fn backup_command(e: &mut Emit<'_>) {
 /// unreadable can neither finish nor, in the model, be suspended (a real array
 /// suspends it with an error; modelling that transition is open work), so the run
 /// would end on the liveness bound.
+///
+/// Nor on a volume in a remote pair: a resync target whose save read (the
+/// before-resync-target image) hits a latent sector error panics the engine
+/// (`engine/src/remote.rs`, `RPending::SaveWrite`; open work, found by this fuzzer).
 fn media_error(e: &mut Emit<'_>) {
     let candidates: Vec<usize> = (0..e.topo.volumes.len())
         .filter(|&i| !e.topo.twins.iter().any(|(_, m, _)| *m == e.topo.volumes[i].0))
+        .filter(|&i| !remote::in_remote_pair(e.topo, &e.topo.volumes[i].0))
         .collect();
     let v = candidates[e.rng.index(&candidates)];
     let blocks = e.topo.volume_blocks[v];
     let block = if e.rng.chance(1, 2) { e.rng.below(blocks.min(16)) } else { e.rng.below(blocks) };
     let volume = e.topo.volumes[v].0.clone();
     e.push(e.at, ActionDef::MediaError { volume, block });
+}
+
+fn media_errorable(t: &Topology) -> bool {
+    t.volumes.iter().any(|(v, _)| !remote::in_remote_pair(t, v))
 }
 
 fn pairable(t: &Topology) -> bool {

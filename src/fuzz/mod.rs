@@ -14,6 +14,8 @@
 //! - [`coverage`]: the "sometimes" report: which pair states x commands, events and
 //!   faults a campaign reached, and the important combinations CI requires;
 //! - [`merge`]: `mirrorsim merge`, the JSON-lines results of shards as one campaign;
+//! - [`remote`]: S3 in generated scenarios: two-array topologies with remote groups,
+//!   the `remote_*` menu items and the liveness phase;
 //! - [`save`]: atomic, never-overwriting file writes;
 //! - [`cli`]: the two commands' arguments and output.
 
@@ -26,6 +28,7 @@ pub mod merge;
 pub mod offload;
 pub mod planted;
 pub mod race;
+pub mod remote;
 pub mod rng;
 pub mod save;
 pub mod shrink;

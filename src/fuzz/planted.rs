@@ -19,6 +19,8 @@
 //!   [`PlantedBugs::engine_names`]) and reads it at the exact spot of the correct
 //!   code, compiled only with the feature:
 //!   `#[cfg(feature = "planted-bugs")] if self.planted.contains("bit-after-data") { ... }`.
+//!   The S3 bugs live the same way in `engine/src/remote.rs` (a child module of the
+//!   controller).
 //!   To add one: put the defect in the controller, add a [`PlantedBug`] entry with
 //!   `level: Level::Engine` to [`CATALOG`]. The tests (`tests/planted.rs`) then prove
 //!   each catalog entry is caught by one of its `caught_by` checks on the scenario
@@ -123,6 +125,12 @@ pub const CATALOG: &[PlantedBug] = &[
         description: "S3: an async primary holds one acknowledged write back until its next link tick while the writes after it ship, so the secondary applies a later write before an earlier acknowledged one and a link cut leaves it with a hole: not a prefix of the acknowledged write order",
         level: Level::Engine,
         caught_by: &[CheckName::RemotePrefix],
+    },
+    PlantedBug {
+        name: "bit-cleared-before-remote-ack",
+        description: "S3: a write's change-map bit is cleared once the write is done at the primary, whether or not the secondary acknowledged it, so writes a link loss or suspension kept from the secondary are missing from the next resync and the secondary keeps stale blocks (DRBD/SRDF invalid-track bookkeeping)",
+        level: Level::Engine,
+        caught_by: &[CheckName::Linearizability],
     },
 ];
 
