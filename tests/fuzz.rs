@@ -2,7 +2,7 @@
 //! planted canary, the command line.
 
 use mirrorsim::fuzz::campaign::{self, Interrupt, Options, Seeds, Shard};
-use mirrorsim::fuzz::generate::{fault_kinds, generate, to_json};
+use mirrorsim::fuzz::generate::{Profile, fault_kinds, generate, generate_with, to_json};
 use mirrorsim::fuzz::planted::{self, CATALOG, PlantedBugs};
 use mirrorsim::fuzz::{save, shrink};
 use mirrorsim::runner;
@@ -35,6 +35,7 @@ fn options(start: u64, count: u64, failures_dir: Option<PathBuf>, planted: Plant
         jobs: 2,
         failures_dir,
         planted,
+        profile: Profile::Standard,
     }
 }
 
@@ -52,8 +53,10 @@ fn same_seed_same_scenario() {
 
 #[test]
 fn generated_scenarios_are_valid_and_serialize_faithfully() {
-    for seed in 0..400 {
-        let json = generate(seed).to_json();
+    for (seed, profile) in
+        (0..400).map(|s| (s, Profile::Standard)).chain((0..100).map(|s| (s, Profile::Full)))
+    {
+        let json = generate_with(seed, profile).to_json();
         let sc = scenario::parse(Path::new("gen.json"), &json)
             .unwrap_or_else(|e| panic!("seed {seed}: the generated scenario is invalid: {e}\n{json}"));
         assert_eq!(to_json(&sc.file), json, "seed {seed}: parsing and writing again changes the file");
@@ -62,7 +65,22 @@ fn generated_scenarios_are_valid_and_serialize_faithfully() {
 
 #[test]
 fn swarm_testing_enables_each_fault_kind_on_some_seeds_only() {
-    let swarms: Vec<_> = (0..300).map(|s| generate(s).swarm).collect();
+    let swarms: Vec<_> = (0..300).map(|s| generate_with(s, Profile::Full).swarm).collect();
+    // The standard profile draws neither the S3 two-array seeds nor S0 backups, and
+    // its other seeds are the full profile's scenarios.
+    for s in 0..100 {
+        let (std, full) = (generate(s), generate_with(s, Profile::Full));
+        assert!(
+            std.swarm.faults.keys().all(|k| Profile::Standard.allows(k)),
+            "seed {s}: {:?}",
+            std.swarm.faults
+        );
+        if full.swarm.faults.keys().all(|k| Profile::Standard.allows(k))
+            && full.swarm.remote_groups.is_empty()
+        {
+            assert_eq!(std.to_json(), full.to_json(), "seed {s}");
+        }
+    }
     for kind in fault_kinds() {
         let on = swarms.iter().filter(|s| s.faults.contains_key(kind)).count();
         if kind == "remote_failback" {

@@ -2,8 +2,8 @@
 //! library scenarios as ours. It passes every Foundation scenario (host I/O under
 //! link, host and array faults), every S2 scenario (mirror pairs: its own simple
 //! design, host I/O queued while a copy or command runs) and every S1 scenario (the
-//! backup flows need only S2 underneath). It refuses remote groups (S3) and images
-//! (S4), so the checks fail it on those: a harness that let it pass them would be
+//! backup flows need only S2 underneath). It refuses remote groups (S3), images
+//! (S4) and array-side backups (S0), so the checks fail it on those: a harness that let it pass them would be
 //! broken.
 
 use mirrorsim::runner::{self, RunReport, Verdict};
@@ -22,7 +22,7 @@ fn library(prefix_filter: impl Fn(&str) -> bool) -> Vec<std::path::PathBuf> {
 }
 
 fn is_foundation(name: &str) -> bool {
-    !["s1-", "s2-", "s3-", "s4-"].iter().any(|p| name.starts_with(p))
+    !["s0-", "s1-", "s2-", "s3-", "s4-"].iter().any(|p| name.starts_with(p))
 }
 
 fn run(f: &std::path::Path) -> RunReport {
@@ -92,12 +92,12 @@ fn the_simple_engine_passes_every_backup_scenario() {
 }
 
 #[test]
-fn the_checks_fail_the_simple_engine_where_it_refuses_remote_groups_and_images() {
-    for f in library(|n| n.starts_with("s3-") || n.starts_with("s4-")) {
+fn the_checks_fail_the_simple_engine_where_it_refuses_remote_groups_images_and_backups() {
+    for f in library(|n| n.starts_with("s0-") || n.starts_with("s3-") || n.starts_with("s4-")) {
         let r = run(&f);
         assert!(
             matches!(r.verdict, Verdict::Violation { .. }) && !r.expected_met,
-            "{}: an engine without remote groups or images must not pass, got {}",
+            "{}: an engine without remote groups, images or backups must not pass, got {}",
             f.display(),
             r.verdict
         );

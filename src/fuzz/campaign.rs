@@ -113,6 +113,8 @@ pub struct Options {
     /// Where failing scenarios are saved (`None`: not saved).
     pub failures_dir: Option<PathBuf>,
     pub planted: PlantedBugs,
+    /// Which generators the seeds draw from.
+    pub profile: generate::Profile,
 }
 
 /// The result of one seed.
@@ -190,9 +192,9 @@ fn placeholder(seed: u64) -> String {
 }
 
 /// Generates the scenario of `seed`, runs and judges it on `factory`.
-pub fn run_seed(seed: u64, factory: &dyn EngineFactory) -> SeedResult {
+pub fn run_seed(seed: u64, profile: generate::Profile, factory: &dyn EngineFactory) -> SeedResult {
     let start = wall_now();
-    let generated = generate::generate(seed);
+    let generated = generate::generate_with(seed, profile);
     let sc = scenario::validate(Path::new(&placeholder(seed)), generated.file.clone())
         .unwrap_or_else(|e| panic!("the generator made an invalid scenario from seed {seed}: {e}"));
     let r = runner::run(&sc, seed, factory, false);
@@ -308,8 +310,8 @@ pub fn run(opts: &Options, interrupt: &Arc<Interrupt>, mut on_result: impl FnMut
     let deadline = opts.time.map(|t| start + t);
     let mut workers = Vec::new();
     for _ in 0..opts.jobs.max(1) {
-        let (next, tx, interrupt, planted, seeds) =
-            (next.clone(), tx.clone(), interrupt.clone(), opts.planted.clone(), opts.seeds);
+        let (next, tx, interrupt, planted, seeds, profile) =
+            (next.clone(), tx.clone(), interrupt.clone(), opts.planted.clone(), opts.seeds, opts.profile);
         #[allow(clippy::disallowed_methods)]
         // The campaign's worker pool; each simulation stays single-threaded.
         let handle = std::thread::spawn(move || {
@@ -320,7 +322,7 @@ pub fn run(opts: &Options, interrupt: &Arc<Interrupt>, mut on_result: impl FnMut
                 }
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(seed) = seeds.nth(k) else { return };
-                let r = run_seed(seed, factory.as_ref());
+                let r = run_seed(seed, profile, factory.as_ref());
                 if tx.send((k, r)).is_err() {
                     return;
                 }

@@ -77,6 +77,11 @@ pub struct FuzzArgs {
     /// `--seed-start S --seeds 1 --generate-only > s.json` writes seed S's scenario.
     #[arg(long, conflicts_with = "time")]
     pub generate_only: bool,
+    /// Which generators the seeds draw from: `standard` (what CI runs), or `full`,
+    /// which adds those whose reach still finds open engine bugs (S3 two-array seeds,
+    /// S0 backups; docs/fuzzing.md, "Profiles"). Part of what a seed means.
+    #[arg(long, value_enum, default_value_t = super::generate::Profile::Standard)]
+    pub profile: super::generate::Profile,
     /// Print the coverage report at the end: which pair states x commands, events and
     /// faults the seeds reached, with counts (JSON: always in the summary line).
     #[arg(long)]
@@ -178,7 +183,7 @@ pub fn fuzz(args: &FuzzArgs) -> u8 {
     if args.generate_only {
         let mut k = 0;
         while let Some(seed) = seeds.nth(k) {
-            print!("{}", super::generate::generate(seed).to_json());
+            print!("{}", super::generate::generate_with(seed, args.profile).to_json());
             k += 1;
         }
         return 0;
@@ -193,6 +198,7 @@ pub fn fuzz(args: &FuzzArgs) -> u8 {
         jobs,
         failures_dir: Some(args.failures.clone()),
         planted: planted.clone(),
+        profile: args.profile,
     };
     let interrupt = Arc::new(Interrupt::default());
     {

@@ -788,11 +788,14 @@ impl Partitioned for Components {
     }
 }
 
-/// Step and memory bounds of the whole-object pass of one component. Beyond them the
-/// verdict rests on the per-part checks (which prove every single-block property,
-/// the mirror's image per block included) and `Stats::whole_object` is false: the
-/// cross-block consistency of a split's image is then left to the engine's probes.
-pub const WHOLE_STEPS_MAX: u64 = 1_000_000;
+/// Step and memory bounds of the whole-object passes of one history (all its
+/// components together). Beyond them the verdict rests on the per-part checks (which
+/// prove every single-block property, the mirror's image per block included) and
+/// `Stats::whole_object` is false: the cross-block consistency of a split's image is
+/// then left to the engine's probes. A step of the whole-object search costs tens of
+/// microseconds on a component of several volumes (the model state is every block of
+/// every volume), so 2*10^5 steps keep a run under a few seconds.
+pub const WHOLE_STEPS_MAX: u64 = 200_000;
 pub const WHOLE_BYTES_MAX: u64 = 512 << 20;
 
 /// Per part, then per component as one object (see [`check_storage_ops`]).
@@ -804,6 +807,7 @@ fn check_components(volumes: &[VolumeSpec], split: &[Operation<Op, OpResult>], b
     }
     let mut stats = report.stats;
     let mut all_whole = true;
+    let mut whole_steps = 0u64;
     // Every part passed: now each component with an admin command as one object.
     let with_admin: BTreeSet<u32> = split.iter().filter_map(|o| comps.command_component(&o.op)).collect();
     for c in with_admin {
@@ -815,17 +819,19 @@ fn check_components(volumes: &[VolumeSpec], split: &[Operation<Op, OpResult>], b
             })
             .cloned()
             .collect();
+        let left = WHOLE_STEPS_MAX.saturating_sub(whole_steps);
+        if left == 0 {
+            all_whole = false;
+            break;
+        }
         let remaining = Budget {
-            steps_max: Some(
-                budget
-                    .steps_max
-                    .map_or(WHOLE_STEPS_MAX, |m| m.saturating_sub(stats.steps).min(WHOLE_STEPS_MAX)),
-            ),
+            steps_max: Some(budget.steps_max.map_or(left, |m| m.saturating_sub(stats.steps).min(left))),
             memory_bytes_max: Some(
                 budget.memory_bytes_max.map_or(WHOLE_BYTES_MAX, |m| m.min(WHOLE_BYTES_MAX)),
             ),
         };
         let whole = check(&comps.spec, &ops, &remaining);
+        whole_steps += whole.stats.steps;
         stats.steps += whole.stats.steps;
         stats.peak_bytes = stats.peak_bytes.max(whole.stats.peak_bytes);
         stats.memo_entries_max = stats.memo_entries_max.max(whole.stats.memo_entries_max);

@@ -305,7 +305,17 @@ impl SimpleEngine {
             Op::DeleteSnapshot { .. } => {
                 return out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchImage) });
             }
+            // S0 backups: not supported by this engine.
+            Op::Backup { .. }
+            | Op::RecordBackup { .. }
+            | Op::ListBackups { .. }
+            | Op::RestoreBackup { .. } => {
+                return out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchBackup) });
+            }
             // Events are what an engine announces, never what a host sends.
+            Op::BackupEvent { .. } => {
+                return out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchBackup) });
+            }
             Op::PairEvent { .. } => {
                 return out.push(Output::Reply { req, result: Err(ErrorKind::NoSuchPair) });
             }
