@@ -113,11 +113,14 @@ pub fn admin_latencies(r: &sim::RunResult) -> Vec<(String, u64)> {
 
 /// The S2 part of the benchmark: copy amplification per change-map granularity, and
 /// the cost of split / resync start / restore start on 2^20 and 2^40 blocks.
-pub fn run_s2(quick: bool) {
+pub fn run_s2(quick: bool, out: Out) {
     let writes = if quick { 400 } else { 4_000 };
     let span = 1u64 << 16;
-    println!(
-        "S2 copy amplification: {writes} single-block writes over {span} blocks after a split, then resync (blocks copied / blocks that differed)"
+    out.heading(
+        "s2_amplification",
+        &format!(
+            "S2 copy amplification: {writes} single-block writes over {span} blocks after a split, then resync (blocks copied / blocks that differed)"
+        ),
     );
     for grain in [1u64, 8, 64, 512] {
         let sc = s2_reference(1 << 20, grain, writes, span);
@@ -126,19 +129,29 @@ pub fn run_s2(quick: bool) {
         assert_eq!(r.ending, sim::Ending::Completed, "the S2 benchmark run did not complete");
         for c in r.copies.iter().filter(|c| c.kind != engine::CopyKind::Initial && c.stats.union_blocks > 0) {
             let amp = c.stats.blocks_copied as f64 / c.stats.differing_blocks.max(1) as f64;
-            println!(
-                "  {:>3} blocks/bit {:<8} union {:>7} blocks, copied {:>7}, differing {:>6}, amplification {:>7.2}, copy time {}",
-                grain,
-                c.kind.name(),
-                c.stats.union_blocks,
-                c.stats.blocks_copied,
-                c.stats.differing_blocks,
-                amp,
-                c.finished_ns.map_or("unfinished".to_string(), |f| crate::cli::fmt_ns(f - c.started_ns))
-            );
+            let fields = serde_json::json!({
+                "blocks_per_bit": grain, "copy": c.kind.name(), "union": c.stats.union_blocks,
+                "copied": c.stats.blocks_copied, "differing": c.stats.differing_blocks, "amplification": amp,
+                "copy_ns": c.finished_ns.map(|f| f - c.started_ns),
+            });
+            out.row("s2_amplification", fields, || {
+                format!(
+                    "  {:>3} blocks/bit {:<8} union {:>7} blocks, copied {:>7}, differing {:>6}, amplification {:>7.2}, copy time {}",
+                    grain,
+                    c.kind.name(),
+                    c.stats.union_blocks,
+                    c.stats.blocks_copied,
+                    c.stats.differing_blocks,
+                    amp,
+                    c.finished_ns.map_or("unfinished".to_string(), |f| crate::cli::fmt_ns(f - c.started_ns))
+                )
+            });
         }
     }
-    println!("S2 command cost (simulated latency) on volumes of 2^20 and 2^40 blocks, the same writes:");
+    out.heading(
+        "s2_command_cost",
+        "S2 command cost (simulated latency) on volumes of 2^20 and 2^40 blocks, the same writes:",
+    );
     let small = sim::run(
         &s2_reference(1 << 20, 1, writes, span).config,
         &ControllerFactory::default(),
@@ -150,64 +163,130 @@ pub fn run_s2(quick: bool) {
         &RunOptions { seed: 1, record_trace: false },
     );
     for ((name, a), (_, b)) in admin_latencies(&small).into_iter().zip(admin_latencies(&large)) {
-        println!(
-            "  {name:<12} 2^20: {:>10}   2^40: {:>10}   ratio {:.2}",
-            crate::cli::fmt_ns(a),
-            crate::cli::fmt_ns(b),
-            b as f64 / a.max(1) as f64
+        let ratio = b as f64 / a.max(1) as f64;
+        out.row(
+            "s2_command_cost",
+            serde_json::json!({ "command": name, "ns_2_20": a, "ns_2_40": b, "ratio": ratio }),
+            || {
+                format!(
+                    "  {name:<12} 2^20: {:>10}   2^40: {:>10}   ratio {ratio:.2}",
+                    crate::cli::fmt_ns(a),
+                    crate::cli::fmt_ns(b)
+                )
+            },
         );
     }
-    println!(
-        "  whole run: 2^20 {} media I/Os, 2^40 {} media I/Os (the same work whatever the size)",
-        small.stats.media_ios, large.stats.media_ios
+    out.row(
+        "s2_command_cost",
+        serde_json::json!({ "whole_run_media_ios_2_20": small.stats.media_ios, "whole_run_media_ios_2_40": large.stats.media_ios }),
+        || {
+            format!(
+                "  whole run: 2^20 {} media I/Os, 2^40 {} media I/Os (the same work whatever the size)",
+                small.stats.media_ios, large.stats.media_ios
+            )
+        },
     );
 }
 
 /// Prints the benchmark; returns the exit code.
-pub fn run(quick: bool) -> u8 {
+pub fn run(quick: bool, out: Out) -> u8 {
     let ops = if quick { 2_000 } else { 25_000 };
     let reps = if quick { 1 } else { 3 };
     if cfg!(debug_assertions) {
-        println!("warning: a debug build; run `cargo run --release -- bench` for real numbers");
+        eprintln!("warning: a debug build; run `cargo run --release -- bench` for real numbers");
     }
-    println!(
-        "reference: 8 hosts x 8 in flight, 1-8 block ops, half reads, volume 2^20 blocks, {ops} ops per host (best of {reps})"
+    out.heading(
+        "reference",
+        &format!(
+            "reference: 8 hosts x 8 in flight, 1-8 block ops, half reads, volume 2^20 blocks, {ops} ops per host (best of {reps})"
+        ),
     );
     let m = measure(&reference(8, 1 << 20, ops), reps);
-    println!(
-        "  {:>12.0} simulated events/s   {:>10.0} host ops/s   {:>8.1} ns/event   sim/wall {:.2}   ({} events, {} ops, {:.3}s)",
-        m.events_per_s(),
-        m.ops_per_s(),
-        m.ns_per_event(),
-        m.sim_ns as f64 / 1e9 / m.wall_s,
-        m.events,
-        m.ops,
-        m.wall_s
+    let sim_wall = m.sim_ns as f64 / 1e9 / m.wall_s;
+    out.row(
+        "reference",
+        serde_json::json!({
+            "events_per_s": m.events_per_s(), "ops_per_s": m.ops_per_s(), "ns_per_event": m.ns_per_event(),
+            "sim_per_wall": sim_wall, "events": m.events, "ops": m.ops, "wall_s": m.wall_s,
+        }),
+        || {
+            format!(
+                "  {:>12.0} simulated events/s   {:>10.0} host ops/s   {:>8.1} ns/event   sim/wall {:.2}   ({} events, {} ops, {:.3}s)",
+                m.events_per_s(),
+                m.ops_per_s(),
+                m.ns_per_event(),
+                sim_wall,
+                m.events,
+                m.ops,
+                m.wall_s
+            )
+        },
     );
-    println!("volume size: the same workload on 2^20 and 2^40 blocks");
+    out.heading("volume_size", "volume size: the same workload on 2^20 and 2^40 blocks");
     let small = measure(&reference(4, 1 << 20, ops), reps);
     let large = measure(&reference(4, 1 << 40, ops), reps);
-    println!(
-        "  2^20: {:.1} ns/event   2^40: {:.1} ns/event   ratio 2^40/2^20 = {:.2} (flat is 1.00)",
-        small.ns_per_event(),
-        large.ns_per_event(),
-        large.ns_per_event() / small.ns_per_event()
+    let ratio = large.ns_per_event() / small.ns_per_event();
+    out.row(
+        "volume_size",
+        serde_json::json!({ "ns_per_event_2_20": small.ns_per_event(), "ns_per_event_2_40": large.ns_per_event(), "ratio": ratio }),
+        || {
+            format!(
+                "  2^20: {:.1} ns/event   2^40: {:.1} ns/event   ratio 2^40/2^20 = {ratio:.2} (flat is 1.00)",
+                small.ns_per_event(),
+                large.ns_per_event()
+            )
+        },
     );
-    println!("hosts: {ops} ops per host, 1 to 16 hosts");
+    out.heading("hosts", &format!("hosts: {ops} ops per host, 1 to 16 hosts"));
     let base = measure(&reference(1, 1 << 20, ops), reps);
     for hosts in [1usize, 2, 4, 8, 16] {
         let m = if hosts == 1 { base } else { measure(&reference(hosts, 1 << 20, ops), reps) };
-        println!(
-            "  {hosts:>2} hosts: {:>9} events  wall {:>7.3}s  wall per host {:>7.4}s  x{:.2} of 1 host per host (linear is 1.00)",
-            m.events,
-            m.wall_s,
-            m.wall_s / hosts as f64,
-            (m.wall_s / hosts as f64) / base.wall_s
+        let per_host = m.wall_s / hosts as f64;
+        let scaling = per_host / base.wall_s;
+        out.row(
+            "hosts",
+            serde_json::json!({ "hosts": hosts, "events": m.events, "wall_s": m.wall_s, "wall_per_host_s": per_host, "per_host_vs_one": scaling }),
+            || {
+                format!(
+                    "  {hosts:>2} hosts: {:>9} events  wall {:>7.3}s  wall per host {per_host:>7.4}s  x{scaling:.2} of 1 host per host (linear is 1.00)",
+                    m.events, m.wall_s
+                )
+            },
         );
     }
-    run_s2(quick);
-    crate::bench_offload::run_s1(quick);
-    crate::bench_remote::run_s3(quick, &m);
-    crate::bench_s4::run_s4(quick);
+    run_s2(quick, out);
+    crate::bench_offload::run_s1(quick, out);
+    crate::bench_remote::run_s3(quick, &m, out);
+    crate::bench_s4::run_s4(quick, out);
     0
+}
+
+/// Where the benchmark's results go: text tables, or one JSON object per line
+/// (`--format json`): `{"section": ..., "about": ...}` for each section's heading, then
+/// one object per measurement with the same numbers as the text row, unformatted
+/// (times in ns, rates per second).
+#[derive(Clone, Copy, Debug)]
+pub struct Out {
+    pub json: bool,
+}
+
+impl Out {
+    /// A section's heading: what the rows below measure.
+    pub fn heading(&self, section: &str, about: &str) {
+        if self.json {
+            println!("{}", serde_json::json!({ "section": section, "about": about }));
+        } else {
+            println!("{about}");
+        }
+    }
+
+    /// One measurement: `fields` in JSON, `text()` as a table row.
+    pub fn row(&self, section: &str, mut fields: serde_json::Value, text: impl FnOnce() -> String) {
+        if self.json {
+            fields["section"] = section.into();
+            println!("{fields}");
+        } else {
+            println!("{}", text());
+        }
+    }
 }

@@ -89,26 +89,36 @@ pub fn windows(sc: &Scenario, seeds: u64) -> Windows {
 }
 
 /// Prints the S1 part of the benchmark.
-pub fn run_s1(quick: bool) {
+pub fn run_s1(quick: bool, out: crate::bench::Out) {
     let (backups, seeds) = if quick { (6, 1) } else { (20, 5) };
-    println!(
-        "S1 inhibit window (simulated): {backups} backups per run, seeds 1..={seeds}, 8 writes in flight, 1-8 blocks each"
+    out.heading(
+        "s1_inhibit",
+        &format!(
+            "S1 inhibit window (simulated): {backups} backups per run, seeds 1..={seeds}, 8 writes in flight, 1-8 blocks each"
+        ),
     );
     for file_blocks in [16u64, 256, 4096] {
         for flush in ["1ms", "10ms", "100ms"] {
             let w = windows(&s1_reference(file_blocks, flush, backups), seeds);
-            println!(
-                "  hot file {:>5} blocks, flush every {:>5}: {:>3} windows, mean {:>9}, worst {:>9} ({} file, flushed {:>5} blocks), {}/{} backups complete",
-                file_blocks,
-                flush,
-                w.count,
-                crate::cli::fmt_ns(w.total_ns / w.count.max(1)),
-                crate::cli::fmt_ns(w.worst_ns),
-                w.worst_file,
-                w.worst_flushed,
-                w.backups_complete,
-                w.backups
-            );
+            let fields = serde_json::json!({
+                "hot_file_blocks": file_blocks, "flush_every": flush, "windows": w.count,
+                "mean_ns": w.total_ns / w.count.max(1), "worst_ns": w.worst_ns, "worst_file": w.worst_file,
+                "worst_flushed_blocks": w.worst_flushed, "backups_complete": w.backups_complete, "backups": w.backups,
+            });
+            out.row("s1_inhibit", fields, || {
+                format!(
+                    "  hot file {:>5} blocks, flush every {:>5}: {:>3} windows, mean {:>9}, worst {:>9} ({} file, flushed {:>5} blocks), {}/{} backups complete",
+                    file_blocks,
+                    flush,
+                    w.count,
+                    crate::cli::fmt_ns(w.total_ns / w.count.max(1)),
+                    crate::cli::fmt_ns(w.worst_ns),
+                    w.worst_file,
+                    w.worst_flushed,
+                    w.backups_complete,
+                    w.backups
+                )
+            });
         }
     }
 }

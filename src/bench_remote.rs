@@ -31,22 +31,35 @@ pub fn s3_reference(hosts: usize, blocks: u64, ops_per_host: u64) -> Scenario {
 }
 
 /// Prints the S3 reference next to the Foundation figure `foundation`.
-pub fn run_s3(quick: bool, foundation: &Measure) {
+pub fn run_s3(quick: bool, foundation: &Measure, out: crate::bench::Out) {
     let ops = if quick { 2_000 } else { 25_000 };
     let reps = if quick { 1 } else { 3 };
     let m = measure(&s3_reference(8, 1 << 20, ops), reps);
-    println!(
-        "S3 two-array reference: the same workload on a sync remote pair (A -> B over one array link), {ops} ops per host"
+    out.heading(
+        "s3_reference",
+        &format!(
+            "S3 two-array reference: the same workload on a sync remote pair (A -> B over one array link), {ops} ops per host"
+        ),
     );
-    println!(
-        "  {:>12.0} simulated events/s   {:>10.0} host ops/s   {:>8.1} ns/event   ({} events, {} ops, {:.3}s); Foundation {:.0} events/s, {:.0} host ops/s",
-        m.events_per_s(),
-        m.ops_per_s(),
-        m.ns_per_event(),
-        m.events,
-        m.ops,
-        m.wall_s,
-        foundation.events_per_s(),
-        foundation.ops_per_s()
+    out.row(
+        "s3_reference",
+        serde_json::json!({
+            "events_per_s": m.events_per_s(), "ops_per_s": m.ops_per_s(), "ns_per_event": m.ns_per_event(),
+            "events": m.events, "ops": m.ops, "wall_s": m.wall_s,
+            "foundation_events_per_s": foundation.events_per_s(), "foundation_ops_per_s": foundation.ops_per_s(),
+        }),
+        || {
+            format!(
+                "  {:>12.0} simulated events/s   {:>10.0} host ops/s   {:>8.1} ns/event   ({} events, {} ops, {:.3}s); Foundation {:.0} events/s, {:.0} host ops/s",
+                m.events_per_s(),
+                m.ops_per_s(),
+                m.ns_per_event(),
+                m.events,
+                m.ops,
+                m.wall_s,
+                foundation.events_per_s(),
+                foundation.ops_per_s()
+            )
+        },
     );
 }

@@ -122,10 +122,13 @@ fn image(n: u32) -> VolumeId {
 }
 
 /// Prints the S4 benchmark.
-pub fn run_s4(quick: bool) {
+pub fn run_s4(quick: bool, out: crate::bench::Out) {
     let writes = if quick { 400 } else { 4_000 };
-    println!(
-        "S4 snapshot cost: metadata and media operations of one snapshot, {writes} blocks written first"
+    out.heading(
+        "s4_snapshot_cost",
+        &format!(
+            "S4 snapshot cost: metadata and media operations of one snapshot, {writes} blocks written first"
+        ),
     );
     for blocks in [1u64 << 10, 1 << 20, 1 << 30, 1 << 40] {
         let mut d = Driver::new(blocks);
@@ -135,13 +138,14 @@ pub fn run_s4(quick: bool) {
         }
         let before = d.media_ops;
         d.op(Op::Snapshot { vol: VolumeId(0), image: image(0) });
-        println!(
-            "  2^{:<2} blocks: {} media/metadata operation(s) for the snapshot",
-            blocks.ilog2(),
-            d.media_ops - before
+        let n = d.media_ops - before;
+        out.row(
+            "s4_snapshot_cost",
+            serde_json::json!({ "log2_blocks": blocks.ilog2(), "operations": n }),
+            || format!("  2^{:<2} blocks: {n} media/metadata operation(s) for the snapshot", blocks.ilog2()),
         );
     }
-    println!("S4 snapshot latency (simulated, no I/O in flight) on 2^20 and 2^40 blocks:");
+    out.heading("s4_latency", "S4 snapshot latency (simulated, no I/O in flight) on 2^20 and 2^40 blocks:");
     let runs: Vec<sim::RunResult> = [1u64 << 20, 1 << 40]
         .iter()
         .map(|&b| {
@@ -156,19 +160,25 @@ pub fn run_s4(quick: bool) {
         .collect();
     let (small, large) = (crate::bench::admin_latencies(&runs[0]), crate::bench::admin_latencies(&runs[1]));
     for ((name, a), (_, b)) in small.into_iter().zip(large) {
-        println!(
-            "  {name:<16} 2^20: {:>10}   2^40: {:>10}   ratio {:.2}",
-            crate::cli::fmt_ns(a),
-            crate::cli::fmt_ns(b),
-            b as f64 / a.max(1) as f64
+        let ratio = b as f64 / a.max(1) as f64;
+        out.row(
+            "s4_latency",
+            serde_json::json!({ "command": name, "ns_2_20": a, "ns_2_40": b, "ratio": ratio }),
+            || {
+                format!(
+                    "  {name:<16} 2^20: {:>10}   2^40: {:>10}   ratio {ratio:.2}",
+                    crate::cli::fmt_ns(a),
+                    crate::cli::fmt_ns(b)
+                )
+            },
         );
     }
     let (gens, per_gen, span) = if quick { (4u32, 200u64, 256u64) } else { (8, 2_000, 4_096) };
-    println!(
-        "S4 shared blocks: {gens} generations of a 2^20-block volume, {per_gen} single-block writes over {span} hot blocks after each"
-    );
-    println!(
-        "  (copied: pool blocks written by copy-on-write; entries: table entries of all images; a copy shared by k images is one block, k entries)"
+    out.heading(
+        "s4_shared_blocks",
+        &format!(
+            "S4 shared blocks: {gens} generations of a 2^20-block volume, {per_gen} single-block writes over {span} hot blocks after each\n  (copied: pool blocks written by copy-on-write; entries: table entries of all images; a copy shared by k images is one block, k entries)"
+        ),
     );
     let mut d = Driver::new(1 << 20);
     let mut seq = 0u32;
@@ -184,27 +194,39 @@ pub fn run_s4(quick: bool) {
         d.op(Op::Snapshot { vol: VolumeId(0), image: image(g) });
         write_round(&mut d, u64::from(g) + 1);
         let s = d.engine.snapshot_stats();
-        println!(
-            "  after generation {:>2}: copied {:>6}  pool used {:>6}  entries {:>6}  entries per pool block {:.2}",
-            g + 1,
-            s.cow_blocks,
-            s.pool_used,
-            s.entries,
-            s.entries as f64 / s.pool_used.max(1) as f64
-        );
+        let per = s.entries as f64 / s.pool_used.max(1) as f64;
+        let fields = serde_json::json!({
+            "after_generation": g + 1, "copied": s.cow_blocks, "pool_used": s.pool_used, "entries": s.entries,
+            "entries_per_pool_block": per,
+        });
+        out.row("s4_shared_blocks", fields, || {
+            format!(
+                "  after generation {:>2}: copied {:>6}  pool used {:>6}  entries {:>6}  entries per pool block {per:.2}",
+                g + 1,
+                s.cow_blocks,
+                s.pool_used,
+                s.entries
+            )
+        });
     }
     for g in 0..gens {
         let before = d.engine.snapshot_stats();
         d.op(Op::DeleteSnapshot { image: image(g) });
         let after = d.engine.snapshot_stats();
-        println!(
-            "  delete generation {:>2}: pool used {:>6} -> {:>6} (freed {:>5}), entries {:>6} -> {:>6}",
-            g + 1,
-            before.pool_used,
-            after.pool_used,
-            before.pool_used - after.pool_used,
-            before.entries,
-            after.entries
-        );
+        let fields = serde_json::json!({
+            "delete_generation": g + 1, "pool_used_before": before.pool_used, "pool_used_after": after.pool_used,
+            "freed": before.pool_used - after.pool_used, "entries_before": before.entries, "entries_after": after.entries,
+        });
+        out.row("s4_shared_blocks", fields, || {
+            format!(
+                "  delete generation {:>2}: pool used {:>6} -> {:>6} (freed {:>5}), entries {:>6} -> {:>6}",
+                g + 1,
+                before.pool_used,
+                after.pool_used,
+                before.pool_used - after.pool_used,
+                before.entries,
+                after.entries
+            )
+        });
     }
 }

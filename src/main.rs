@@ -118,6 +118,10 @@ enum Command {
         /// Smaller runs (a quick smoke of the benchmark).
         #[arg(long)]
         quick: bool,
+        /// text: tables; json: one object per line, a section's heading then its
+        /// measurements (the same numbers, unformatted: ns, per second).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Drive the threaded in-memory engine with real host and copier threads and judge
     /// each round's history; or, with --bench, measure its throughput.
@@ -141,7 +145,9 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => mirrorsim::fuzz::cli::fuzz(&args),
         Command::Shrink(args) => mirrorsim::fuzz::cli::shrink(&args),
         Command::Merge(args) => mirrorsim::fuzz::merge::merge(&args),
-        Command::Bench { quick } => mirrorsim::bench::run(quick),
+        Command::Bench { quick, format } => {
+            mirrorsim::bench::run(quick, mirrorsim::bench::Out { json: format == Format::Json })
+        }
         Command::Check(args) => u8::try_from(mirrorsim::check_cmd::run(&args)).unwrap_or(2),
         Command::Stress(args) => mirrorsim::stress::main(&args),
         Command::Schema => {

@@ -22,7 +22,7 @@ use crate::runner::{RunReport, neighbourhood};
 use crate::scenario::Scenario;
 use crate::scenario::format::ActionDef;
 use checker::prefix::{self, PrefixReport};
-use model::{Completion, GroupId, History, Op, ProcessId, Value, VolumeId};
+use model::{Completion, ErrorKind, GroupId, History, Op, ProcessId, Value, VolumeId};
 
 /// The command that discarded a write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -177,7 +177,12 @@ fn vol_name(sc: &Scenario, v: VolumeId) -> String {
 }
 
 /// The prefix check for the runner: a violation as (summary, operations around it).
+///
+/// The check also judges the answers to the S3 commands (see [`commands`]): a prefix
+/// of nothing is a prefix, so an engine that refused every group would pass the data
+/// judgement alone.
 pub fn judge(sc: &Scenario, r: &sim::RunResult, notes: &mut Vec<String>) -> Result<(), (String, String)> {
+    commands(sc, &r.history)?;
     match prefix::check(&r.history) {
         Ok(rep) => {
             if !rep.unjudged.is_empty() {
@@ -197,6 +202,54 @@ pub fn judge(sc: &Scenario, r: &sim::RunResult, notes: &mut Vec<String>) -> Resu
             );
             Err((summary, neighbourhood(&r.history, v.read, v.vol, Some(v.block), sc)))
         }
+    }
+}
+
+/// Judges the S3 commands and events of a history on their own: the `remote_pair_create`,
+/// `suspend`, `resume`, `takeover` and `failback` commands with the engine's
+/// `remote_event` announcements, checked for linearizability against the model (the
+/// remote state machine depends on nothing else). An answer that depends on what
+/// this projection does not see is left out, as the refusal has no effect: split
+/// brain (writes on both sides) and a `remote_pair_create` refused because a volume is
+/// in a local pair, holds backups or is inconsistent.
+pub fn commands(sc: &Scenario, h: &History) -> Result<(), (String, String)> {
+    let outside = |o: &model::HistoryOp| {
+        matches!(o.completion, Completion::Returned(Err(ErrorKind::SplitBrain)))
+            || matches!(
+                (&o.op, &o.completion),
+                (
+                    Op::RemotePairCreate { .. },
+                    Completion::Returned(Err(ErrorKind::InPair
+                        | ErrorKind::HasBackups
+                        | ErrorKind::Inconsistent))
+                )
+            )
+    };
+    let ops: Vec<model::HistoryOp> = h
+        .ops
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.op,
+                Op::RemotePairCreate { .. }
+                    | Op::Suspend { .. }
+                    | Op::Resume { .. }
+                    | Op::Takeover { .. }
+                    | Op::Failback { .. }
+                    | Op::RemoteEvent { .. }
+            ) && !outside(o)
+        })
+        .cloned()
+        .collect();
+    if ops.is_empty() {
+        return Ok(());
+    }
+    match crate::linearizability::check(&History { ops }, &sc.config.volume_specs()) {
+        crate::linearizability::Outcome::Violation(explanation) => Err((
+            format!("the answers to the remote commands do not follow the model: {explanation}"),
+            String::new(),
+        )),
+        _ => Ok(()),
     }
 }
 
