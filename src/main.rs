@@ -317,6 +317,7 @@ fn cmd_replay(
     let seed = seed.unwrap_or(sc.file.seed);
     let factory = mirrorsim::fuzz::planted::factory(planted);
     let (r, wall_ms) = timed(|| runner::run(&sc, seed, factory.as_ref(), trace));
+    let r = r.with_replay_args(planted.cli_args());
     if format == Format::Json {
         let mut v = json_line(&r, wall_ms, &sc, &host_names(&sc));
         if trace {

@@ -75,12 +75,26 @@ pub struct RunReport {
     /// S3: the recovery point of every takeover and the data-loss report.
     pub remote: crate::remote_report::RemoteReport,
     pub result: RunResult,
+    /// Flags the replay command needs besides the file and seed (e.g. ` --planted
+    /// NAME` for a run on a planted bug); see [`RunReport::with_replay_args`].
+    pub replay_args: String,
 }
 
 impl RunReport {
     /// The command that reproduces this run.
     pub fn replay_command(&self) -> String {
-        format!("mirrorsim replay {} --seed {}", shell_quote(&self.path), self.seed)
+        format!("mirrorsim replay {} --seed {}{}", shell_quote(&self.path), self.seed, self.replay_args)
+    }
+
+    /// The same report with `args` added to its replay command, in the details too.
+    pub fn with_replay_args(mut self, args: String) -> RunReport {
+        let old = format!("reproduce: {}", self.replay_command());
+        self.replay_args = args;
+        let new = format!("reproduce: {}", self.replay_command());
+        if let Some(d) = &mut self.details {
+            *d = d.replace(&old, &new);
+        }
+        self
     }
 }
 
@@ -113,6 +127,7 @@ pub fn run(scenario: &Scenario, seed: u64, factory: &dyn EngineFactory, record_t
         notes,
         remote: crate::remote_report::analyse(&result.history),
         result,
+        replay_args: String::new(),
     };
     report.details = details.map(|d| {
         format!(
