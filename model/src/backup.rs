@@ -33,6 +33,22 @@
 //!   answers once the copy back is durable and holds host I/O to `to` meanwhile, so the
 //!   restore takes effect at one instant.
 //!
+//! # Commands racing a backup or a restore
+//! A real array runs configuration commands on one volume one at a time: a command
+//! naming a volume that a `backup` or `restore_backup` in progress is working on
+//! (between the command's arrival and its answer) is queued until that command
+//! answers, then judged on the state it left. So `pair_create` or `snapshot` of a
+//! restore's target, arriving while the restore copies back, is done once the restore
+//! is (a restore target holds no backup region): never refused `HasBackups`. The same
+//! two commands arriving while a backup's record is on its way are refused
+//! `HasBackups` only once that record is durable; a crash that cuts the backup before
+//! it loses them with it. The other way round, a `backup` or `restore_backup` naming a
+//! volume whose `pair_create` or `snapshot` is not durable yet waits for it. In the
+//! model every command takes effect at one instant, so nothing here is model state:
+//! it is what lets the array's answers be explained by one order of those instants
+//! (an array that answered from a command's outcome before that outcome is durable
+//! contradicts every order once a crash undoes it).
+//!
 //! # Host I/O to a destination
 //! The destination of a `Copying` backup is not host-accessible (`NotAccessible`, like
 //! a mirror in `Copy`). The destination of a `Complete` backup is read-only: reads see
