@@ -103,6 +103,8 @@ struct BCopy {
 struct BRestore {
     /// The client to answer (`None` for a restore redone after a restart).
     req: Option<ReqId>,
+    /// The backup restored (its destination is `from`).
+    id: BackupId,
     from: Region,
     to: Region,
     copy: BCopy,
@@ -111,6 +113,9 @@ struct BRestore {
     /// The allocation listings were issued; how many answers are awaited.
     listed: bool,
     listing: u8,
+    /// Deletes of the failure records of earlier restores to exactly `to` awaited
+    /// (a successful retry clears them before its intent goes).
+    clearing: u32,
 }
 
 /// The phases of the admin command in progress.
@@ -168,6 +173,15 @@ pub(super) enum BPending {
     RestoreDone {
         seq: u64,
     },
+    /// The restore's failure record (announced) is durable.
+    RestoreFailed {
+        seq: u64,
+    },
+    /// A failure record of an earlier restore to the same target is deleted.
+    RestoreCleared {
+        seq: u64,
+        failed: u64,
+    },
 }
 
 /// The backup engine's state.
@@ -181,6 +195,9 @@ pub(super) struct Backups {
     gated: BTreeMap<VolumeId, u32>,
     held: VecDeque<(ReqId, Op)>,
     restores: BTreeMap<u64, BRestore>,
+    /// Failed restores (by their intent's sequence number, whose record now says
+    /// failed): the backup and the target, which holds a partial copy.
+    failed_restores: BTreeMap<u64, (BackupId, Region)>,
     /// Boot work: `Failed` records to put, restores to redo.
     boot_failed: Vec<BackupId>,
     /// Totals for the run report and the benchmark.
@@ -198,6 +215,9 @@ pub struct BackupStats {
     pub urgent_chunks: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Restores answered done, and restores failed on an unreadable backup block.
+    pub restores_done: u64,
+    pub restores_failed: u64,
 }
 
 fn record_key(id: BackupId) -> String {
@@ -233,16 +253,26 @@ fn decode_record(bytes: &[u8]) -> Option<(u64, BackupState, Region, Region)> {
     Some((n(0)?, BackupState::from_name(f[1])?, region(2)?, region(5)?))
 }
 
-fn decode_restore(bytes: &[u8]) -> Option<(Region, Region)> {
+/// A restore's record: the intent, or (`failed`) the record of its failure.
+fn encode_restore(id: BackupId, from: &Region, to: &Region, failed: bool) -> Vec<u8> {
+    let tail = if failed { " failed" } else { "" };
+    format!("{} {} {}{tail}", id.0, encode_region(from), encode_region(to)).into_bytes()
+}
+
+fn decode_restore(bytes: &[u8]) -> Option<(BackupId, Region, Region, bool)> {
     let text = std::str::from_utf8(bytes).ok()?;
+    let (text, failed) = match text.strip_suffix(" failed") {
+        Some(t) => (t, true),
+        None => (text, false),
+    };
     let f: Vec<u64> = text.split(' ').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    if f.len() != 6 {
+    if f.len() != 7 {
         return None;
     }
     let r = |i: usize| {
         Some(Region { vol: VolumeId(u32::try_from(f[i]).ok()?), start: f[i + 1], blocks: f[i + 2] })
     };
-    Some((r(0)?, r(3)?))
+    Some((BackupId(u32::try_from(f[0]).ok()?), r(1)?, r(4)?, failed))
 }
 
 /// The chunks of `region` holding a block of `allocated` (a space's listing).
@@ -278,13 +308,27 @@ impl Backups {
                 b.entries.insert(id, BEntry { seq, src, dst, state, info: None, failing, copy: None });
             } else if let Some(h) = key.strip_prefix("bkrestore/")
                 && let Ok(seq) = u64::from_str_radix(h, 16)
-                && let Some((from, to)) = decode_restore(value)
+                && let Some((id, from, to, failed)) = decode_restore(value)
             {
                 b.seq_next = b.seq_next.max(seq + 1);
+                if failed {
+                    b.failed_restores.insert(seq, (id, to));
+                    continue;
+                }
                 let copy = BCopy::default();
                 b.restores.insert(
                     seq,
-                    BRestore { req: None, from, to, copy, intent: true, listed: false, listing: 0 },
+                    BRestore {
+                        req: None,
+                        id,
+                        from,
+                        to,
+                        copy,
+                        intent: true,
+                        listed: false,
+                        listing: 0,
+                        clearing: 0,
+                    },
                 );
                 *b.gated.entry(to.vol).or_default() += 1;
             }
@@ -314,7 +358,14 @@ impl Backups {
     /// or restore command in progress gates the volume (they wait for it: see
     /// [`Backups::gates`]).
     pub(super) fn holds_regions(&self, vol: VolumeId) -> bool {
-        self.copying().any(|e| e.src.vol == vol) || self.holding().any(|(_, e)| e.dst.vol == vol)
+        self.copying().any(|e| e.src.vol == vol)
+            || self.holding().any(|(_, e)| e.dst.vol == vol)
+            || self.failed_targets().any(|r| r.vol == vol)
+    }
+
+    /// The targets of failed restores not restored since.
+    fn failed_targets(&self) -> impl Iterator<Item = &Region> {
+        self.failed_restores.values().map(|(_, r)| r)
     }
 
     /// [`Backups::holds_regions`], or gated by a backup or restore command in progress:
@@ -359,6 +410,7 @@ impl Controller {
         }
         let (first, count) = op.extent();
         self.bk.holding().any(|(_, e)| e.dst.touches(vol, first, count))
+            || self.bk.failed_targets().any(|r| r.touches(vol, first, count))
             || (op.is_write()
                 && self.bk.entries.values().any(|e| e.copy.is_some() && e.src.touches(vol, first, count)))
     }
@@ -375,6 +427,9 @@ impl Controller {
             Ok(v) if v.inconsistent => Some(ErrorKind::Inconsistent),
             Ok(_) => {
                 let mut r = None;
+                if self.bk.failed_targets().any(|t| t.touches(vol, first, count)) {
+                    r = Some(ErrorKind::Inconsistent); // a failed restore's partial copy
+                }
                 for (_, e) in self.bk.holding().filter(|(_, e)| e.dst.touches(vol, first, count)) {
                     match e.state {
                         BackupState::Copying => r = Some(ErrorKind::NotAccessible),
@@ -501,7 +556,9 @@ impl Controller {
         {
             return Err(ErrorKind::DestinationBusy);
         }
-        if self.bk.holding().any(|(_, e)| e.state == BackupState::Failed && e.dst.overlaps(src)) {
+        if self.bk.holding().any(|(_, e)| e.state == BackupState::Failed && e.dst.overlaps(src))
+            || self.bk.failed_targets().any(|r| r.overlaps(src) || r.overlaps(dst))
+        {
             return Err(ErrorKind::Inconsistent);
         }
         Ok(())
@@ -521,6 +578,9 @@ impl Controller {
         if self.bk.holding().any(|(_, h)| h.dst.overlaps(to)) || self.bk.copying().any(|c| c.src.overlaps(to))
         {
             return Err(ErrorKind::DestinationBusy);
+        }
+        if self.bk.failed_targets().any(|r| r.overlaps(to) && r != to) {
+            return Err(ErrorKind::Inconsistent);
         }
         Ok(e.dst)
     }
@@ -598,7 +658,7 @@ impl Controller {
                             Err(e) => out.push(Output::Reply { req, result: Err(e) }),
                         },
                         Op::RestoreBackup { backup, to } => match self.restore_check(backup, &to) {
-                            Ok(from) => self.restore_start(Some(req), from, to, out),
+                            Ok(from) => self.restore_start(Some(req), backup, from, to, out),
                             Err(e) => out.push(Output::Reply { req, result: Err(e) }),
                         },
                         Op::RecordBackup { backup, info } => {
@@ -794,20 +854,23 @@ impl Controller {
                 let r = &self.bk.restores[&seq];
                 let values = match result {
                     MediaResult::Read(values) => values,
-                    // A media error on the backup's destination: read again (the
-                    // simulator's media errors are injected faults a rewrite clears;
-                    // a real array would read its RAID redundancy).
+                    // A media error on the backup's destination: no other copy holds
+                    // that block as it was at the backup point, so the restore fails
+                    // (once the chunks in flight are done: see `restore_pump`).
                     MediaResult::ReadError { .. } => {
-                        let (first, len) = chunk_span(&r.from, chunk);
-                        let space = self.volumes[&r.from.vol].space;
-                        return self.submit(
-                            MediaOp::Read { space, block: first, len },
-                            Pending::Backup(BPending::RestoreRead { seq, chunk }),
-                            out,
-                        );
+                        let r = self.bk.restores.get_mut(&seq).expect("a restore");
+                        r.copy.failed = true;
+                        r.copy.inflight.remove(&chunk);
+                        return self.restore_pump(seq, out);
                     }
                     other => panic!("media result {other:?} for a restore read"),
                 };
+                if r.copy.failed {
+                    // Failing: write nothing more (the target is partial anyway).
+                    let r = self.bk.restores.get_mut(&seq).expect("a restore");
+                    r.copy.inflight.remove(&chunk);
+                    return self.restore_pump(seq, out);
+                }
                 let (first, _) = chunk_span(&r.to, chunk);
                 let space = self.volumes[&r.to.vol].space;
                 self.submit(
@@ -827,12 +890,36 @@ impl Controller {
             }
             BPending::RestoreDone { seq } => {
                 let r = self.bk.restores.remove(&seq).expect("a restore");
+                self.bk.stats.restores_done += 1;
                 if let Some(req) = r.req {
                     out.push(Output::Reply { req, result: Ok(Reply::Done) });
                     self.bk.admin = None;
                 }
                 self.ungate(&[r.to.vol], out);
                 self.backup_try_admin(out);
+            }
+            BPending::RestoreFailed { seq } => {
+                let r = self.bk.restores.remove(&seq).expect("a restore");
+                self.bk.stats.restores_failed += 1;
+                self.bk.failed_restores.insert(seq, (r.id, r.to));
+                if let Some(req) = r.req {
+                    out.push(Output::Reply { req, result: Err(ErrorKind::MediaError) });
+                    self.bk.admin = None;
+                }
+                self.ungate(&[r.to.vol], out);
+                self.backup_try_admin(out);
+            }
+            BPending::RestoreCleared { seq, failed } => {
+                self.bk.failed_restores.remove(&failed);
+                let r = self.bk.restores.get_mut(&seq).expect("a restore");
+                r.clearing -= 1;
+                if r.clearing == 0 {
+                    self.submit(
+                        MediaOp::MetaDelete { key: restore_key(seq) },
+                        Pending::Backup(BPending::RestoreDone { seq }),
+                        out,
+                    );
+                }
             }
         }
     }
@@ -909,17 +996,25 @@ impl Controller {
     }
 
     /// A restore: gate the target, put the intent, then list and copy.
-    fn restore_start(&mut self, req: Option<ReqId>, from: Region, to: Region, out: &mut Vec<Output>) {
+    fn restore_start(
+        &mut self,
+        req: Option<ReqId>,
+        id: BackupId,
+        from: Region,
+        to: Region,
+        out: &mut Vec<Output>,
+    ) {
         let seq = self.bk.seq_next;
         self.bk.seq_next += 1;
         self.gate(&[to.vol]);
         let copy = BCopy::default();
-        self.bk
-            .restores
-            .insert(seq, BRestore { req, from, to, copy, intent: false, listed: false, listing: 0 });
+        self.bk.restores.insert(
+            seq,
+            BRestore { req, id, from, to, copy, intent: false, listed: false, listing: 0, clearing: 0 },
+        );
         // The admin slot stays taken until the restore answers.
         self.bk.admin = Some(BAdmin::Restore);
-        let value = format!("{} {}", encode_region(&from), encode_region(&to)).into_bytes();
+        let value = encode_restore(id, &from, &to, false);
         self.submit(
             MediaOp::MetaPut { key: restore_key(seq), value },
             Pending::Backup(BPending::RestoreIntent { seq }),
@@ -953,6 +1048,21 @@ impl Controller {
         if r.copy.finishing {
             return;
         }
+        if r.copy.failed {
+            if r.copy.inflight.is_empty() {
+                // The failure record replaces the intent (a restart does not redo it),
+                // announced when durable; then the answer.
+                r.copy.finishing = true;
+                let value = encode_restore(r.id, &r.from, &r.to, true);
+                let notice = Notice::Backup { backup: r.id, event: BackupEvent::RestoreFailed { to: r.to } };
+                self.submit(
+                    MediaOp::MetaPutAnnounced { key: restore_key(seq), value, notice },
+                    Pending::Backup(BPending::RestoreFailed { seq }),
+                    out,
+                );
+            }
+            return;
+        }
         let free = BACKUP_WINDOW.saturating_sub(r.copy.inflight.len());
         let next: Vec<u64> =
             r.copy.todo.iter().filter(|c| !r.copy.inflight.contains(c)).take(free).copied().collect();
@@ -961,11 +1071,27 @@ impl Controller {
         }
         if r.copy.todo.is_empty() && r.copy.inflight.is_empty() {
             r.copy.finishing = true;
-            return self.submit(
-                MediaOp::MetaDelete { key: restore_key(seq) },
-                Pending::Backup(BPending::RestoreDone { seq }),
-                out,
-            );
+            // A retry of failed restores to exactly this target: their records go
+            // first (a crash between redoes this restore, which clears them again).
+            let to = r.to;
+            let failed: Vec<u64> =
+                self.bk.failed_restores.iter().filter(|(_, (_, t))| *t == to).map(|(s, _)| *s).collect();
+            if failed.is_empty() {
+                return self.submit(
+                    MediaOp::MetaDelete { key: restore_key(seq) },
+                    Pending::Backup(BPending::RestoreDone { seq }),
+                    out,
+                );
+            }
+            self.bk.restores.get_mut(&seq).expect("a restore").clearing = failed.len() as u32;
+            for f in failed {
+                self.submit(
+                    MediaOp::MetaDelete { key: restore_key(f) },
+                    Pending::Backup(BPending::RestoreCleared { seq, failed: f }),
+                    out,
+                );
+            }
+            return;
         }
         let from = r.from;
         for c in next {
@@ -1025,6 +1151,8 @@ mod tests {
         queue: VecDeque<Input>,
         replies: Vec<(ReqId, OpResult)>,
         notices: Vec<Notice>,
+        /// Unreadable media blocks (a write repairs one).
+        bad: BTreeSet<(SpaceId, u64)>,
     }
 
     impl Rig {
@@ -1045,6 +1173,7 @@ mod tests {
                 queue: VecDeque::new(),
                 replies: Vec::new(),
                 notices: Vec::new(),
+                bad: BTreeSet::new(),
             };
             r.queue.push_back(Input::Started);
             r.run(usize::MAX);
@@ -1070,15 +1199,26 @@ mod tests {
                         Output::Notice(n) => self.notices.push(n),
                         Output::Media { io, op } => {
                             let result = match op {
-                                MediaOp::Read { space, block, len } => MediaResult::Read(
-                                    (0..u64::from(len))
-                                        .map(|i| {
-                                            self.media.get(&(space, block + i)).copied().unwrap_or_default()
-                                        })
-                                        .collect(),
-                                ),
+                                MediaOp::Read { space, block, len } => {
+                                    match (block..block + u64::from(len))
+                                        .find(|b| self.bad.contains(&(space, *b)))
+                                    {
+                                        Some(b) => MediaResult::ReadError { block: b },
+                                        None => MediaResult::Read(
+                                            (0..u64::from(len))
+                                                .map(|i| {
+                                                    self.media
+                                                        .get(&(space, block + i))
+                                                        .copied()
+                                                        .unwrap_or_default()
+                                                })
+                                                .collect(),
+                                        ),
+                                    }
+                                }
                                 MediaOp::Write { space, block, values } => {
                                     for (i, v) in values.into_iter().enumerate() {
+                                        self.bad.remove(&(space, block + i as u64));
                                         self.media.insert((space, block + i as u64), v);
                                     }
                                     MediaResult::Written
@@ -1352,6 +1492,50 @@ mod tests {
         assert_eq!(r.op(backup(1, reg(C, 0, 8), reg(B, 0, 8))), Ok(Reply::Done));
         let pc = r.send(Op::PairCreate { pair: model::PairId(2), source: A, mirror: B });
         assert_eq!(until(&mut r, pc), Err(ErrorKind::HasBackups));
+    }
+
+    /// A restore that cannot read a block of its backup fails (no retry for ever):
+    /// answered `MediaError`, `RestoreFailed` announced, the target refused
+    /// `Inconsistent` (across a restart too) until a restore to exactly it succeeds.
+    #[test]
+    fn a_restore_on_an_unreadable_backup_block_fails_until_retried() {
+        let mut r = Rig::new();
+        for b in 0..300 {
+            r.write(A, b, b as u32 + 1);
+        }
+        assert_eq!(r.op(backup(1, reg(A, 0, 300), reg(B, 0, 300))), Ok(Reply::Done));
+        r.notices.clear();
+        let space_b = r.c.volumes[&B].space;
+        r.bad.insert((space_b, 130));
+        let to = reg(A, 0, 300);
+        let restore = Op::RestoreBackup { backup: BackupId(1), to };
+        assert_eq!(r.op(restore.clone()), Err(ErrorKind::MediaError));
+        assert_eq!(
+            r.notices,
+            vec![Notice::Backup { backup: BackupId(1), event: BackupEvent::RestoreFailed { to } }]
+        );
+        assert_eq!(r.read(A, 0), Err(ErrorKind::Inconsistent));
+        assert_eq!(r.read(A, 300), vals(0), "outside the target");
+        r.restart();
+        r.run(usize::MAX);
+        assert_eq!(r.read(A, 299), Err(ErrorKind::Inconsistent), "the failure survives a restart");
+        assert_eq!(
+            r.op(Op::PairCreate { pair: model::PairId(1), source: A, mirror: C }),
+            Err(ErrorKind::HasBackups)
+        );
+        assert_eq!(
+            r.op(Op::RestoreBackup { backup: BackupId(1), to: reg(A, 1, 300) }),
+            Err(ErrorKind::Inconsistent)
+        );
+        assert_eq!(r.op(restore.clone()), Err(ErrorKind::MediaError), "still unreadable");
+        assert_eq!(r.c.backup_stats().restores_failed, 1, "counted since the restart");
+        r.bad.clear();
+        assert_eq!(r.op(restore), Ok(Reply::Done), "the retry");
+        assert_eq!(r.read(A, 130), vals(131));
+        r.restart();
+        r.run(usize::MAX);
+        assert_eq!(r.read(A, 0), vals(1));
+        assert!(r.meta.keys().all(|k| !k.starts_with("bkrestore/")), "no failure record left");
     }
 
     trait ForTests {
