@@ -2,6 +2,7 @@
 //! replication. This package is the glue: scenario files, running and judging a
 //! scenario, and the command line.
 
+pub mod backup_report;
 pub mod bench;
 pub mod bench_offload;
 pub mod bench_remote;

@@ -280,16 +280,23 @@ fn unpaired(h: &History, audit_start: usize) -> (std::borrow::Cow<'_, History>, 
 /// it (at or before its answer): the engine invented an error.
 fn unjustified_media_error(scenario: &Scenario, r: &RunResult) -> Option<(usize, String)> {
     for (i, o) in r.history.ops.iter().enumerate() {
-        let (Op::Read { vol, block, len }, Completion::Returned(Err(model::ErrorKind::MediaError))) =
-            (&o.op, &o.completion)
-        else {
-            continue;
+        let Completion::Returned(Err(model::ErrorKind::MediaError)) = &o.completion else { continue };
+        let (vol, block, len) = match &o.op {
+            Op::Read { vol, block, len } => (*vol, *block, u64::from(*len)),
+            // S0: a restore reads the backup's destination.
+            Op::RestoreBackup { backup, .. } => {
+                match crate::backup_report::backup_destination(&r.history, *backup) {
+                    Some(dst) => (dst.vol, dst.start, dst.blocks),
+                    None => continue,
+                }
+            }
+            _ => continue,
         };
-        let Some(array) = scenario.config.volume(*vol).map(|v| v.array) else { continue };
+        let Some(array) = scenario.config.volume(vol).map(|v| v.array) else { continue };
         let end = o.complete_ns.unwrap_or(u64::MAX);
         let justified = r.media_faults.iter().any(|f| {
             // On the volume itself, or on a mirror the engine read instead.
-            f.array == array && (*block..block + u64::from(*len)).contains(&f.block) && f.at_ns <= end
+            f.array == array && (block..block + len).contains(&f.block) && f.at_ns <= end
         });
         if !justified {
             return Some((

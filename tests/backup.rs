@@ -139,3 +139,29 @@ fn the_catalog_survives_a_restart() {
     let (values, _) = reads(&r, 1, ErrorKind::NotAccessible);
     assert!(values >= 20, "the backup is read after the restart ({values})");
 }
+
+#[test]
+fn a_restore_that_cannot_read_its_backup_fails_and_a_retry_clears_it() {
+    let r = run("s0-restore-media-error");
+    assert_eq!(r.stats.media_faults, 1);
+    assert_eq!(
+        outcomes(&r, |o| matches!(o, Op::RestoreBackup { .. })),
+        vec![err(ErrorKind::MediaError), err(ErrorKind::Inconsistent), ok()],
+        "b1 fails on its unreadable block; b2 to a region overlapping the target is refused; b2 to all of it is the retry"
+    );
+    let ev = events(&r);
+    let to = model::Region { vol: model::VolumeId(0), start: 0, blocks: 256 };
+    assert_eq!(ev, vec![BackupEvent::Complete, BackupEvent::Complete, BackupEvent::RestoreFailed { to }]);
+    // Host I/O to the partial copy was refused between the failure and the retry.
+    let refused = r
+        .result
+        .history
+        .ops
+        .iter()
+        .filter(|o| o.op.is_io() && o.completion == err(ErrorKind::Inconsistent))
+        .count();
+    assert!(refused >= 5, "host I/O to the failed target is refused ({refused})");
+    let (values, _) = reads(&r, 0, ErrorKind::Inconsistent);
+    assert!(values >= 20, "the target is read again ({values})");
+    assert_eq!(states(&listings(&r)[0]), vec![BackupState::Complete, BackupState::Complete]);
+}

@@ -812,6 +812,12 @@ impl Controller {
     // ---- admin commands -----------------------------------------------------------
 
     fn admin(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
+        // S0: a remote pair on a primary a backup or restore command gates waits for it.
+        if let Op::RemotePairCreate { primary, .. } = op
+            && self.bk.gates(primary)
+        {
+            return self.bk.hold(req, op);
+        }
         if self.remote.claims(&op) {
             return self.remote_admin(req, op, out);
         }
@@ -876,7 +882,7 @@ impl Controller {
             if self.snaps.has_images(source) || self.snaps.has_images(mirror) {
                 return Err(ErrorKind::HasImages);
             }
-            if self.bk.has_backups(source) || self.bk.has_backups(mirror) {
+            if self.bk.holds_regions(source) || self.bk.holds_regions(mirror) {
                 return Err(ErrorKind::HasBackups);
             }
             if s.inconsistent {
@@ -884,6 +890,10 @@ impl Controller {
             }
             Ok(())
         };
+        // S0: a volume a backup or restore command gates: wait for its answer.
+        if self.bk.gates(source) || self.bk.gates(mirror) {
+            return self.bk.hold(req, Op::PairCreate { pair: p, source, mirror });
+        }
         if let Err(e) = check() {
             return out.push(Output::Reply { req, result: Err(e) });
         }
@@ -1546,6 +1556,7 @@ impl ArrayEngine for Controller {
             Input::Timer { .. } => self.remote_timer(out),
             Input::Peer { from, msg } => self.remote_peer(from, msg, out),
         }
+        self.backup_poll(out);
         self.remote_intercept(out);
     }
 

@@ -187,6 +187,11 @@ impl Snapshots {
             || matches!(self.admin, Some((_, Op::Snapshot { vol: v, .. })) if v == vol)
     }
 
+    /// True while a `snapshot` of `vol` is in progress (its record not yet durable).
+    pub(super) fn creating(&self, vol: VolumeId) -> bool {
+        matches!(self.admin, Some((_, Op::Snapshot { vol: v, .. })) if v == vol)
+    }
+
     /// The size of an image; `None` if no image has this id.
     pub(super) fn image_blocks(&self, image: VolumeId) -> Option<u64> {
         self.images.get(&image).map(|i| i.blocks)
@@ -524,7 +529,7 @@ impl Controller {
         if v.pair.is_some() {
             return Err(ErrorKind::InPair);
         }
-        if self.bk.has_backups(vol) {
+        if self.bk.holds_regions(vol) {
             return Err(ErrorKind::HasBackups);
         }
         if v.inconsistent {
@@ -536,6 +541,13 @@ impl Controller {
     pub(super) fn snap_try_admin(&mut self, out: &mut Vec<Output>) {
         loop {
             if self.snaps.admin.is_none() {
+                // S0: a snapshot of a volume a backup or restore command gates waits
+                // for it to answer (`ungate` calls back).
+                if let Some((_, Op::Snapshot { vol, .. })) = self.snaps.admin_queue.front()
+                    && self.bk.gates(*vol)
+                {
+                    return;
+                }
                 let Some((req, op)) = self.snaps.admin_queue.pop_front() else { return };
                 let family = match op {
                     Op::Snapshot { vol, image } => match self.snapshot_check(vol, image) {

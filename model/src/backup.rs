@@ -32,6 +32,35 @@
 //! - `restore_backup(id, to)`: the backup must be `Complete`; to := dst at L. The array
 //!   answers once the copy back is durable and holds host I/O to `to` meanwhile, so the
 //!   restore takes effect at one instant.
+//! - A restore that cannot read a block of the backup (a media error on its
+//!   destination, which no other copy holds: the source has moved on since L) **fails**:
+//!   the array stops copying, announces `BackupEvent::RestoreFailed { to }` once a
+//!   durable record says so, and answers the restore `MediaError`. The failed restore
+//!   itself changes nothing (a media error observes and changes nothing); the event
+//!   makes `to` a *failed restore target*: it holds a partial copy, so host I/O
+//!   touching it is `Inconsistent`, a backup naming a region that overlaps it is
+//!   refused `Inconsistent`, and its volume `HasBackups` (the catalog still holds the
+//!   region) until a restore of any `Complete` backup to exactly `to` succeeds (a
+//!   retry, from the same backup once its block is readable again or from another
+//!   generation). A restore to a region overlapping a failed target other than exactly
+//!   it is refused `Inconsistent`. The event is allowed only while the entry is
+//!   `Complete`.
+//!
+//! # Commands racing a backup or a restore
+//! A real array runs configuration commands on one volume one at a time: a command
+//! naming a volume that a `backup` or `restore_backup` in progress is working on
+//! (between the command's arrival and its answer) is queued until that command
+//! answers, then judged on the state it left. So `pair_create` or `snapshot` of a
+//! restore's target, arriving while the restore copies back, is done once the restore
+//! is (a restore target holds no backup region): never refused `HasBackups`. The same
+//! two commands arriving while a backup's record is on its way are refused
+//! `HasBackups` only once that record is durable; a crash that cuts the backup before
+//! it loses them with it. The other way round, a `backup` or `restore_backup` naming a
+//! volume whose `pair_create` or `snapshot` is not durable yet waits for it. In the
+//! model every command takes effect at one instant, so nothing here is model state:
+//! it is what lets the array's answers be explained by one order of those instants
+//! (an array that answered from a command's outcome before that outcome is durable
+//! contradicts every order once a crash undoes it).
 //!
 //! # Host I/O to a destination
 //! The destination of a `Copying` backup is not host-accessible (`NotAccessible`, like
@@ -51,8 +80,8 @@
 //! `HasImages`; either volume inconsistent → `Inconsistent`; the destination overlaps
 //! a region held by a backup (other than a failed one with exactly this region) or the
 //! source of a `Copying` backup, or the source overlaps the destination of a
-//! `Copying` backup → `DestinationBusy`; the source overlaps a failed destination →
-//! `Inconsistent`.
+//! `Copying` backup → `DestinationBusy`; the source overlaps a failed destination, or
+//! either region overlaps a failed restore target → `Inconsistent`.
 //!
 //! `restore_backup`: no such entry → `NoSuchBackup`; `to` inside the catalog →
 //! `InsideCatalog`; not declared → `NoSuchVolume`; empty, another size than the
@@ -60,12 +89,13 @@
 //! not `Complete` → `BackupState(state)`; `to` overlaps the backup's destination →
 //! `RegionOverlap`; `to`'s volume in a pair → `InPair`, has images → `HasImages`, is
 //! inconsistent → `Inconsistent`; `to` overlaps a region held by any backup or the
-//! source of a `Copying` backup → `DestinationBusy`.
+//! source of a `Copying` backup → `DestinationBusy`; `to` overlaps a failed restore
+//! target other than exactly it → `Inconsistent`.
 //!
 //! `record_backup` and events of an unknown id: `NoSuchBackup`; an event in a state
 //! that does not allow it: `BackupState(state)`. A volume with a backup's region on it
-//! (the source of a `Copying` backup, or any held destination) cannot join a pair or
-//! have an image taken (`HasBackups`).
+//! (the source of a `Copying` backup, any held destination, or a failed restore
+//! target) cannot join a pair or have an image taken (`HasBackups`).
 
 use crate::ids::{Value, VolumeId};
 use crate::ops::{ErrorKind, Op, OpResult, Reply};
@@ -157,14 +187,18 @@ pub enum BackupEvent {
     Complete,
     /// A crash cut the copy: `Copying` → `Failed`.
     Failed,
+    /// A restore of this (`Complete`) backup to `to` could not read a block of the
+    /// backup and stopped: `to` holds a partial copy (see the module doc).
+    RestoreFailed { to: Region },
 }
 
 impl fmt::Display for BackupEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BackupEvent::Complete => "complete",
-            BackupEvent::Failed => "failed",
-        })
+        match self {
+            BackupEvent::Complete => f.write_str("complete"),
+            BackupEvent::Failed => f.write_str("failed"),
+            BackupEvent::RestoreFailed { to } => write!(f, "restore_failed {to}"),
+        }
     }
 }
 
@@ -195,6 +229,8 @@ pub(crate) struct Entry {
     pub(crate) entry: CatalogEntry,
     /// False once a newer backup took this (failed) entry's destination.
     pub(crate) holds: bool,
+    /// Targets of restores of this backup that failed and were not restored since.
+    pub(crate) failed_restores: Vec<Region>,
 }
 
 impl VolumeId {
@@ -221,6 +257,16 @@ impl StorageModel {
                 self.backups.values().filter(|e| e.entry.src.vol == *src).map(|e| e.entry.clone()).collect(),
             )),
             Op::RestoreBackup { backup, to } => self.restore_backup(*backup, *to),
+            Op::BackupEvent { backup, event: BackupEvent::RestoreFailed { to } } => {
+                let e = self.backups.get_mut(backup).ok_or(ErrorKind::NoSuchBackup)?;
+                if e.entry.state != BackupState::Complete {
+                    return Err(ErrorKind::BackupState(e.entry.state));
+                }
+                if !e.failed_restores.contains(to) {
+                    e.failed_restores.push(*to);
+                }
+                Ok(Reply::Done)
+            }
             Op::BackupEvent { backup, event } => {
                 let e = self.backups.get_mut(backup).ok_or(ErrorKind::NoSuchBackup)?;
                 e.entry.state = match (event, e.entry.state) {
@@ -295,7 +341,9 @@ impl StorageModel {
         {
             return Err(ErrorKind::DestinationBusy);
         }
-        if self.holding().any(|e| e.state == BackupState::Failed && e.dst.overlaps(&src)) {
+        if self.holding().any(|e| e.state == BackupState::Failed && e.dst.overlaps(&src))
+            || self.failed_restores().any(|r| r.overlaps(&src) || r.overlaps(&dst))
+        {
             return Err(ErrorKind::Inconsistent);
         }
         for e in self.backups.values_mut() {
@@ -305,7 +353,7 @@ impl StorageModel {
         }
         self.copy_region(&src, &dst);
         let entry = CatalogEntry { backup: id, src, dst, state: BackupState::Copying, info: None };
-        self.backups.insert(id, Entry { entry, holds: true });
+        self.backups.insert(id, Entry { entry, holds: true, failed_restores: Vec::new() });
         Ok(Reply::Done)
     }
 
@@ -322,7 +370,13 @@ impl StorageModel {
         if self.holding().any(|h| h.dst.overlaps(&to)) || self.copying().any(|c| c.src.overlaps(&to)) {
             return Err(ErrorKind::DestinationBusy);
         }
+        if self.failed_restores().any(|r| r.overlaps(&to) && *r != to) {
+            return Err(ErrorKind::Inconsistent);
+        }
         self.copy_region(&e.dst, &to);
+        for e in self.backups.values_mut() {
+            e.failed_restores.retain(|r| *r != to); // a retry of a failed restore
+        }
         Ok(Reply::Done)
     }
 
@@ -346,7 +400,7 @@ impl StorageModel {
     /// Whether host I/O to `[first, first + count)` of `vol` is allowed by the backups
     /// whose destination it touches (see the module doc).
     pub fn backup_access(&self, vol: VolumeId, first: u64, count: u64, write: bool) -> Result<(), ErrorKind> {
-        let mut inconsistent = false;
+        let mut inconsistent = self.failed_restores().any(|r| r.touches(vol, first, count));
         for e in self.holding().filter(|e| e.dst.touches(vol, first, count)) {
             match e.state {
                 BackupState::Copying => return Err(ErrorKind::NotAccessible),
@@ -361,7 +415,14 @@ impl StorageModel {
     /// True if `vol` has a backup's region on it: the source of a `Copying` backup or
     /// a held destination. Such a volume cannot join a pair or have images.
     pub fn has_backups(&self, vol: VolumeId) -> bool {
-        self.copying().any(|e| e.src.vol == vol) || self.holding().any(|e| e.dst.vol == vol)
+        self.copying().any(|e| e.src.vol == vol)
+            || self.holding().any(|e| e.dst.vol == vol)
+            || self.failed_restores().any(|r| r.vol == vol)
+    }
+
+    /// The targets of failed restores not restored since (each once).
+    fn failed_restores(&self) -> impl Iterator<Item = &Region> {
+        self.backups.values().flat_map(|e| e.failed_restores.iter())
     }
 
     /// A catalog entry.
@@ -498,6 +559,36 @@ mod tests {
         assert_eq!(
             m.apply(&Op::RestoreBackup { backup: BackupId(9), to: reg(A, 0, 4) }),
             Err(ErrorKind::NoSuchBackup)
+        );
+    }
+
+    #[test]
+    fn a_failed_restore_leaves_its_target_inconsistent_until_retried_whole() {
+        let mut m = model();
+        w(&mut m, A, 1, 1).unwrap();
+        backup(&mut m, 1, reg(A, 0, 4), reg(B, 0, 4)).unwrap();
+        event(&mut m, 1, BackupEvent::Complete).unwrap();
+        let to = reg(A, 8, 4);
+        event(&mut m, 1, BackupEvent::RestoreFailed { to }).unwrap();
+        assert_eq!(r(&mut m, A, 9), Err(ErrorKind::Inconsistent));
+        assert_eq!(w(&mut m, A, 11, 2), Err(ErrorKind::Inconsistent));
+        assert_eq!(r(&mut m, A, 12), vals(0), "outside the target");
+        assert!(m.has_backups(A));
+        let restore = |to| Op::RestoreBackup { backup: BackupId(1), to };
+        assert_eq!(m.apply(&restore(reg(A, 9, 4))), Err(ErrorKind::Inconsistent), "overlapping");
+        assert_eq!(backup(&mut m, 2, reg(A, 10, 4), reg(B, 20, 4)), Err(ErrorKind::Inconsistent), "source");
+        assert_eq!(
+            backup(&mut m, 2, reg(B, 20, 4), reg(A, 6, 4)),
+            Err(ErrorKind::Inconsistent),
+            "destination"
+        );
+        m.apply(&restore(to)).unwrap();
+        assert_eq!(r(&mut m, A, 9), vals(1), "retried whole");
+        assert!(!m.has_backups(A));
+        backup(&mut m, 3, reg(B, 20, 4), reg(A, 20, 4)).unwrap();
+        assert_eq!(
+            event(&mut m, 3, BackupEvent::RestoreFailed { to }),
+            Err(ErrorKind::BackupState(BackupState::Copying))
         );
     }
 

@@ -1202,6 +1202,7 @@ impl<'a> World<'a> {
                 let what = match event {
                     model::BackupEvent::Complete => 6,
                     model::BackupEvent::Failed => 7,
+                    model::BackupEvent::RestoreFailed { .. } => 8,
                 };
                 self.trace(TraceKind::Notice { array: a as u32, pair: backup.0, what });
                 let hist =
