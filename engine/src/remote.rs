@@ -1681,6 +1681,9 @@ impl Controller {
                 // declares the link lost.
                 self.respond(peer, g, seq, Resp::Applied { differing }, out);
                 self.remote.apply = None;
+                // A takeover waiting for the apply slot (`respond` asked it while the
+                // slot was still taken) goes on now.
+                self.try_remote_admin(g, out);
                 let keys: Vec<(ArrayId, GroupId)> = self.remote.rx.keys().copied().collect();
                 let next = keys.iter().position(|k| *k > (peer, g)).unwrap_or(0);
                 for (peer, g) in keys[next..].iter().chain(&keys[..next]).copied().collect::<Vec<_>>() {
@@ -1739,9 +1742,16 @@ impl Controller {
         g: GroupId,
         kind: CopyKind,
         pairs: Vec<PairId>,
-        peer_bits: Vec<Chunk>,
+        #[allow(unused_mut)] mut peer_bits: Vec<Chunk>,
         out: &mut Vec<Output>,
     ) {
+        #[cfg(feature = "planted-bugs")]
+        if kind == CopyKind::RemoteFailback && self.planted.contains("failback-forgets-unshipped-writes") {
+            // Planted: the reverse resync copies only the new primary's changes, not
+            // the old primary's own change map (the writes it made that never reached
+            // the secondary before the takeover), so the new secondary keeps them.
+            peer_bits.clear();
+        }
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let session = grp.rec.session;
         let mut set: BTreeSet<Chunk> = grp.bits.keys().filter(|k| k.0 < session).map(|k| k.1).collect();
@@ -2170,7 +2180,18 @@ impl Controller {
                     self.remote.groups.get_mut(&g).expect("exists").stage = 0;
                     return self.lose_link(g, out);
                 }
-                let own_wrote = grp.wrote() && !grp.rec.following();
+                #[allow(unused_mut)]
+                let mut own_wrote = grp.wrote() && !grp.rec.following();
+                #[cfg(feature = "planted-bugs")]
+                let peer_wrote = if self.planted.contains("split-brain-not-detected") {
+                    // Planted: the generation identifiers are ignored: neither side is
+                    // seen to have written since the suspension, so a resume or a
+                    // failback after both sides wrote proceeds and discards one side.
+                    own_wrote = false;
+                    false
+                } else {
+                    peer_wrote
+                };
                 let policy = grp.rec.split_brain;
                 let verdict: Result<(), ErrorKind> = if failback {
                     match eff {
