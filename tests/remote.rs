@@ -258,3 +258,38 @@ fn a_consistency_group_of_three_keeps_dependent_writes_in_order() {
         );
     }
 }
+
+#[test]
+fn a_failback_reports_the_old_primarys_unshipped_writes_as_discarded() {
+    use mirrorsim::remote_report::DiscardedBy;
+    // The primary wrote while the link was down; the secondary took over and wrote
+    // nothing; the failback (no split brain) makes the old primary follow the new one,
+    // so exactly its writes since the link loss are discarded, each named by write.
+    let path = Path::new("tests/planted/failback-forgets-unshipped-writes.json");
+    let sc = scenario::load(path).unwrap();
+    let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
+    assert!(r.expected_met, "{}", r.details.clone().unwrap_or_default());
+    let ops = &r.result.history.ops;
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Failback { .. })), vec![ok()]);
+    let lost = ops.iter().position(|o| matches!(o.op, Op::RemoteEvent { event: RemoteEvent::LinkLost, .. }));
+    let lost_ns = ops[lost.expect("the link loss was announced")].invoke_ns;
+    let fb = ops.iter().position(|o| matches!(o.op, Op::Failback { .. })).unwrap();
+    assert!(discarded(&r, DiscardedBy::Failback) > 0, "{:?}", r.remote.data_loss);
+    assert_eq!(discarded(&r, DiscardedBy::Resume), 0);
+    let primary = sc.config.volume_specs()[0].id;
+    for d in r.remote.data_loss.iter().filter(|d| d.by == DiscardedBy::Failback) {
+        let o = &ops[d.index];
+        assert_eq!(d.command, fb, "{d:?}");
+        assert!(matches!(o.op, Op::Write { vol, .. } if vol == primary), "{d:?}: a write to the old primary");
+        assert_eq!(o.completion, ok(), "{d:?} was acknowledged");
+        assert!(o.complete_ns.unwrap() > lost_ns, "{d:?}: acknowledged after the link loss");
+        assert!(o.invoke_ns < ops[fb].invoke_ns, "{d:?}: before the failback");
+    }
+    // Refused for split brain: nothing resolved, nothing discarded but the takeover's lag.
+    let path = Path::new("tests/planted/split-brain-not-detected.json");
+    let sc = scenario::load(path).unwrap();
+    let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
+    assert!(r.expected_met, "{}", r.details.clone().unwrap_or_default());
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Failback { .. })), vec![err(ErrorKind::SplitBrain)]);
+    assert_eq!(r.remote.data_loss.len(), discarded(&r, DiscardedBy::Takeover));
+}

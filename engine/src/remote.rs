@@ -63,9 +63,14 @@
 //! command except `takeover` first asks the peer its state (`Probe`), so a takeover
 //! the primary never heard of is taken into account; a command whose peer cannot be
 //! reached waits (its client may time out). Commands reaching the wrong side are
-//! forwarded. A restarted primary whose group was following suspends it
+//! forwarded; a forwarded command does not hold the receiver of the channel it came
+//! on (it may wait for the peer's own command, whose `Begin` or `Release` follows it
+//! on that channel), and a command whose side changed while it waited (a failback)
+//! is forwarded again. A restarted primary whose group was following suspends it
 //! (`link_lost`): its activity log becomes doubt marks (sync) or change bits
-//! (async).
+//! (async). Before that it asks the secondary to `Flush` (answered once its group
+//! records are durable), holding host I/O meanwhile: a `Done` its previous
+//! incarnation sent may be being recorded there, and that `synced` must come first.
 
 use super::{Controller, Pending};
 use crate::iface::{
@@ -175,6 +180,10 @@ enum Req {
     ReadChunk { vol: VolumeId, chunk: u64 },
     /// My command is over: lift the hold `Probe` put on your host I/O.
     Release,
+    /// Answer once every group record you are writing is durable (a restarted
+    /// primary asks before it declares the link lost: a `Done` of its previous
+    /// incarnation being recorded there announces `synced` first).
+    Flush,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +198,10 @@ enum Resp {
         session: u64,
         wrote: bool,
         bits: Vec<(VolumeId, u64)>,
+        /// (A `Probe`'s answer.) The answering side's own command has probed too and
+        /// not yet taken effect: the two commands contend (see `contended`).
+        #[serde(default)]
+        contending: bool,
     },
     Applied {
         differing: u64,
@@ -225,6 +238,8 @@ enum Purpose {
     Forward(ReqId),
     /// Reading a block in doubt from the secondary.
     Doubt((VolumeId, u64)),
+    /// A restarted primary's `Flush`.
+    Recover,
 }
 
 #[derive(Debug)]
@@ -359,6 +374,15 @@ struct RGroup {
     copy: Option<RCopy>,
     /// Blocks in doubt being read from the secondary.
     resolving: BTreeSet<(VolumeId, u64)>,
+    /// A restarted primary whose group was following waits for its `Flush` before
+    /// it suspends the group (host I/O and commands are held until then).
+    recovering: bool,
+    /// The running command and the peer's probed each other before either took
+    /// effect: the array with the lower id starts its command again (behind the
+    /// peer's), the other goes on. Each side learns it from the peer's `Probe`
+    /// arriving while its own is unanswered or from the `contending` answer, so
+    /// both always do.
+    contended: bool,
 }
 
 impl RGroup {
@@ -386,6 +410,8 @@ impl RGroup {
             freeze: false,
             copy: None,
             resolving: BTreeSet::new(),
+            recovering: false,
+            contended: false,
         }
     }
 
@@ -459,8 +485,11 @@ pub(super) struct Remote {
     tick_armed: bool,
     timer_next: u64,
     apply: Option<Apply>,
-    /// Forwarded commands: forward id → (peer, group, seq) to answer.
-    forwarded: BTreeMap<u64, (ArrayId, GroupId, u64)>,
+    /// Forwarded commands: forward id → (peer, group, channel, seq) to answer. A
+    /// forwarded command does not hold its channel's receiver: the peer's requests
+    /// behind it (its own command's `Begin` or `Release`, which the forwarded command
+    /// may wait for) go on, and the answer goes back whenever it comes.
+    forwarded: BTreeMap<u64, (ArrayId, GroupId, u64, u64)>,
     forward_next: u64,
     /// Creates in progress: group → (req, op, stage, the primary's own refusal).
     creating: BTreeMap<GroupId, Creating>,
@@ -476,12 +505,15 @@ pub(super) struct Remote {
     held_ship: Option<(u64, ArrayId, GroupId, Req, u32)>,
     /// Takeovers restoring saved chunks: group → chunks left.
     restoring: BTreeMap<GroupId, (ReqId, u32)>,
+    /// This array's id (contending commands yield by it).
+    me: u32,
 }
 
 impl Remote {
     pub(super) fn boot(config: &ArrayConfig, meta: &Metadata) -> Remote {
         let mut r = Remote {
             remote_vols: config.remote_volumes.iter().map(|&(v, a, b)| (v, (a, b))).collect(),
+            me: config.id.0,
             ..Remote::default()
         };
         for (key, value) in meta {
@@ -589,12 +621,18 @@ impl Controller {
             if !self.remote.groups[&g].doubt.is_empty() {
                 self.arm_tick(out);
             }
-            let grp = &self.remote.groups[&g];
+            let grp = self.remote.groups.get_mut(&g).expect("exists");
             if grp.rec.primary && grp.rec.following() {
                 // The crash suspended the group. Its activity log becomes change bits
                 // (a new session): the primary is authoritative for them, as DRBD's
                 // crashed primary is the sync source of its activity-log extents.
-                self.lose_link(g, out);
+                // First the secondary flushes its records: a `Done` the previous
+                // incarnation sent may be being recorded there, and its `synced`
+                // must come before this `link_lost` (the model refuses the reverse).
+                // If the secondary cannot be reached, the channel's loss does it.
+                grp.recovering = true;
+                let peer = grp.rec.peer;
+                self.send_req(peer, g, Req::Flush, Purpose::Recover, out);
             }
         }
     }
@@ -780,6 +818,11 @@ impl Controller {
                         grp.resolving.remove(&c);
                     }
                 }
+                Purpose::Recover => {
+                    if let Some(grp) = self.remote.groups.get_mut(&g) {
+                        grp.recovering = false;
+                    }
+                }
                 Purpose::Write(_) | Purpose::Plain | Purpose::Forward(_) => {}
             }
         }
@@ -805,6 +848,7 @@ impl Controller {
     /// once the record is durable.
     fn lose_link(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
+        grp.recovering = false;
         if grp.losing || !grp.latest().following() {
             return;
         }
@@ -944,6 +988,10 @@ impl Controller {
             Req::Probe => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
                     grp.peer_gate = Some(0);
+                    // This side's own command has asked too and not taken effect.
+                    if grp.probed && matches!(grp.stage, 1 | 2) {
+                        grp.contended = true;
+                    }
                     self.arm_tick(out);
                 }
                 let Some(grp) = self.remote.groups.get(&g) else {
@@ -951,7 +999,13 @@ impl Controller {
                         from,
                         g,
                         seq,
-                        Resp::Info { state: RemoteState::Copy, session: 0, wrote: false, bits: Vec::new() },
+                        Resp::Info {
+                            state: RemoteState::Copy,
+                            session: 0,
+                            wrote: false,
+                            bits: Vec::new(),
+                            contending: false,
+                        },
                         out,
                     );
                 };
@@ -960,6 +1014,7 @@ impl Controller {
                     session: grp.rec.session,
                     wrote: grp.wrote() && !grp.rec.following(),
                     bits: self.local_bits(g),
+                    contending: grp.contended,
                 };
                 self.respond(from, g, seq, resp, out);
             }
@@ -995,6 +1050,7 @@ impl Controller {
                             session: grp.rec.session,
                             wrote: grp.wrote(),
                             bits: Vec::new(),
+                            contending: false,
                         },
                         out,
                     );
@@ -1009,7 +1065,13 @@ impl Controller {
                         g,
                         from,
                         seq,
-                        Resp::Info { state: RemoteState::Suspended, session, wrote: false, bits: Vec::new() },
+                        Resp::Info {
+                            state: RemoteState::Suspended,
+                            session,
+                            wrote: false,
+                            bits: Vec::new(),
+                            contending: false,
+                        },
                     ),
                     out,
                 );
@@ -1070,9 +1132,20 @@ impl Controller {
             Req::Command { op } => {
                 self.remote.forward_next += 1;
                 let id = self.remote.forward_next;
-                self.remote.forwarded.insert(id, (from, g, seq));
+                let rx = self.remote.rx.get_mut(&(from, g)).expect("receiving");
+                rx.busy = None;
+                let chan = rx.chan;
+                self.remote.forwarded.insert(id, (from, g, chan, seq));
                 self.remote_admin(ReqId { host: FORWARD_HOST, seq: id }, op, out);
+                self.rx_next(from, g, out);
             }
+            Req::Flush => match self.remote.groups.get(&g) {
+                Some(grp) if grp.rec_put.is_some() => {
+                    let rec = grp.latest().clone();
+                    self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Ok), out);
+                }
+                _ => self.respond(from, g, seq, Resp::Ok, out),
+            },
             Req::Release => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
                     grp.peer_gate = None;
@@ -1102,9 +1175,17 @@ impl Controller {
             _ => true,
         });
         for (id, result) in answers {
-            if let Some((peer, g, seq)) = self.remote.forwarded.remove(&id) {
-                self.respond(peer, g, seq, Resp::Result(result), out);
+            let Some((peer, g, chan, seq)) = self.remote.forwarded.remove(&id) else { continue };
+            let Some(rx) = self.remote.rx.get_mut(&(peer, g)) else { continue };
+            if rx.chan != chan {
+                continue;
             }
+            let resp = Resp::Result(result);
+            rx.cache.push_back((seq, resp.clone()));
+            if rx.cache.len() > RESP_CACHE {
+                rx.cache.pop_front();
+            }
+            self.wire(peer, Wire { group: g, chan, seq, body: Body::Resp(resp) }, out);
         }
     }
 
@@ -1236,7 +1317,7 @@ impl Controller {
         let vid = op.volume().expect("host I/O");
         let g = self.remote.vol_group[&vid];
         let grp = self.remote.groups.get_mut(&g).expect("a volume's group exists");
-        if grp.gate || grp.peer_gate.is_some() || !grp.live {
+        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering {
             grp.held.push((req, op));
             return;
         }
@@ -1497,7 +1578,7 @@ impl Controller {
 
     fn release_held(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let Some(grp) = self.remote.groups.get_mut(&g) else { return };
-        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.held.is_empty() {
+        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering || grp.held.is_empty() {
             return;
         }
         let held = std::mem::take(&mut grp.held);
@@ -1600,6 +1681,9 @@ impl Controller {
                 // declares the link lost.
                 self.respond(peer, g, seq, Resp::Applied { differing }, out);
                 self.remote.apply = None;
+                // A takeover waiting for the apply slot (`respond` asked it while the
+                // slot was still taken) goes on now.
+                self.try_remote_admin(g, out);
                 let keys: Vec<(ArrayId, GroupId)> = self.remote.rx.keys().copied().collect();
                 let next = keys.iter().position(|k| *k > (peer, g)).unwrap_or(0);
                 for (peer, g) in keys[next..].iter().chain(&keys[..next]).copied().collect::<Vec<_>>() {
@@ -1638,7 +1722,13 @@ impl Controller {
                 let mut chunks: Vec<(VolumeId, u64)> = blocks.iter().map(|b| (primary, b / grain)).collect();
                 chunks.dedup();
                 let session = self.remote.groups[&g].rec.session;
-                let resp = Resp::Info { state: RemoteState::Copy, session, wrote: false, bits: chunks };
+                let resp = Resp::Info {
+                    state: RemoteState::Copy,
+                    session,
+                    wrote: false,
+                    bits: chunks,
+                    contending: false,
+                };
                 self.respond(from, g, seq, resp, out);
             }
             RPending::Forget => {}
@@ -1652,9 +1742,16 @@ impl Controller {
         g: GroupId,
         kind: CopyKind,
         pairs: Vec<PairId>,
-        peer_bits: Vec<Chunk>,
+        #[allow(unused_mut)] mut peer_bits: Vec<Chunk>,
         out: &mut Vec<Output>,
     ) {
+        #[cfg(feature = "planted-bugs")]
+        if kind == CopyKind::RemoteFailback && self.planted.contains("failback-forgets-unshipped-writes") {
+            // Planted: the reverse resync copies only the new primary's changes, not
+            // the old primary's own change map (the writes it made that never reached
+            // the secondary before the takeover), so the new secondary keeps them.
+            peer_bits.clear();
+        }
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let session = grp.rec.session;
         let mut set: BTreeSet<Chunk> = grp.bits.keys().filter(|k| k.0 < session).map(|k| k.1).collect();
@@ -1816,6 +1913,17 @@ impl Controller {
                 self.put_grec(g, rec, RAfter::Synced, out);
             }
             (Purpose::Plain, _) => {}
+            (Purpose::Recover, _) => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.recovering = false;
+                }
+                if self.remote.groups.get(&g).is_some_and(|x| x.rec.primary && x.latest().following()) {
+                    self.lose_link(g, out);
+                } else {
+                    self.release_held(g, out);
+                    self.try_remote_admin(g, out);
+                }
+            }
             (Purpose::Forward(req), Resp::Result(result)) => out.push(Output::Reply { req, result }),
             (Purpose::Forward(_), _) => {}
             (Purpose::Doubt(b), Resp::Values(values)) => {
@@ -1842,6 +1950,9 @@ impl Controller {
                     return self.create_answer(g, resp, out);
                 }
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    if let Resp::Info { contending: true, .. } = resp {
+                        grp.contended = true;
+                    }
                     grp.answer = Some(resp);
                 }
                 self.try_remote_admin(g, out);
@@ -1924,6 +2035,7 @@ impl Controller {
         }
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         grp.peer_info = None;
+        grp.contended = false;
         if std::mem::take(&mut grp.probed) {
             let peer = grp.rec.peer;
             self.send_req(peer, g, Req::Release, Purpose::Plain, out);
@@ -1946,10 +2058,35 @@ impl Controller {
         // While the peer's command holds this side (between its `Probe` and its
         // `Begin` or `Release`), this side's commands wait: the peer's answer must
         // stay true until its command takes effect.
-        if grp.rec_put.is_some() || !grp.live || (grp.peer_gate.is_some() && grp.stage == 0) {
+        if grp.rec_put.is_some() || !grp.live || grp.recovering || (grp.peer_gate.is_some() && grp.stage == 0)
+        {
             return;
         }
         let Some((req, op)) = grp.admin.front().cloned() else { return };
+        if grp.contended && matches!(grp.stage, 1 | 2) && self.remote.me < grp.rec.peer.0 {
+            if grp.stage == 1 && grp.answer.is_none() {
+                return; // The answer to this side's probe comes first.
+            }
+            // Yield: start again behind the peer's command (whose probe holds this
+            // side until its `Begin` or `Release`).
+            let grp = self.remote.groups.get_mut(&g).expect("exists");
+            grp.contended = false;
+            grp.stage = 0;
+            grp.answer = None;
+            grp.peer_info = None;
+            grp.gate = false;
+            self.release_held(g, out);
+            return self.try_remote_admin(g, out);
+        }
+        let at_primary = matches!(op, Op::Suspend { .. } | Op::Resume { .. });
+        if grp.stage == 0 && !matches!(op, Op::RemotePairCreate { .. }) && at_primary != grp.rec.primary {
+            // The roles swapped (a failback) while the command waited: the other
+            // side runs it now.
+            let peer = grp.rec.peer;
+            self.remote.groups.get_mut(&g).expect("exists").admin.pop_front();
+            self.forward(peer, g, req, op, out);
+            return self.try_remote_admin(g, out);
+        }
         match op {
             Op::Suspend { .. } => self.cmd_suspend(g, req, out),
             Op::Resume { .. } => self.cmd_resync(g, req, false, out),
@@ -2043,7 +2180,18 @@ impl Controller {
                     self.remote.groups.get_mut(&g).expect("exists").stage = 0;
                     return self.lose_link(g, out);
                 }
-                let own_wrote = grp.wrote() && !grp.rec.following();
+                #[allow(unused_mut)]
+                let mut own_wrote = grp.wrote() && !grp.rec.following();
+                #[cfg(feature = "planted-bugs")]
+                let peer_wrote = if self.planted.contains("split-brain-not-detected") {
+                    // Planted: the generation identifiers are ignored: neither side is
+                    // seen to have written since the suspension, so a resume or a
+                    // failback after both sides wrote proceeds and discards one side.
+                    own_wrote = false;
+                    false
+                } else {
+                    peer_wrote
+                };
                 let policy = grp.rec.split_brain;
                 let verdict: Result<(), ErrorKind> = if failback {
                     match eff {

@@ -116,7 +116,7 @@ pub const TIMELINE_MENU: &[MenuItem] = &[
     MenuItem { name: "remote_suspend", applies: remote::has_groups, emit: remote::suspend },
     MenuItem { name: "remote_resume", applies: remote::has_groups, emit: remote::resume },
     MenuItem { name: "remote_takeover", applies: remote::has_sync_groups, emit: remote::takeover },
-    MenuItem { name: "remote_failback", applies: remote::never, emit: remote::failback },
+    MenuItem { name: "remote_failback", applies: remote::has_sync_groups, emit: remote::failback },
     MenuItem { name: "remote_link_fault", applies: remote::has_groups, emit: remote::link_fault },
     MenuItem { name: "remote_partition", applies: remote::has_groups, emit: remote::partition },
     MenuItem { name: "remote_crash", applies: remote::has_groups, emit: remote::crash },

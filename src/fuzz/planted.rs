@@ -132,6 +132,18 @@ pub const CATALOG: &[PlantedBug] = &[
         level: Level::Engine,
         caught_by: &[CheckName::Linearizability],
     },
+    PlantedBug {
+        name: "failback-forgets-unshipped-writes",
+        description: "S3: the reverse resync at a failback copies only the new primary's change map and ignores the old primary's own (the writes it made that never reached the secondary before the takeover), so the new secondary keeps blocks the new primary never had and a later takeover shows them (SRDF's invalid tracks on the R1 side at failback)",
+        level: Level::Engine,
+        caught_by: &[CheckName::Linearizability],
+    },
+    PlantedBug {
+        name: "split-brain-not-detected",
+        description: "S3: resume and failback ignore the generation identifiers (which side wrote since the suspension), so after both sides wrote while apart they proceed silently instead of obeying the split-brain policy, and one side's acknowledged writes are discarded unannounced (DRBD's split-brain detection)",
+        level: Level::Engine,
+        caught_by: &[CheckName::Linearizability, CheckName::RemotePrefix],
+    },
 ];
 
 /// Every planted bug this build knows: none without the `planted-bugs` feature.
