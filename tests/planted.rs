@@ -62,9 +62,14 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         &["scenarios/s3-link-failure-sync-fence-never.json", "scenarios/s3-link-flapping-during-resync.json"],
     ),
     ("failback-forgets-unshipped-writes", &["tests/planted/failback-forgets-unshipped-writes.json"]),
-    // Split brain depends on writes to every block: only linearizability's
-    // whole-object pass sees it, within its step budget, so a small history.
-    ("split-brain-not-detected", &["tests/planted/split-brain-not-detected.json"]),
+    (
+        "split-brain-not-detected",
+        &[
+            "tests/planted/split-brain-not-detected.json",
+            "scenarios/s3-split-brain-refuse.json",
+            "scenarios/s3-split-brain-discard-primary.json",
+        ],
+    ),
 ];
 
 /// Fuzz campaigns that must catch a bug: (bug, profile, first seed, seeds). Each range
