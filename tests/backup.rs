@@ -165,3 +165,25 @@ fn a_restore_that_cannot_read_its_backup_fails_and_a_retry_clears_it() {
     assert!(values >= 20, "the target is read again ({values})");
     assert_eq!(states(&listings(&r)[0]), vec![BackupState::Complete, BackupState::Complete]);
 }
+
+#[test]
+fn the_run_report_gives_each_backup_its_blocks_time_and_state() {
+    let r = run("s0-restore-media-error");
+    let lines = mirrorsim::backup_report::analyse(&r.result);
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(l.state, BackupState::Complete);
+        let copied = l.blocks_copied.expect("our engine reports its copies");
+        assert!(copied > 0 && copied <= 256, "{copied} blocks of a 256-block region");
+        let t = l.complete_ns.expect("complete") - l.invoked_ns;
+        assert!(t > 0 && t < 10_000_000, "{t} ns from the command to complete");
+    }
+    assert_eq!((lines[0].restores_done, lines[0].restores_failed), (0, 1));
+    assert_eq!((lines[1].restores_done, lines[1].restores_failed), (1, 0));
+    let text = mirrorsim::backup_report::lines(&r.result);
+    assert!(text[0].starts_with("catalog backup0 vol0[0+256] -> vol1[0+256] complete, copied "), "{}", text[0]);
+    assert!(text[0].contains("complete after") && text[0].ends_with("restores 0 done 1 failed"), "{}", text[0]);
+    let json = mirrorsim::backup_report::json(&r.result);
+    assert_eq!(json[1]["state"], "complete");
+    assert_eq!(json[1]["restores_done"], 1);
+}
