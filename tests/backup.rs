@@ -181,9 +181,36 @@ fn the_run_report_gives_each_backup_its_blocks_time_and_state() {
     assert_eq!((lines[0].restores_done, lines[0].restores_failed), (0, 1));
     assert_eq!((lines[1].restores_done, lines[1].restores_failed), (1, 0));
     let text = mirrorsim::backup_report::lines(&r.result);
-    assert!(text[0].starts_with("catalog backup0 vol0[0+256] -> vol1[0+256] complete, copied "), "{}", text[0]);
-    assert!(text[0].contains("complete after") && text[0].ends_with("restores 0 done 1 failed"), "{}", text[0]);
+    assert!(
+        text[0].starts_with("catalog backup0 vol0[0+256] -> vol1[0+256] complete, copied "),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[0].contains("complete after") && text[0].ends_with("restores 0 done 1 failed"),
+        "{}",
+        text[0]
+    );
     let json = mirrorsim::backup_report::json(&r.result);
     assert_eq!(json[1]["state"], "complete");
     assert_eq!(json[1]["restores_done"], 1);
+}
+
+#[test]
+fn the_benchmark_reference_copies_what_was_written_and_completes() {
+    use mirrorsim::bench_s0::s0_reference;
+    for blocks in [1u64 << 20, 1 << 40] {
+        let r = sim::run(
+            &s0_reference(blocks, 512, 1024).config,
+            &engine::ControllerFactory::default(),
+            &sim::RunOptions { seed: 1, record_trace: false },
+        );
+        assert_eq!(r.ending, sim::Ending::Completed);
+        let l = mirrorsim::backup_report::analyse(&r);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].state, BackupState::Complete);
+        // The copy set is the allocated chunks: all 8 of the written region, whatever
+        // the volume's size.
+        assert_eq!(l[0].blocks_copied, Some(512), "on 2^{}", blocks.ilog2());
+    }
 }
