@@ -214,3 +214,23 @@ fn the_benchmark_reference_copies_what_was_written_and_completes() {
         assert_eq!(l[0].blocks_copied, Some(512), "on 2^{}", blocks.ilog2());
     }
 }
+
+#[test]
+fn coverage_names_the_backup_races_reached() {
+    let facts = |name: &str| {
+        let r = run(name);
+        let sc = mirrorsim::scenario::load(std::path::Path::new(&format!("scenarios/{name}.json"))).unwrap();
+        mirrorsim::fuzz::coverage::run_facts(&sc.config, &r.result)
+    };
+    let f = facts("s0-crash-mid-copy");
+    for want in ["fault array_crash during backup copy", "backup event failed", "backup command backup -> ok"]
+    {
+        assert!(f.contains_key(want), "{want}: {f:?}");
+    }
+    let f = facts("s0-restore-from-catalog");
+    assert!(f.contains_key("restore_backup with host writes to the target's volume"), "{f:?}");
+    assert!(f.contains_key("backup copy with host writes to the source"), "{f:?}");
+    let f = facts("s0-restore-media-error");
+    assert_eq!(f.get("backup event restore_failed"), Some(&1));
+    assert_eq!(f.get("backup command restore_backup -> media_error"), Some(&1));
+}
