@@ -258,6 +258,7 @@ pub fn run(quick: bool, out: Out) -> u8 {
     crate::bench_offload::run_s1(quick, out);
     crate::bench_remote::run_s3(quick, &m, out);
     crate::bench_s4::run_s4(quick, out);
+    crate::bench_s0::run_s0(quick, out);
     0
 }
 

@@ -6,6 +6,7 @@ pub mod backup_report;
 pub mod bench;
 pub mod bench_offload;
 pub mod bench_remote;
+pub mod bench_s0;
 pub mod bench_s4;
 pub mod check_cmd;
 pub mod cli;

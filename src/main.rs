@@ -223,6 +223,9 @@ fn cmd_run(paths: &[PathBuf], seed: Option<u64>, format: Format, report: &Report
                 for line in mirrorsim::offload_report::lines(&r.result, &host_names(sc)) {
                     println!("    {line}");
                 }
+                for line in mirrorsim::backup_report::lines(&r.result) {
+                    println!("    {line}");
+                }
                 for line in mirrorsim::remote_report::lines(&r, sc, 10) {
                     println!("    {line}");
                 }
@@ -294,6 +297,7 @@ fn json_line(
         "replay": r.replay_command(),
         "copies": runner::copies_json(&r.result),
         "backups": mirrorsim::offload_report::json(&r.result, hosts),
+        "catalog": mirrorsim::backup_report::json(&r.result),
         "notes": r.notes,
         "remote": mirrorsim::remote_report::json(r, sc),
     })
@@ -361,6 +365,9 @@ fn cmd_replay(
         println!("{line}");
     }
     for line in mirrorsim::offload_report::lines(&r.result, &host_names(&sc)) {
+        println!("{line}");
+    }
+    for line in mirrorsim::backup_report::lines(&r.result) {
         println!("{line}");
     }
     for line in mirrorsim::remote_report::lines(&r, &sc, usize::MAX) {

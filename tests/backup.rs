@@ -165,3 +165,72 @@ fn a_restore_that_cannot_read_its_backup_fails_and_a_retry_clears_it() {
     assert!(values >= 20, "the target is read again ({values})");
     assert_eq!(states(&listings(&r)[0]), vec![BackupState::Complete, BackupState::Complete]);
 }
+
+#[test]
+fn the_run_report_gives_each_backup_its_blocks_time_and_state() {
+    let r = run("s0-restore-media-error");
+    let lines = mirrorsim::backup_report::analyse(&r.result);
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(l.state, BackupState::Complete);
+        let copied = l.blocks_copied.expect("our engine reports its copies");
+        assert!(copied > 0 && copied <= 256, "{copied} blocks of a 256-block region");
+        let t = l.complete_ns.expect("complete") - l.invoked_ns;
+        assert!(t > 0 && t < 10_000_000, "{t} ns from the command to complete");
+    }
+    assert_eq!((lines[0].restores_done, lines[0].restores_failed), (0, 1));
+    assert_eq!((lines[1].restores_done, lines[1].restores_failed), (1, 0));
+    let text = mirrorsim::backup_report::lines(&r.result);
+    assert!(
+        text[0].starts_with("catalog backup0 vol0[0+256] -> vol1[0+256] complete, copied "),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[0].contains("complete after") && text[0].ends_with("restores 0 done 1 failed"),
+        "{}",
+        text[0]
+    );
+    let json = mirrorsim::backup_report::json(&r.result);
+    assert_eq!(json[1]["state"], "complete");
+    assert_eq!(json[1]["restores_done"], 1);
+}
+
+#[test]
+fn the_benchmark_reference_copies_what_was_written_and_completes() {
+    use mirrorsim::bench_s0::s0_reference;
+    for blocks in [1u64 << 20, 1 << 40] {
+        let r = sim::run(
+            &s0_reference(blocks, 512, 1024).config,
+            &engine::ControllerFactory::default(),
+            &sim::RunOptions { seed: 1, record_trace: false },
+        );
+        assert_eq!(r.ending, sim::Ending::Completed);
+        let l = mirrorsim::backup_report::analyse(&r);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].state, BackupState::Complete);
+        // The copy set is the allocated chunks: all 8 of the written region, whatever
+        // the volume's size.
+        assert_eq!(l[0].blocks_copied, Some(512), "on 2^{}", blocks.ilog2());
+    }
+}
+
+#[test]
+fn coverage_names_the_backup_races_reached() {
+    let facts = |name: &str| {
+        let r = run(name);
+        let sc = mirrorsim::scenario::load(std::path::Path::new(&format!("scenarios/{name}.json"))).unwrap();
+        mirrorsim::fuzz::coverage::run_facts(&sc.config, &r.result)
+    };
+    let f = facts("s0-crash-mid-copy");
+    for want in ["fault array_crash during backup copy", "backup event failed", "backup command backup -> ok"]
+    {
+        assert!(f.contains_key(want), "{want}: {f:?}");
+    }
+    let f = facts("s0-restore-from-catalog");
+    assert!(f.contains_key("restore_backup with host writes to the target's volume"), "{f:?}");
+    assert!(f.contains_key("backup copy with host writes to the source"), "{f:?}");
+    let f = facts("s0-restore-media-error");
+    assert_eq!(f.get("backup event restore_failed"), Some(&1));
+    assert_eq!(f.get("backup command restore_backup -> media_error"), Some(&1));
+}

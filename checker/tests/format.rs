@@ -46,8 +46,8 @@ fn documented_examples_check_as_documented() {
         seen += 1;
     }
     assert_eq!(
-        seen, 10,
-        "every model has a good and a bad example (storage also with mirror pairs and images)"
+        seen, 11,
+        "every model has a good and a bad example (storage also with mirror pairs, images and backups)"
     );
 }
 

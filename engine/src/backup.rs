@@ -822,6 +822,9 @@ impl Controller {
             BPending::Finished { id } => {
                 let e = self.bk.entries.get_mut(&id).expect("exists");
                 e.state = BackupState::Complete;
+                if let Some(c) = &e.copy {
+                    out.push(Output::Notice(Notice::BackupCopied { backup: id, blocks: c.blocks_copied }));
+                }
                 let waiters: Vec<(ReqId, Op)> =
                     e.copy.take().map(|c| c.waiters.into_values().flatten().collect()).unwrap_or_default();
                 self.bk.stats.completed += 1;
@@ -831,6 +834,9 @@ impl Controller {
                 let e = self.bk.entries.get_mut(&id).expect("exists");
                 e.state = BackupState::Failed;
                 e.failing = false;
+                if let Some(c) = &e.copy {
+                    out.push(Output::Notice(Notice::BackupCopied { backup: id, blocks: c.blocks_copied }));
+                }
                 let waiters: Vec<(ReqId, Op)> =
                     e.copy.take().map(|c| c.waiters.into_values().flatten().collect()).unwrap_or_default();
                 self.bk.stats.failed += 1;

@@ -96,6 +96,9 @@ pub enum Notice {
     /// S0: a catalog entry changed state by itself (the copy is durable; a crash cut
     /// it). Recorded as an instantaneous [`Op::BackupEvent`].
     Backup { backup: model::BackupId, event: model::BackupEvent },
+    /// S0, for the run report only (not in the history): a backup's background copy
+    /// ended, its `Complete` or `Failed` record durable, having written `blocks`.
+    BackupCopied { backup: model::BackupId, blocks: u64 },
 }
 
 /// Why a background copy runs.

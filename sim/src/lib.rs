@@ -21,6 +21,6 @@ pub use dist::Dist;
 pub use rng::{Prng, Ratio, Stream};
 pub use trace::{Trace, TraceEvent, TraceKind};
 pub use world::{
-    AUDITOR_HOST, CopyRecord, Ending, InvariantViolation, MediaFault, OFFLOAD_WITHOUT_FLUSH, RunOptions,
-    RunResult, RunStats, WINDOW_MAX_NS, array_process, run,
+    AUDITOR_HOST, BackupCopy, CopyRecord, Ending, InvariantViolation, MediaFault, OFFLOAD_WITHOUT_FLUSH,
+    RunOptions, RunResult, RunStats, WINDOW_MAX_NS, array_process, run,
 };

@@ -98,6 +98,15 @@ pub struct CopyRecord {
     pub stats: CopyStats,
 }
 
+/// S0: a backup copy an engine finished (its `BackupCopied` notice; not traced).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupCopy {
+    pub array: ArrayId,
+    pub backup: model::BackupId,
+    pub blocks: u64,
+    pub at_ns: u64,
+}
+
 /// An invariant an engine reported broken at a probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvariantViolation {
@@ -129,6 +138,7 @@ pub struct RunResult {
     pub sim_ns: u64,
     pub stats: RunStats,
     pub copies: Vec<CopyRecord>,
+    pub backup_copies: Vec<BackupCopy>,
     /// The first invariant violation each array reported, in order.
     pub violations: Vec<InvariantViolation>,
     pub media_faults: Vec<MediaFault>,
@@ -341,6 +351,7 @@ struct World<'a> {
     out: Vec<Output>,
     audit: AuditState,
     copies: Vec<CopyRecord>,
+    backup_copies: Vec<BackupCopy>,
     /// Open copies: (array, pair) → index in `copies`.
     copies_open: BTreeMap<(u32, PairId), usize>,
     violations: Vec<InvariantViolation>,
@@ -379,6 +390,7 @@ pub fn run(cfg: &SimConfig, factory: &dyn EngineFactory, opts: &RunOptions) -> R
         sim_ns: w.now,
         stats: w.stats,
         copies: w.copies,
+        backup_copies: w.backup_copies,
         violations: w.violations,
         media_faults: w.media_faults,
         files: w.offload.histories,
@@ -465,6 +477,7 @@ impl<'a> World<'a> {
             out: Vec::new(),
             audit: AuditState::default(),
             copies: Vec::new(),
+            backup_copies: Vec::new(),
             copies_open: BTreeMap::new(),
             violations: Vec::new(),
             violated: BTreeSet::new(),
@@ -1220,6 +1233,10 @@ impl<'a> World<'a> {
                     stats: CopyStats::default(),
                 });
                 self.copies_open.insert((a as u32, pair), self.copies.len() - 1);
+            }
+            Notice::BackupCopied { backup, blocks } => {
+                let array = ArrayId(a as u32);
+                self.backup_copies.push(BackupCopy { array, backup, blocks, at_ns: self.now });
             }
             Notice::CopyFinished { pair, kind, stats } => {
                 self.trace(TraceKind::Notice { array: a as u32, pair: pair.0, what: 3 });

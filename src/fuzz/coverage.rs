@@ -19,7 +19,12 @@
 //! - `fault <kind> in <state>`: a fault hit an array holding a pair in `<state>`
 //!   (`no pair` when none); `fault <kind> during <copy> copy`: a background copy of
 //!   that kind was running on an affected array;
-//! - `fault <kind>`: the fault happened at all.
+//! - `fault <kind>`: the fault happened at all;
+//! - S0's facts (`backup command ...`, `backup event ...`, `fault <kind> during backup
+//!   copy`, ...): see `coverage_backup.rs`.
+
+#[path = "coverage_backup.rs"]
+mod backup;
 
 use model::{ArrayId, Completion, Op, OpResult, PairEvent, PairId, PairState, Reply, VolumeId};
 use serde_json::json;
@@ -302,6 +307,7 @@ pub fn run_facts(config: &SimConfig, result: &RunResult) -> RunFacts {
             }
         }
     }
+    backup::facts(config, result, &mut facts);
     facts
 }
 
