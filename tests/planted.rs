@@ -55,7 +55,7 @@ const SCENARIOS: &[(&str, &[&str])] = &[
     ("catalog-complete-before-durable", &["tests/planted/catalog-complete-before-durable.json"]),
     (
         "async-out-of-order",
-        &["scenarios/s3-async-lag.json", "scenarios/s3-consistency-group-dependent-writes.json"],
+        &["tests/planted/async-out-of-order.json", "tests/planted/async-out-of-order-consistency-group.json"],
     ),
     (
         "bit-cleared-before-remote-ack",
@@ -240,7 +240,7 @@ fn an_async_secondary_applying_out_of_order_is_not_a_prefix() {
     // The prefix check names the visible later write and the earlier acknowledged
     // write that is missing; the correct engine passes the same run (`library`).
     let bugs = PlantedBugs::parse(&["async-out-of-order"]).unwrap();
-    let sc = scenario::load(Path::new("scenarios/s3-async-lag.json")).unwrap();
+    let sc = scenario::load(Path::new("tests/planted/async-out-of-order.json")).unwrap();
     let r = runner::run(&sc, sc.file.seed, planted::factory(&bugs).as_ref(), false);
     match &r.verdict {
         Verdict::Violation { check, summary } => {

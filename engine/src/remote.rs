@@ -27,6 +27,16 @@
 //!   resync target saves each chunk before its first overwrite (DRBD's
 //!   before-resync-target snapshot), so a takeover mid-resync restores the
 //!   pre-resync image, never a half-copied one. Dropped when the resync completes.
+//! - **Create intents** `rcreate/<g>` (primary): the create, durable before the
+//!   secondary is asked to record its side; a restarted primary that finds one
+//!   completes the create (the secondary may already refuse host I/O to its volume).
+//! - **Own chunks** `rown/<g>/<vol>` (secondary): the chunks a new secondary volume
+//!   held before its create, reported with its change map until the initial copy ends
+//!   (an initial copy that restarts copies them again).
+//!
+//! A new secondary records its side once the host I/O in flight on its volume has
+//! drained (the I/O arriving meanwhile waits, then is refused): none lands after, or
+//! reads, the initial copy's data.
 //!
 //! # The link
 //!
@@ -85,6 +95,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The host id of commands forwarded from the peer.
 pub(super) const FORWARD_HOST: u32 = u32::MAX - 1;
+/// The host id of a create a restarted primary completes: its client saw the crash,
+/// and the answer goes nowhere.
+pub(super) const RECOVER_HOST: u32 = u32::MAX - 2;
 /// The link timer's period.
 pub const TICK_NS: u64 = 1_000_000;
 /// Ticks between retransmissions of an unanswered request.
@@ -118,6 +131,10 @@ struct GroupRec {
     fenced: bool,
     consistent: bool,
     saving: bool,
+    /// The peer's session at the last takeover a resume overrode: a `TookOver` of
+    /// that session or older is stale.
+    #[serde(default)]
+    absorbed: u64,
 }
 
 impl GroupRec {
@@ -142,6 +159,20 @@ fn doubt_key(g: GroupId, (vol, block): (VolumeId, u64)) -> String {
 
 fn save_key(g: GroupId, (vol, chunk): Chunk) -> String {
     format!("rsave/{:08x}/{:08x}/{chunk:016x}", g.0, vol.0)
+}
+
+/// A create's intent: durable at the primary before it asks the secondary to record
+/// its side, so that a primary crash between the two records completes the create
+/// (the secondary already refuses host I/O to its volume) instead of leaving it
+/// half made.
+fn create_intent_key(g: GroupId) -> String {
+    format!("rcreate/{:08x}", g.0)
+}
+
+/// The chunks a new secondary volume held before its create (copied by the initial
+/// copy, however often it restarts).
+fn own_key(g: GroupId, vol: VolumeId) -> String {
+    format!("rown/{:08x}/{:08x}", g.0, vol.0)
 }
 
 fn parse_hex(parts: &[&str]) -> Option<Vec<u64>> {
@@ -172,8 +203,8 @@ enum Req {
     Begin { session: u64 },
     /// The resync is complete: drop the saved image, follow.
     Done,
-    /// The sender took over.
-    TookOver,
+    /// The sender took over (its session after the takeover).
+    TookOver { session: u64 },
     /// Run a command for me.
     Command { op: Op },
     /// Read a block of your volume.
@@ -326,12 +357,9 @@ enum RAfter {
     LinkLost,
     Synced,
     Respond(GroupId, ArrayId, u64, Resp),
-    CreatedSecondary {
-        from: ArrayId,
-        seq: u64,
-        secondary: VolumeId,
-        primary: VolumeId,
-    },
+    /// The secondary's side of a create is durable (its listing may still wait for
+    /// the list of its own chunks).
+    CreatedSecondary(ArrayId, u64),
     /// The end of a copy is durable at the secondary: `synced` takes effect.
     DoneSecondary(ArrayId, u64),
     /// A takeover is durable: drop the saved chunks, tell the old primary.
@@ -348,6 +376,9 @@ struct RGroup {
     /// Blocks in doubt: the value of the write that may be on the secondary only.
     doubt: BTreeMap<(VolumeId, u64), Value>,
     saved: BTreeSet<Chunk>,
+    /// Secondary: the chunks its volumes held before their create, until the initial
+    /// copy ends (`rown/…`).
+    own: BTreeSet<Chunk>,
     /// Writes in flight per chunk (and bits in use).
     writers: BTreeMap<Chunk, u32>,
     bit_users: BTreeMap<(u64, Chunk), u32>,
@@ -369,6 +400,8 @@ struct RGroup {
     losing: bool,
     /// A takeover is waiting for the request being applied: take no more.
     freeze: bool,
+    /// The running resume overrides the peer's takeover of this session.
+    absorbing: Option<u64>,
     /// The peer's session and change map from the last `Probe`.
     peer_info: Option<(u64, Vec<(VolumeId, u64)>)>,
     copy: Option<RCopy>,
@@ -395,6 +428,7 @@ impl RGroup {
             bits: BTreeMap::new(),
             doubt: BTreeMap::new(),
             saved: BTreeSet::new(),
+            own: BTreeSet::new(),
             writers: BTreeMap::new(),
             bit_users: BTreeMap::new(),
             waiters: Vec::new(),
@@ -408,6 +442,7 @@ impl RGroup {
             peer_info: None,
             losing: false,
             freeze: false,
+            absorbing: None,
             copy: None,
             resolving: BTreeSet::new(),
             recovering: false,
@@ -461,6 +496,11 @@ pub(super) enum RPending {
     SaveMarked,
     SecondaryListing(GroupId, ArrayId, u64, VolumeId),
     Forget,
+    /// The list of chunks the new secondary held before its create is durable (the
+    /// listing is answered then: `(group, peer, seq)`).
+    SecondaryBit(GroupId, ArrayId, u64),
+    /// A create's intent is durable: ask the secondary to record its side.
+    CreateIntent(GroupId),
 }
 
 /// A create in progress: the request, the command, its stage (1: checking at the
@@ -507,6 +547,31 @@ pub(super) struct Remote {
     restoring: BTreeMap<GroupId, (ReqId, u32)>,
     /// This array's id (contending commands yield by it).
     me: u32,
+    /// Creates committing at this (secondary) array that wait for the host I/O in
+    /// flight on the new secondary volume: volume → the request and the host I/O
+    /// that arrived meanwhile (held, then refused once the volume is a secondary).
+    sec_drain: BTreeMap<VolumeId, SecDrain>,
+    /// A committed create's listing at the secondary, answered once the bits of the
+    /// listed chunks are durable: `(group, peer, seq)` → (puts left, the answer).
+    sec_listing: BTreeMap<(GroupId, ArrayId, u64), (u32, Resp)>,
+    /// The secondary's record of a create being committed (put once its listing is
+    /// in).
+    sec_commit: BTreeMap<GroupId, GroupRec>,
+    /// Groups with a create intent: whether it is durable, and whether the create was
+    /// answered before (then it is deleted once durable).
+    intents: BTreeMap<GroupId, (bool, bool)>,
+    /// Creates found as intents at boot, completed once started.
+    recover_creates: Vec<Op>,
+}
+
+/// A `Create { commit: true }` waiting for the new secondary's host I/O to drain.
+#[derive(Debug)]
+struct SecDrain {
+    from: ArrayId,
+    g: GroupId,
+    seq: u64,
+    req: Req,
+    held: Vec<(ReqId, Op)>,
 }
 
 impl Remote {
@@ -527,6 +592,11 @@ impl Remote {
                     r.vol_group.insert(p.1, GroupId(g));
                 }
                 r.groups.insert(GroupId(g), RGroup::new(rec, true));
+            } else if let Some(h) = key.strip_prefix("rcreate/") {
+                if let (Ok(g), Ok(op)) = (u32::from_str_radix(h, 16), serde_json::from_slice::<Op>(value)) {
+                    r.intents.insert(GroupId(g), (true, false));
+                    r.recover_creates.push(op);
+                }
             } else if key == "rboot" {
                 r.boot = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
             }
@@ -550,6 +620,14 @@ impl Remote {
                         grp.doubt.insert((VolumeId(n[1] as u32), n[2]), Value(value));
                     }
                 }
+                ["rown", rest @ ..] if rest.len() == 2 => {
+                    let list = serde_json::from_slice::<Vec<u64>>(&meta[key]).unwrap_or_default();
+                    if let Some(n) = parse_hex(rest)
+                        && let Some(grp) = r.groups.get_mut(&GroupId(n[0] as u32))
+                    {
+                        grp.own.extend(list.into_iter().map(|c| (VolumeId(n[1] as u32), c)));
+                    }
+                }
                 ["rsave", rest @ ..] if rest.len() == 3 => {
                     if let Some(n) = parse_hex(rest)
                         && let Some(grp) = r.groups.get_mut(&GroupId(n[0] as u32))
@@ -565,7 +643,10 @@ impl Remote {
     }
 
     pub(super) fn claims(&self, op: &Op) -> bool {
-        op.group().is_some() || op.volume().is_some_and(|v| self.vol_group.contains_key(&v))
+        op.group().is_some()
+            || op.volume().is_some_and(|v| {
+                self.vol_group.contains_key(&v) || (op.is_io() && self.sec_drain.contains_key(&v))
+            })
     }
 
     /// A volume or pair id in a remote pair (for S2's `pair_create` refusals).
@@ -616,6 +697,26 @@ impl Controller {
     // ---- boot ---------------------------------------------------------------------
 
     pub(super) fn remote_started(&mut self, out: &mut Vec<Output>) {
+        // A create the crash interrupted after its intent: the secondary may hold its
+        // side, so it is completed (from the commit on, which the secondary takes as a
+        // retry if it already recorded it).
+        for op in std::mem::take(&mut self.remote.recover_creates) {
+            let g = op.group().expect("a create");
+            let Op::RemotePairCreate { pair, .. } = op else { unreachable!("a create") };
+            if self.remote.groups.get(&g).is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair))
+                || self.create_check_local_primary(&op).is_some()
+            {
+                // The create's record landed (or this side refuses it now): only its
+                // intent was left.
+                self.remote.intents.remove(&g);
+                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g) }, RPending::Forget, out);
+                continue;
+            }
+            self.remote.forward_next += 1;
+            let req = ReqId { host: RECOVER_HOST, seq: self.remote.forward_next };
+            self.remote.creating.insert(g, (req, op, 1, None));
+            self.create_answer(g, Resp::Created(None), out);
+        }
         let ids: Vec<GroupId> = self.remote.groups.keys().copied().collect();
         for g in ids {
             if !self.remote.groups[&g].doubt.is_empty() {
@@ -929,8 +1030,13 @@ impl Controller {
 
     fn local_bits(&self, g: GroupId) -> Vec<(VolumeId, u64)> {
         let grp = &self.remote.groups[&g];
-        let set: BTreeSet<(VolumeId, u64)> =
-            grp.bits.keys().filter_map(|(_, (v, c))| grp.rec.peer_vol(*v).map(|pv| (pv, *c))).collect();
+        let set: BTreeSet<(VolumeId, u64)> = grp
+            .bits
+            .keys()
+            .map(|(_, c)| c)
+            .chain(&grp.own)
+            .filter_map(|(v, c)| grp.rec.peer_vol(*v).map(|pv| (pv, *c)))
+            .collect();
         set.into_iter().collect()
     }
 
@@ -951,6 +1057,16 @@ impl Controller {
                         out,
                     );
                 }
+                if self.volumes[&secondary].inflight > 0 {
+                    // Host I/O still in flight on the volume would land after (or
+                    // read) the initial copy's data: it finishes first, and the I/O
+                    // arriving meanwhile waits (then is refused by the secondary).
+                    let req =
+                        Req::Create { commit, pair, primary, secondary, blocks, mode, fence, split_brain };
+                    let held = Vec::new();
+                    self.remote.sec_drain.insert(secondary, SecDrain { from, g, seq, req, held });
+                    return;
+                }
                 let mut rec = match self.remote.groups.get(&g) {
                     Some(x) => x.latest().clone(),
                     None => GroupRec {
@@ -965,6 +1081,7 @@ impl Controller {
                         fenced: false,
                         consistent: false,
                         saving: false,
+                        absorbed: 0,
                     },
                 };
                 rec.pairs.push((pair, secondary, primary));
@@ -983,7 +1100,16 @@ impl Controller {
                 self.remote.groups.entry(g).or_insert_with(|| RGroup::new(rec.clone(), true));
                 // Once recorded, the secondary lists what it holds: the initial copy
                 // covers the allocated chunks of either volume.
-                self.put_grec(g, rec, RAfter::CreatedSecondary { from, seq, secondary, primary }, out);
+                // It lists what it holds first (the initial copy covers the allocated
+                // chunks of either volume), then records its side and the list of its
+                // own chunks together; host I/O to the volume is refused from now on.
+                self.remote.sec_commit.insert(g, rec);
+                let space = self.volumes[&secondary].space;
+                self.rsubmit(
+                    MediaOp::Allocated { space },
+                    RPending::SecondaryListing(g, from, seq, primary),
+                    out,
+                );
             }
             Req::Probe => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
@@ -1113,11 +1239,17 @@ impl Controller {
                 }
                 self.put_grec(g, rec, RAfter::DoneSecondary(from, seq), out);
             }
-            Req::TookOver => {
+            Req::TookOver { session } => {
                 let Some(grp) = self.remote.groups.get_mut(&g) else {
                     return self.respond(from, g, seq, Resp::Ok, out);
                 };
                 let latest = grp.latest();
+                if session <= latest.absorbed {
+                    // A resume already overrode this takeover (its probe saw the peer
+                    // swapped; its `Begin` made the peer the target again): the
+                    // announcement overtook nothing but arrived late.
+                    return self.respond(from, g, seq, Resp::Ok, out);
+                }
                 if latest.primary && latest.following() {
                     self.respond(from, g, seq, Resp::Ok, out);
                     return self.lose_link(g, out);
@@ -1163,6 +1295,7 @@ impl Controller {
 
     /// Replies addressed to forwarded commands go back over the link.
     pub(super) fn remote_intercept(&mut self, out: &mut Vec<Output>) {
+        out.retain(|o| !matches!(o, Output::Reply { req, .. } if req.host == RECOVER_HOST));
         if self.remote.forwarded.is_empty() {
             return;
         }
@@ -1281,6 +1414,14 @@ impl Controller {
                 self.try_remote_admin(g, out);
             }
             RAfter::DoneSecondary(from, seq) => {
+                // The pre-create chunks are copied: their lists go once the end of the
+                // copy is durable.
+                let grp = self.remote.groups.get_mut(&g).expect("exists");
+                let owned: BTreeSet<VolumeId> =
+                    std::mem::take(&mut grp.own).into_iter().map(|x| x.0).collect();
+                for v in owned {
+                    self.rsubmit(MediaOp::MetaDelete { key: own_key(g, v) }, RPending::Forget, out);
+                }
                 // The secondary announces the end of a copy: whether it holds a whole
                 // image is what a takeover (here) decides by.
                 out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::Synced }));
@@ -1291,19 +1432,12 @@ impl Controller {
                 for c in saved {
                     self.rsubmit(MediaOp::MetaDelete { key: save_key(g, c) }, RPending::Forget, out);
                 }
-                let peer = self.remote.groups[&g].rec.peer;
-                self.send_req(peer, g, Req::TookOver, Purpose::Plain, out);
+                let (peer, session) = (self.remote.groups[&g].rec.peer, self.remote.groups[&g].rec.session);
+                self.send_req(peer, g, Req::TookOver { session }, Purpose::Plain, out);
                 out.push(Output::Reply { req, result: Ok(Reply::Done) });
                 self.admin_finished(g, out);
             }
-            RAfter::CreatedSecondary { from, seq, secondary, primary } => {
-                let space = self.volumes[&secondary].space;
-                self.rsubmit(
-                    MediaOp::Allocated { space },
-                    RPending::SecondaryListing(g, from, seq, primary),
-                    out,
-                );
-            }
+            RAfter::CreatedSecondary(from, seq) => self.sec_listing_done(g, from, seq, out),
             RAfter::Respond(g2, peer, seq, resp) => {
                 self.respond(peer, g2, seq, resp, out);
                 self.release_held(g, out);
@@ -1315,6 +1449,10 @@ impl Controller {
 
     pub(super) fn remote_io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
         let vid = op.volume().expect("host I/O");
+        if let Some(d) = self.remote.sec_drain.get_mut(&vid) {
+            d.held.push((req, op));
+            return;
+        }
         let g = self.remote.vol_group[&vid];
         let grp = self.remote.groups.get_mut(&g).expect("a volume's group exists");
         if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering {
@@ -1425,6 +1563,15 @@ impl Controller {
         let grp = &self.remote.groups[&g];
         let following = grp.rec.primary && grp.rec.following();
         let sync = grp.rec.mode == RemoteMode::Sync;
+        if grp.rec.primary && grp.rec.fenced {
+            // The link was lost (fence `data`) while the write waited for its bits:
+            // it is refused like the writes that arrive after (its bit only widens
+            // the next resync).
+            let req = w.req;
+            out.push(Output::Reply { req, result: Err(ErrorKind::Fenced) });
+            self.release_writers(wid, out);
+            return self.finish_write(wid, false, out);
+        }
         if following && sync {
             let peer = grp.rec.peer;
             let pv = grp.rec.peer_vol(w.vol).expect("paired");
@@ -1689,6 +1836,9 @@ impl Controller {
                 for (peer, g) in keys[next..].iter().chain(&keys[..next]).copied().collect::<Vec<_>>() {
                     self.rx_next(peer, g, out);
                 }
+                // A takeover waiting for the apply to end (it froze the stream, so no
+                // next request wakes it) goes on now.
+                self.try_remote_admin(g, out);
             }
             RPending::ChunkRead(g, peer, seq) => {
                 let values = match result {
@@ -1721,15 +1871,64 @@ impl Controller {
                 let grain = self.grain;
                 let mut chunks: Vec<(VolumeId, u64)> = blocks.iter().map(|b| (primary, b / grain)).collect();
                 chunks.dedup();
-                let session = self.remote.groups[&g].rec.session;
-                let resp = Resp::Info {
+                let pending = self.remote.sec_commit.remove(&g);
+                let grp = self.remote.groups.get_mut(&g).expect("recorded");
+                let session = pending.as_ref().map_or(grp.rec.session, |r| r.session);
+                // The secondary's own chunks are recorded (one durable list per
+                // volume) until the initial copy ends: an initial copy cut by a link
+                // loss starts over from the primary's allocated blocks and the change
+                // maps, so without them a block only the secondary held would stay.
+                let local =
+                    pending.as_ref().unwrap_or(&grp.rec).pairs.iter().find(|p| p.2 == primary).map(|p| p.1);
+                let resp =
+                    Resp::Info {
                     state: RemoteState::Copy,
                     session,
                     wrote: false,
-                    bits: chunks,
+                    bits: chunks.clone(),
                     contending: false,
                 };
-                self.respond(from, g, seq, resp, out);
+                let mut count = 0;
+                if let Some(local) = local.filter(|_| !chunks.is_empty()) {
+                    grp.own.extend(chunks.iter().map(|&(_, c)| (local, c)));
+                    let list: Vec<u64> = grp.own.iter().filter(|x| x.0 == local).map(|x| x.1).collect();
+                    let value = serde_json::to_vec(&list).expect("serializable");
+                    count += 1;
+                    self.rsubmit(
+                        MediaOp::MetaPut { key: own_key(g, local), value },
+                        RPending::SecondaryBit(g, from, seq),
+                        out,
+                    );
+                }
+                if let Some(rec) = pending {
+                    count += 1;
+                    self.put_grec(g, rec, RAfter::CreatedSecondary(from, seq), out);
+                }
+                if count == 0 {
+                    return self.respond(from, g, seq, resp, out);
+                }
+                self.remote.sec_listing.insert((g, from, seq), (count, resp));
+            }
+            RPending::SecondaryBit(g, from, seq) => self.sec_listing_done(g, from, seq, out),
+            RPending::CreateIntent(g) => {
+                let Some(i) = self.remote.intents.get_mut(&g) else { return };
+                i.0 = true;
+                if i.1 {
+                    // The create was answered meanwhile: the intent goes.
+                    self.remote.intents.remove(&g);
+                    let key = create_intent_key(g);
+                    return self.rsubmit(MediaOp::MetaDelete { key }, RPending::Forget, out);
+                }
+                let Some((_, op, 2, _)) = self.remote.creating.get(&g).cloned() else { return };
+                let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op
+                else {
+                    unreachable!("a create")
+                };
+                let peer = self.remote.remote_vols[&secondary].0;
+                let blocks = self.volumes[&primary].blocks;
+                let req =
+                    Req::Create { commit: true, pair, primary, secondary, blocks, mode, fence, split_brain };
+                self.send_req(peer, g, req, Purpose::Admin, out);
             }
             RPending::Forget => {}
         }
@@ -2036,6 +2235,7 @@ impl Controller {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         grp.peer_info = None;
         grp.contended = false;
+        grp.absorbing = None;
         if std::mem::take(&mut grp.probed) {
             let peer = grp.rec.peer;
             self.send_req(peer, g, Req::Release, Purpose::Plain, out);
@@ -2224,6 +2424,9 @@ impl Controller {
                 let Some(Resp::Info { session, bits, .. }) = grp.answer.take() else {
                     unreachable!("probed")
                 };
+                if !failback && eff == RemoteState::Swapped {
+                    grp.absorbing = Some(session);
+                }
                 grp.peer_info = Some((session, bits));
                 grp.gate = true;
                 grp.stage = 2;
@@ -2246,6 +2449,9 @@ impl Controller {
                 let (psession, pbits) = grp.peer_info.take().expect("probed");
                 let mut rec = grp.latest().clone();
                 rec.session = rec.session.max(psession) + 1;
+                if let Some(t) = grp.absorbing.take() {
+                    rec.absorbed = rec.absorbed.max(t);
+                }
                 rec.state = RemoteState::Resync;
                 rec.fenced = false;
                 rec.saving = false;
@@ -2423,6 +2629,10 @@ impl Controller {
             return self.create_done(g, req, Err(e), out);
         };
         let blocks = self.volumes[&primary].blocks;
+        if local.is_none() && !self.remote.intents.contains_key(&g) {
+            // The intent is written while the secondary checks (off the create's path).
+            self.put_create_intent(g, &op, out);
+        }
         self.remote.creating.insert(g, (req, op, 1, local));
         let req = Req::Create { commit: false, pair, primary, secondary, blocks, mode, fence, split_brain };
         self.send_req(peer, g, req, Purpose::Admin, out);
@@ -2447,8 +2657,14 @@ impl Controller {
         }
         let peer = self.remote.remote_vols[&secondary].0;
         if stage == 1 {
-            // The secondary agrees: it records its side first.
-            self.remote.creating.insert(g, (req, op, 2, None));
+            // The secondary agrees: it records its side first, once the intent is
+            // durable here.
+            self.remote.creating.insert(g, (req, op.clone(), 2, None));
+            match self.remote.intents.get(&g) {
+                Some((true, _)) => {}
+                Some((false, _)) => return, // Sent once the intent is durable.
+                None => return self.put_create_intent(g, &op, out),
+            }
             let blocks = self.volumes[&primary].blocks;
             let req =
                 Req::Create { commit: true, pair, primary, secondary, blocks, mode, fence, split_brain };
@@ -2470,6 +2686,7 @@ impl Controller {
                     fenced: false,
                     consistent: false,
                     saving: false,
+                    absorbed: 0,
                 },
                 false,
             )
@@ -2506,6 +2723,15 @@ impl Controller {
 
     /// A create is answered: the next one on the group may run.
     fn create_finished(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
+        match self.remote.intents.get_mut(&g) {
+            Some((true, _)) => {
+                self.remote.intents.remove(&g);
+                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g) }, RPending::Forget, out);
+            }
+            // Deleted once durable (a delete could overtake the put).
+            Some((false, dead)) => *dead = true,
+            None => {}
+        }
         // A copy that finished while the pair was joining announces its end now.
         self.rpump(g, out);
         if let Some(grp) = self.remote.groups.get_mut(&g) {
@@ -2529,8 +2755,31 @@ impl Controller {
         }
     }
 
+    fn put_create_intent(&mut self, g: GroupId, op: &Op, out: &mut Vec<Output>) {
+        self.remote.intents.insert(g, (false, false));
+        let value = serde_json::to_vec(op).expect("serializable");
+        self.rsubmit(MediaOp::MetaPut { key: create_intent_key(g), value }, RPending::CreateIntent(g), out);
+    }
+
+    /// One of the puts a secondary's create listing waits for is durable.
+    fn sec_listing_done(&mut self, g: GroupId, from: ArrayId, seq: u64, out: &mut Vec<Output>) {
+        let Some(l) = self.remote.sec_listing.get_mut(&(g, from, seq)) else { return };
+        l.0 -= 1;
+        if l.0 == 0 {
+            let (_, resp) = self.remote.sec_listing.remove(&(g, from, seq)).expect("listed");
+            self.respond(from, g, seq, resp, out);
+        }
+    }
+
     /// Plain I/O on a volume finished: a create may have waited for it.
     pub(super) fn remote_volume_idle(&mut self, vid: VolumeId, out: &mut Vec<Output>) {
+        if self.volumes[&vid].inflight == 0
+            && let Some(d) = self.remote.sec_drain.remove(&vid)
+        {
+            // The new secondary is idle: the create commits, then the held I/O runs.
+            self.process(d.from, d.g, d.seq, d.req, out);
+            self.rerun(d.held, out);
+        }
         if let Some(&g) = self.remote.vol_group.get(&vid) {
             self.create_commit(g, out);
             self.try_remote_admin(g, out);
