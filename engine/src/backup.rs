@@ -1159,6 +1159,8 @@ mod tests {
         notices: Vec<Notice>,
         /// Unreadable media blocks (a write repairs one).
         bad: BTreeSet<(SpaceId, u64)>,
+        /// The report-only `BackupCopied` notices.
+        copied: Vec<(BackupId, u64)>,
     }
 
     impl Rig {
@@ -1180,6 +1182,7 @@ mod tests {
                 replies: Vec::new(),
                 notices: Vec::new(),
                 bad: BTreeSet::new(),
+                copied: Vec::new(),
             };
             r.queue.push_back(Input::Started);
             r.run(usize::MAX);
@@ -1202,6 +1205,9 @@ mod tests {
                 for o in out {
                     match o {
                         Output::Reply { req, result } => self.replies.push((req, result)),
+                        Output::Notice(Notice::BackupCopied { backup, blocks }) => {
+                            self.copied.push((backup, blocks))
+                        }
                         Output::Notice(n) => self.notices.push(n),
                         Output::Media { io, op } => {
                             let result = match op {
@@ -1316,6 +1322,7 @@ mod tests {
         assert_eq!(r.read(B, 256), vals(1));
         assert_eq!(r.read(A, 511), vals(9999));
         assert_eq!(r.c.backup_stats().blocks_copied, 512, "the allocated chunks only");
+        assert_eq!(r.copied, vec![(BackupId(1), 512)], "reported with the complete record");
         assert_eq!(
             r.op(Op::Write { vol: B, block: 300, values: vec![Value::pack(1, 1, 0)] }),
             Err(ErrorKind::NotAccessible)
