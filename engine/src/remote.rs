@@ -1880,8 +1880,7 @@ impl Controller {
                 // maps, so without them a block only the secondary held would stay.
                 let local =
                     pending.as_ref().unwrap_or(&grp.rec).pairs.iter().find(|p| p.2 == primary).map(|p| p.1);
-                let resp =
-                    Resp::Info {
+                let resp = Resp::Info {
                     state: RemoteState::Copy,
                     session,
                     wrote: false,
