@@ -21,8 +21,8 @@
 use crate::runner::{RunReport, neighbourhood};
 use crate::scenario::Scenario;
 use crate::scenario::format::ActionDef;
-use checker::prefix::{self, PrefixReport};
-use model::{Completion, ErrorKind, GroupId, History, Op, ProcessId, Value, VolumeId};
+use checker::prefix::{self, LostWrite, PrefixReport};
+use model::{Completion, ErrorKind, GroupId, History, Op, Value, VolumeId};
 
 /// The command that discarded a write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,15 +49,7 @@ pub struct Discarded {
     pub group: GroupId,
     /// The history index of the discarding command.
     pub command: usize,
-    /// The history index of the write.
-    pub index: usize,
-    pub process: ProcessId,
-    pub vol: VolumeId,
-    pub block: u64,
-    pub len: u64,
-    /// The value it wrote to its first block.
-    pub value: Value,
-    pub ack_ns: u64,
+    pub write: LostWrite,
 }
 
 /// The S3 part of a run's report.
@@ -114,18 +106,7 @@ pub fn analyse(h: &History) -> RemoteReport {
             && let Some(w) = recovery.windows.iter().find(|w| w.takeover == t)
         {
             for l in &w.lost {
-                data_loss.push(Discarded {
-                    by: DiscardedBy::Takeover,
-                    group,
-                    command: t,
-                    index: l.index,
-                    process: l.process,
-                    vol: l.vol,
-                    block: l.block,
-                    len: l.len,
-                    value: l.value,
-                    ack_ns: l.ack_ns,
-                });
+                data_loss.push(Discarded { by: DiscardedBy::Takeover, group, command: t, write: l.clone() });
             }
         }
         let Some((c, cmd)) = next else { continue };
@@ -139,10 +120,7 @@ pub fn analyse(h: &History) -> RemoteReport {
                 continue;
             };
             if overwritten.contains(vol) && x.invoke_ns >= done && x.invoke_ns < cmd.invoke_ns {
-                data_loss.push(Discarded {
-                    by,
-                    group,
-                    command: c,
+                let write = LostWrite {
                     index: i,
                     process: x.process,
                     vol: *vol,
@@ -150,11 +128,12 @@ pub fn analyse(h: &History) -> RemoteReport {
                     len: values.len() as u64,
                     value: values[0],
                     ack_ns,
-                });
+                };
+                data_loss.push(Discarded { by, group, command: c, write });
             }
         }
     }
-    data_loss.sort_by_key(|d| (d.command, d.index));
+    data_loss.sort_by_key(|d| (d.command, d.write.index));
     RemoteReport { recovery, data_loss }
 }
 
@@ -304,13 +283,13 @@ pub fn lines(r: &RunReport, sc: &Scenario, max_writes: usize) -> Vec<String> {
             d.by.name(),
             d.command,
             group_name(sc, d.group),
-            d.index,
-            d.process.0,
-            vol_name(sc, d.vol),
-            d.block,
-            d.len,
-            d.value,
-            crate::cli::fmt_ns(d.ack_ns)
+            d.write.index,
+            d.write.process.0,
+            vol_name(sc, d.write.vol),
+            d.write.block,
+            d.write.len,
+            d.write.value,
+            crate::cli::fmt_ns(d.write.ack_ns)
         ));
     }
     if rep.data_loss.len() > max_writes {
@@ -351,13 +330,13 @@ pub fn json(r: &RunReport, sc: &Scenario) -> serde_json::Value {
                 "by": d.by.name(),
                 "command": d.command,
                 "group": group_name(sc, d.group),
-                "op": d.index,
-                "process": d.process.0,
-                "volume": vol_name(sc, d.vol),
-                "block": d.block,
-                "blocks": d.len,
-                "value": d.value.to_string(),
-                "ack_ns": d.ack_ns,
+                "op": d.write.index,
+                "process": d.write.process.0,
+                "volume": vol_name(sc, d.write.vol),
+                "block": d.write.block,
+                "blocks": d.write.len,
+                "value": d.write.value.to_string(),
+                "ack_ns": d.write.ack_ns,
             })
         })
         .collect();

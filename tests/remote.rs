@@ -171,8 +171,8 @@ fn the_data_loss_report_names_what_each_command_discarded() {
     assert!(discarded(&r, DiscardedBy::Takeover) > 0, "the lag at the takeover");
     assert_eq!(discarded(&r, DiscardedBy::Resume), 0);
     for d in &r.remote.data_loss {
-        let o = &r.result.history.ops[d.index];
-        assert!(matches!(o.op, Op::Write { vol, .. } if vol == d.vol), "{d:?} names a write");
+        let o = &r.result.history.ops[d.write.index];
+        assert!(matches!(o.op, Op::Write { vol, .. } if vol == d.write.vol), "{d:?} names a write");
         assert_eq!(o.completion, ok(), "{d:?} was acknowledged");
         // A takeover discards the writes invoked before it completed (concurrent ones
         // included); a resume or failback those invoked before it.
@@ -283,7 +283,7 @@ fn a_failback_reports_the_old_primarys_unshipped_writes_as_discarded() {
     assert_eq!(discarded(&r, DiscardedBy::Resume), 0);
     let primary = sc.config.volume_specs()[0].id;
     for d in r.remote.data_loss.iter().filter(|d| d.by == DiscardedBy::Failback) {
-        let o = &ops[d.index];
+        let o = &ops[d.write.index];
         assert_eq!(d.command, fb, "{d:?}");
         assert!(matches!(o.op, Op::Write { vol, .. } if vol == primary), "{d:?}: a write to the old primary");
         assert_eq!(o.completion, ok(), "{d:?} was acknowledged");
