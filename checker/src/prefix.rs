@@ -199,9 +199,15 @@ fn judge(
         })
         .collect();
     let primaries: Vec<VolumeId> = partner.values().copied().collect();
-    // The window ends when a resume or failback may start copying into the secondary.
-    let end = h.ops[t + 1..]
+    // The window ends when a resume or failback may start copying into the secondary:
+    // one invoked later, or one still running when the takeover was invoked (it may
+    // take effect just after the takeover: then the window is empty).
+    let end = h
+        .ops
         .iter()
+        .enumerate()
+        .filter(|&(i, x)| i > t || x.complete_ns.is_none_or(|c| c > t_inv))
+        .map(|(_, x)| x)
         .filter(|x| matches!(x.op, Op::Resume { group: g } | Op::Failback { group: g } if g == group))
         .filter(|x| !failed(&x.completion))
         .map(|x| x.invoke_ns)
@@ -665,6 +671,25 @@ mod tests {
         h.r(R0, 1, 2, 201);
         let rep = check(&h.0).expect("the resume ended the window");
         assert_eq!(rep.windows[0].observed_blocks, 0);
+        // A resume invoked before the takeover and answered after it may take effect
+        // just after the takeover: its copy may be what the reads see (full-profile
+        // fuzz seed 356).
+        let mut h = H::new(&[(P0, R0)]);
+        h.w(P0, 0, 1, 10, 11);
+        h.push(Op::Resume { group: G }, 90, Some(160), Completion::Returned(Ok(Reply::Done)));
+        h.takeover(100, 110);
+        h.w(P0, 0, 2, 120, 121);
+        h.r(R0, 0, 2, 200);
+        let rep = check(&h.0).expect("the concurrent resume ended the window");
+        assert_eq!(rep.windows[0].observed_blocks, 0);
+        // One answered before the takeover was invoked does not.
+        let mut h = H::new(&[(P0, R0)]);
+        h.w(P0, 0, 1, 10, 11);
+        h.push(Op::Resume { group: G }, 80, Some(90), Completion::Returned(Ok(Reply::Done)));
+        h.takeover(100, 110);
+        h.w(P0, 0, 2, 120, 121);
+        h.r(R0, 0, 2, 200);
+        assert!(violation(&h).message.contains("after the takeover completed"));
     }
 
     #[test]

@@ -1374,7 +1374,12 @@ impl Controller {
             RAfter::Created { req, pair, peer_bits } => {
                 out.push(Output::Reply { req, result: Ok(Reply::Done) });
                 self.remote.joining.remove(&g);
-                self.start_rcopy(g, CopyKind::RemoteInitial, vec![pair], peer_bits, out);
+                // A suspension queued behind this record (a restarted primary's
+                // `link_lost`) ends the copy before it starts: the resume copies
+                // everything (the group is not consistent).
+                if self.remote.groups[&g].latest().following() {
+                    self.start_rcopy(g, CopyKind::RemoteInitial, vec![pair], peer_bits, out);
+                }
                 self.create_finished(g, req, out);
             }
             RAfter::Resumed { req, kind, peer_bits } => {
@@ -1383,9 +1388,11 @@ impl Controller {
                 let (peer, session) = (grp.rec.peer, grp.rec.session);
                 let pairs: Vec<PairId> = grp.rec.pairs.iter().map(|p| p.0).collect();
                 // The peer becomes the target before any data reaches it (the channel
-                // is ordered).
-                self.send_req(peer, g, Req::Begin { session }, Purpose::Plain, out);
-                self.start_rcopy(g, kind, pairs, peer_bits, out);
+                // is ordered); unless a suspension is queued behind this record.
+                if grp.latest().following() {
+                    self.send_req(peer, g, Req::Begin { session }, Purpose::Plain, out);
+                    self.start_rcopy(g, kind, pairs, peer_bits, out);
+                }
                 self.admin_finished(g, out);
             }
             RAfter::LinkLost => {
@@ -2610,6 +2617,16 @@ impl Controller {
         if self.bk.has_backups(secondary) {
             return Some((5, ErrorKind::HasBackups));
         }
+        // A takeover here that the primary may not know of yet: the group is
+        // `swapped` (the model's state), whatever the primary's view.
+        if self
+            .remote
+            .groups
+            .get(&g)
+            .is_some_and(|x| !x.rec.primary && x.latest().state == RemoteState::Swapped)
+        {
+            return Some((7, ErrorKind::RemoteWrongState(RemoteState::Swapped)));
+        }
         None
     }
 
@@ -2648,6 +2665,8 @@ impl Controller {
             _ => return,
         };
         let first = match (local, theirs) {
+            // The secondary's `swapped` overrides the primary's view of the state.
+            (Some((7, ErrorKind::RemoteWrongState(_))), Some(b @ (7, _))) => Some(b),
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

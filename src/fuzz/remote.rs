@@ -143,9 +143,10 @@ pub fn topology(
         let split_brain =
             [SplitBrainPolicy::Refuse, SplitBrainPolicy::DiscardSecondary, SplitBrainPolicy::DiscardPrimary]
                 [rng.below(3) as usize];
-        // One pair per group for now ([`KNOWN_GAPS`]: groups that grow fail).
-        let _ = rng.between(1, 3);
-        let size = 1;
+        // 1-3 pairs, created together at time 0; sometimes the last one joins the
+        // group later, while the first copy runs or after it ended.
+        let size = rng.between(1, 3);
+        let late = (size > 1 && rng.chance(1, 4)).then(|| rng.between(200, 30_000) * 1_000);
         let mut volumes = Vec::new();
         for remaining in (0..size).rev() {
             n_pairs += 1;
@@ -164,9 +165,8 @@ pub fn topology(
             b_vols.push(VolumeDef { name: s.clone(), blocks });
             primaries.push((p.clone(), blocks));
             secondaries.push((s.clone(), blocks));
-            // The pairs of a group are created 10ms apart (see [`KNOWN_GAPS`]).
             creates.push(TimelineEntry {
-                at: Duration(10_000_000 * (size - 1 - remaining)),
+                at: Duration(if remaining == 0 { late.unwrap_or(0) } else { 0 }),
                 action: ActionDef::RemotePairCreate {
                     host: ADMIN.into(),
                     pair: format!("rp{n_pairs}"),
