@@ -972,6 +972,18 @@ impl Controller {
             }
         }
         self.put_grec(g, rec, RAfter::LinkLost, out);
+        // A create waiting for the secondary's answer (a restarted primary completing
+        // one, whose `Flush` answer suspended the group) asks again on the new
+        // channel: the secondary takes a repeated commit as a retry.
+        if let Some((_, op, stage @ (1 | 2), _)) = self.remote.creating.get(&g).cloned() {
+            let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
+                unreachable!("a create")
+            };
+            let blocks = self.volumes[&primary].blocks;
+            let commit = stage == 2;
+            let req = Req::Create { commit, pair, primary, secondary, blocks, mode, fence, split_brain };
+            self.send_req(peer, g, req, Purpose::Admin, out);
+        }
     }
 
     fn receive(&mut self, from: ArrayId, g: GroupId, chan: u64, seq: u64, req: Req, out: &mut Vec<Output>) {
@@ -2269,6 +2281,11 @@ impl Controller {
             return;
         }
         let Some((req, op)) = grp.admin.front().cloned() else { return };
+        if self.remote.creating.contains_key(&g) && !matches!(op, Op::RemotePairCreate { .. }) {
+            // A create a restarted primary completes (not in the queue) runs first: the
+            // answers to its requests and to a probe would be taken for each other.
+            return;
+        }
         if grp.contended && matches!(grp.stage, 1 | 2) && self.remote.me < grp.rec.peer.0 {
             if grp.stage == 1 && grp.answer.is_none() {
                 return; // The answer to this side's probe comes first.
@@ -2728,7 +2745,12 @@ impl Controller {
         let grp = self.remote.groups.get_mut(&g).expect("inserted");
         let mut rec = grp.latest().clone();
         rec.pairs.push((pair, primary, secondary));
-        rec.state = RemoteState::Copy;
+        // A link loss (or a restarted primary's suspension) recorded since the create
+        // began: the create took effect before it (its answer comes after), so the
+        // group stays suspended, now inconsistent; the resume copies everything.
+        if rec.following() {
+            rec.state = RemoteState::Copy;
+        }
         rec.consistent = false;
         let peer_bits = self.remote.create_bits.remove(&g).unwrap_or_default();
         self.put_grec(g, rec, RAfter::Created { req, pair, peer_bits }, out);
@@ -2758,6 +2780,7 @@ impl Controller {
             } else {
                 grp.gate = false;
                 self.release_held(g, out);
+                self.try_remote_admin(g, out);
             }
         }
         self.create_next(g, out);
