@@ -139,6 +139,58 @@ pub fn analyse(h: &History) -> RemoteReport {
 
 /// The name of group `g` in the scenario (groups are numbered in order of their first
 /// `remote_pair_create`).
+/// The history linearizability judges when async groups took over: without the
+/// reads whose value the model cannot know. After a takeover an async secondary holds
+/// a prefix of its primary's acknowledged writes (the prefix check judges it), the
+/// model's image is only its upper bound: reads of the group's secondaries that may
+/// come after its first takeover, and of its primaries that may come after its first
+/// failback (the reverse resync copies that prefix over them), are left out. Writes,
+/// commands and every other read stay.
+pub fn linearizable_part(h: &History) -> std::borrow::Cow<'_, History> {
+    // Per async group: its (primary, secondary) volumes.
+    let mut groups: std::collections::BTreeMap<GroupId, Vec<(VolumeId, VolumeId)>> = Default::default();
+    for o in &h.ops {
+        if let Op::RemotePairCreate { primary, secondary, group, mode: model::RemoteMode::Async, .. } = o.op
+            && !failed(&o.completion)
+        {
+            groups.entry(group).or_default().push((primary, secondary));
+        }
+    }
+    // Per volume: from when its reads are not judged.
+    let mut from: std::collections::BTreeMap<VolumeId, u64> = Default::default();
+    for (g, pairs) in &groups {
+        let first = |takeover: bool| {
+            h.ops
+                .iter()
+                .filter(|o| !failed(&o.completion))
+                .filter(|o| match o.op {
+                    Op::Takeover { group } => takeover && group == *g,
+                    Op::Failback { group } => !takeover && group == *g,
+                    _ => false,
+                })
+                .map(|o| o.invoke_ns)
+                .min()
+        };
+        for (at, takeover) in [(first(true), true), (first(false), false)] {
+            let Some(at) = at else { continue };
+            for &(p, s) in pairs {
+                for v in if takeover { vec![s] } else { vec![p, s] } {
+                    let e = from.entry(v).or_insert(at);
+                    *e = (*e).min(at);
+                }
+            }
+        }
+    }
+    let unjudged = |o: &model::HistoryOp| match o.op {
+        Op::Read { vol, .. } => from.get(&vol).is_some_and(|&at| o.complete_ns.is_none_or(|c| c > at)),
+        _ => false,
+    };
+    if !h.ops.iter().any(unjudged) {
+        return std::borrow::Cow::Borrowed(h);
+    }
+    std::borrow::Cow::Owned(History { ops: h.ops.iter().filter(|o| !unjudged(o)).cloned().collect() })
+}
+
 pub fn group_name(sc: &Scenario, g: GroupId) -> String {
     let mut names: Vec<&str> = Vec::new();
     for t in &sc.file.timeline {

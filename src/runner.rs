@@ -186,7 +186,10 @@ fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdic
                 }
             }
             CheckName::Durability => {} // No audit without settling; the ending is the verdict.
-            CheckName::Linearizability => match crate::linearizability::check(&r.history, &volumes) {
+            CheckName::Linearizability => match crate::linearizability::check(
+                &crate::remote_report::linearizable_part(&r.history),
+                &volumes,
+            ) {
                 Outcome::Linearizable { whole } => {
                     if !whole && r.history.ops.iter().any(|o| !o.op.is_io()) {
                         notes.push(format!(

@@ -2549,11 +2549,26 @@ impl Controller {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let Some((req, _)) = grp.admin.front().cloned() else { return };
         let mut rec = grp.latest().clone();
+        // The restored chunks differ from the primary's (which dropped the bits of the
+        // writes this side had applied during the resync): they become changes since
+        // the suspension here, so the next resume or failback copies them.
+        let epoch = rec.session;
         rec.state = RemoteState::Swapped;
         rec.session += 1;
         rec.saving = false;
         grp.stage = 3;
         let saved: Vec<Chunk> = std::mem::take(&mut grp.saved).into_iter().collect();
+        let mut puts = Vec::new();
+        for &c in &saved {
+            if let std::collections::btree_map::Entry::Vacant(e) = grp.bits.entry((epoch, c)) {
+                e.insert(Bit::Durable);
+                puts.push(c);
+            }
+        }
+        for c in puts {
+            let key = bit_key(g, epoch, c);
+            self.rsubmit(MediaOp::MetaPut { key, value: Vec::new() }, RPending::Forget, out);
+        }
         self.put_grec(g, rec, RAfter::TookOver(req, saved), out);
     }
 
