@@ -119,6 +119,9 @@ use crate::iface::{
 
 #[path = "remote_probe.rs"]
 mod probe;
+#[cfg(test)]
+#[path = "remote_tests.rs"]
+mod tests;
 use model::{
     ArrayId, ErrorKind, Fence, GroupId, Op, OpResult, PairId, RemoteEvent, RemoteMode, RemoteState, Reply,
     SplitBrainPolicy, Value, VolumeId,

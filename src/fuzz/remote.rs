@@ -43,16 +43,10 @@ use model::{Fence, RemoteMode, SplitBrainPolicy};
 ///   makes the secondary announce `synced` twice (once for the copy that ended
 ///   before the new pair joined); created 10ms apart, a controller crash or a
 ///   takeover around the second create still fails. Groups have one pair each.
-/// - media errors on volumes in remote pairs: a resync target's save read that hits
-///   a latent sector error panics the engine (`RPending::SaveWrite`).
 /// - snapshots of volumes in remote pairs: the model images a following
 ///   secondary's own blocks, the engine what it holds (its primary's).
-pub const KNOWN_GAPS: &[&str] = &[
-    "takeover with fence never or async",
-    "groups of several pairs",
-    "media errors on remote volumes",
-    "snapshots of remote volumes",
-];
+pub const KNOWN_GAPS: &[&str] =
+    &["takeover with fence never or async", "groups of several pairs", "snapshots of remote volumes"];
 
 /// The admin host of remote topologies.
 pub const ADMIN: &str = "adm";

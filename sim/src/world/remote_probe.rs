@@ -46,7 +46,7 @@ impl World<'_> {
 
     /// The first block where the two sides differ and no change map covers it.
     fn uncovered(&self, a: usize, x: &RemotePairView, b: usize, y: &RemotePairView) -> Option<String> {
-        let within = |ranges: &[(u64, u64)], blk: u64| ranges.iter().any(|&(s, e)| s <= blk && blk < e);
+        let (cx, cy, bx, by) = (merged(&x.covered), merged(&y.covered), merged(&x.busy), merged(&y.busy));
         let writing = |arr: usize, space: SpaceId, blk: u64| {
             self.arrays[arr].inflight.values().any(|op| match op {
                 MediaOp::Write { space: s, block, values } => {
@@ -62,14 +62,10 @@ impl World<'_> {
         blocks.sort_unstable();
         blocks.dedup();
         for blk in blocks {
-            if within(&x.covered, blk) || within(&y.covered, blk) {
+            if within(&cx, blk) || within(&cy, blk) {
                 continue;
             }
-            if within(&x.busy, blk)
-                || within(&y.busy, blk)
-                || writing(a, x.space, blk)
-                || writing(b, y.space, blk)
-            {
+            if within(&bx, blk) || within(&by, blk) || writing(a, x.space, blk) || writing(b, y.space, blk) {
                 continue;
             }
             let (vx, vy) = (ma.block(x.space, blk), mb.block(y.space, blk));
@@ -83,4 +79,24 @@ impl World<'_> {
         }
         None
     }
+}
+
+/// The ranges sorted and merged (disjoint, ascending).
+fn merged(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut v = ranges.to_vec();
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+    for (s, e) in v {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// Whether a block lies in one of the disjoint ascending ranges.
+fn within(ranges: &[(u64, u64)], blk: u64) -> bool {
+    let i = ranges.partition_point(|r| r.1 <= blk);
+    ranges.get(i).is_some_and(|r| r.0 <= blk)
 }
