@@ -66,9 +66,10 @@
 //! # Events and commands
 //!
 //! The secondary announces `synced` when it has durably recorded the end of a copy
-//! (a takeover, there, decides by it); the primary announces `link_lost` after its
-//! own record of the suspension is durable, before it answers the writes that
-//! waited. Known window: a `Done` retransmission still in flight when the primary
+//! (a takeover, there, decides by it); the primary announces `link_lost` with its
+//! own record of the suspension (the put is `MetaPutAnnounced`: a crash that lands
+//! the record announces it too, so a restarted primary is never suspended without
+//! the model knowing), before it answers the writes that waited. Known window: a `Done` retransmission still in flight when the primary
 //! gives the link up can make `synced` follow `link_lost` (the model refuses it). Every
 //! command except `takeover` first asks the peer its state (`Probe`), so a takeover
 //! the primary never heard of is taken into account; a command whose peer cannot be
@@ -1451,14 +1452,28 @@ impl Controller {
             return;
         }
         let value = serde_json::to_vec(&rec).expect("serializable");
+        // A record that makes a transition the model must hear of is announced by
+        // the put itself (`MetaPutAnnounced`): a crash that lands it announces it too,
+        // so the durable state never runs ahead of the model's.
+        let event = match &after {
+            RAfter::LinkLost if grp.rec.following() => Some(RemoteEvent::LinkLost),
+            _ => None,
+        };
         grp.rec_put = Some((rec, after));
-        self.rsubmit(MediaOp::MetaPut { key: GroupRec::key(g), value }, RPending::Record(g), out);
+        let key = GroupRec::key(g);
+        let op = match event {
+            Some(event) => {
+                MediaOp::MetaPutAnnounced { key, value, notice: Notice::RemoteGroup { group: g, event } }
+            }
+            None => MediaOp::MetaPut { key, value },
+        };
+        self.rsubmit(op, RPending::Record(g), out);
     }
 
     fn grec_durable(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let (rec, after) = grp.rec_put.take().expect("a record put");
-        let old = std::mem::replace(&mut grp.rec, rec);
+        grp.rec = rec;
         grp.live = true;
         if let Some((rec, after)) = grp.rec_queue.pop_front() {
             self.put_grec(g, rec, after, out);
@@ -1486,10 +1501,8 @@ impl Controller {
                 self.admin_finished(g, out);
             }
             RAfter::LinkLost => {
+                // Announced by the put itself (`put_grec`).
                 self.remote.groups.get_mut(&g).expect("exists").losing = false;
-                if old.following() {
-                    out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::LinkLost }));
-                }
                 self.settle_writes(g, out);
                 self.try_remote_admin(g, out);
             }

@@ -140,6 +140,12 @@ impl Net {
                         {
                             self.violations.push(e);
                         }
+                        if let MediaOp::MetaPutAnnounced {
+                            notice: Notice::RemoteGroup { event, .. }, ..
+                        } = &op
+                        {
+                            self.events.push((a, *event));
+                        }
                         let result = self.media_op(a, op);
                         self.queue.push_back((a, Input::MediaDone { io, result }));
                     }
