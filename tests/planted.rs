@@ -85,7 +85,7 @@ const CAMPAIGNS: &[(&str, Profile, u64, u64)] = &[
     ("restore-overwrites-host-write", Profile::Standard, 157, 5),
     ("split-without-drain", Profile::Standard, 322, 5),
     ("bit-cleared-before-remote-ack", Profile::Full, 43, 5),
-    ("failback-forgets-unshipped-writes", Profile::Full, 180, 5),
+    ("failback-forgets-unshipped-writes", Profile::Full, 558, 5),
 ];
 
 fn entry(name: &str) -> &'static planted::PlantedBug {

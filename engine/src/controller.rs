@@ -1560,6 +1560,10 @@ impl ArrayEngine for Controller {
         self.remote_intercept(out);
     }
 
+    fn remote_pairs(&self) -> Vec<crate::iface::RemotePairView> {
+        self.remote_views()
+    }
+
     fn describe(&self) -> String {
         let mut s = format!("{} volumes, {} media I/Os pending", self.volumes.len(), self.pending.len());
         for (p, pair) in &self.pairs {
@@ -1585,7 +1589,7 @@ impl ArrayEngine for Controller {
         if let Some(v) = &self.violation {
             return Err(v.clone());
         }
-        self.remote_check()?;
+        self.remote_check(probe)?;
         self.snaps.check_refs()?;
         match probe {
             Probe::MediaWrite { space, block, len } => {

@@ -222,6 +222,31 @@ pub trait MediaView {
     fn allocated(&self, space: SpaceId, from: u64, to: u64) -> Vec<u64>;
 }
 
+/// S3: one remote pair as one of its arrays sees it, for the simulator's cross-array
+/// invariant probe (the change maps cover every block where the two sides differ).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemotePairView {
+    pub group: GroupId,
+    pub pair: PairId,
+    /// This array's volume of the pair and its media space.
+    pub volume: VolumeId,
+    pub space: SpaceId,
+    pub blocks: u64,
+    /// This array holds the primary (in the model's current roles).
+    pub primary: bool,
+    /// This array's view of the group's state.
+    pub state: model::RemoteState,
+    /// The secondaries hold a whole image (an initial copy finished).
+    pub consistent: bool,
+    /// Nothing of the group is in motion here: its record is durable, no copy, apply,
+    /// restore or link-loss record runs. The probe compares only settled views.
+    pub settled: bool,
+    /// The block ranges `[start, end)` this side's change map (and marks) cover.
+    pub covered: Vec<(u64, u64)>,
+    /// The block ranges with a write or copy in flight here (not judged).
+    pub busy: Vec<(u64, u64)>,
+}
+
 /// An array controller under test.
 pub trait ArrayEngine {
     /// Handles one input, appending any outputs to `out` (which the caller empties).
@@ -242,6 +267,12 @@ pub trait ArrayEngine {
     /// The default checks nothing.
     fn check(&self, _probe: &Probe<'_>) -> Result<(), String> {
         Ok(())
+    }
+
+    /// S3: this array's remote pairs, for the simulator's cross-array probe. The
+    /// default reports none (nothing is checked).
+    fn remote_pairs(&self) -> Vec<RemotePairView> {
+        Vec::new()
     }
 }
 

@@ -17,5 +17,5 @@ pub mod shared;
 pub use controller::{Controller, ControllerFactory};
 pub use iface::{
     ArrayConfig, ArrayEngine, CopyKind, CopyStats, EngineFactory, Input, IoId, MediaOp, MediaResult,
-    MediaView, Metadata, Notice, Output, Probe, ReqId, SpaceId, TimerId,
+    MediaView, Metadata, Notice, Output, Probe, RemotePairView, ReqId, SpaceId, TimerId,
 };

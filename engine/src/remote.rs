@@ -66,9 +66,10 @@
 //! # Events and commands
 //!
 //! The secondary announces `synced` when it has durably recorded the end of a copy
-//! (a takeover, there, decides by it); the primary announces `link_lost` after its
-//! own record of the suspension is durable, before it answers the writes that
-//! waited. Known window: a `Done` retransmission still in flight when the primary
+//! (a takeover, there, decides by it); the primary announces `link_lost` with its
+//! own record of the suspension (the put is `MetaPutAnnounced`: a crash that lands
+//! the record announces it too, so a restarted primary is never suspended without
+//! the model knowing), before it answers the writes that waited. Known window: a `Done` retransmission still in flight when the primary
 //! gives the link up can make `synced` follow `link_lost` (the model refuses it). Every
 //! command except `takeover` first asks the peer its state (`Probe`), so a takeover
 //! the primary never heard of is taken into account; a command whose peer cannot be
@@ -81,11 +82,47 @@
 //! (async). Before that it asks the secondary to `Flush` (answered once its group
 //! records are durable), holding host I/O meanwhile: a `Done` its previous
 //! incarnation sent may be being recorded there, and that `synced` must come first.
+//!
+//! # Media errors
+//!
+//! A media block reads with an error until it is written (a latent sector error; a
+//! write remaps it). What each remote path does with an unreadable block:
+//!
+//! - **Host reads** of a primary (or of a swapped secondary) answer `media_error`;
+//!   nothing else changes.
+//! - **The copier's source** (`CopyRead`: an initial copy, resync or failback reading
+//!   the authoritative side): the copy can never finish, so the group suspends with
+//!   an error, as TrueCopy's PSUE (announced `link_lost`, the model's
+//!   `suspended_error`; sync with fence `data` fences, as TrueCopy's fence level data
+//!   does for any PSUE). The chunk's bits stay; a later resume copies it again, and
+//!   suspends again while it stays unreadable. The secondary keeps its pre-resync
+//!   image (its saved chunks), so a takeover still finds a consistent one.
+//! - **The target's old content** (`ApplyRead`, read only to count differing blocks):
+//!   an unreadable block counts as differing and the copy's write repairs it.
+//! - **The target's pre-resync image** (`SaveWrite`, a resync target saving a chunk
+//!   before its first overwrite): the chunk's pre-resync content cannot be kept, so
+//!   it must not be overwritten (a takeover would then restore a half-copied image).
+//!   The target refuses the data and every later `Data` on that channel (DRBD's
+//!   sync target detaching on a read error); the primary takes the refusal as a lost
+//!   link and suspends the group with an error. A resync over a target block that
+//!   stays unreadable thus ends `suspended_error`, with the pre-resync image intact.
+//! - **A saved chunk** (`RestoreRead`, a takeover restoring the pre-resync image) lives
+//!   in the array's private space, which no injected fault names: a read error there
+//!   is taken as transient and the read is retried.
+//! - **A block in doubt read from the secondary** (`ReadChunk`): an unreadable block
+//!   proves nothing, so the primary keeps its own content (the write in doubt did
+//!   not happen; its bit makes the next resync copy the block over).
 
 use super::{Controller, Pending};
 use crate::iface::{
-    ArrayConfig, CopyKind, CopyStats, MediaOp, MediaResult, Metadata, Notice, Output, ReqId, SpaceId,
+    ArrayConfig, CopyKind, CopyStats, MediaOp, MediaResult, Metadata, Notice, Output, Probe, ReqId, SpaceId,
 };
+
+#[path = "remote_probe.rs"]
+mod probe;
+#[cfg(test)]
+#[path = "remote_tests.rs"]
+mod tests;
 use model::{
     ArrayId, ErrorKind, Fence, GroupId, Op, OpResult, PairId, RemoteEvent, RemoteMode, RemoteState, Reply,
     SplitBrainPolicy, Value, VolumeId,
@@ -294,6 +331,9 @@ struct Receiver {
     buf: BTreeMap<u64, Req>,
     busy: Option<u64>,
     cache: VecDeque<(u64, Resp)>,
+    /// A resync target refused data on this channel (its pre-resync image could not
+    /// be read): it refuses every later `Data` on it, so nothing lands after the gap.
+    refusing: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -501,6 +541,8 @@ pub(super) enum RPending {
     SecondaryBit(GroupId, ArrayId, u64),
     /// A create's intent is durable: ask the secondary to record its side.
     CreateIntent(GroupId),
+    /// A takeover's change bit for a restored chunk is durable.
+    RestoreBit(GroupId, (u64, Chunk)),
 }
 
 /// A create in progress: the request, the command, its stage (1: checking at the
@@ -1162,7 +1204,8 @@ impl Controller {
                     .groups
                     .get(&g)
                     .is_some_and(|x| !x.rec.primary && x.rec.state != RemoteState::Swapped);
-                if !ok {
+                let refusing = self.remote.rx.get(&(from, g)).is_some_and(|r| r.refusing);
+                if !ok || refusing {
                     return self.respond(from, g, seq, Resp::Refused, out);
                 }
                 let grp = &self.remote.groups[&g];
@@ -1357,6 +1400,61 @@ impl Controller {
         self.rsubmit(MediaOp::Write { space, block, values }, RPending::ApplyWrite, out);
     }
 
+    /// The apply is over: answer it and free the slot.
+    fn apply_finish(&mut self, resp: Resp, out: &mut Vec<Output>) {
+        let a = self.remote.apply.as_ref().expect("applying");
+        let (peer, g, seq) = (a.peer, a.g, a.seq);
+        // The slot stays taken while answering, so that the channel just served
+        // does not take it again at once: the other channels, which may have waited
+        // for it, come first (round robin). Otherwise one group's resync starves
+        // another group's requests until its primary declares the link lost.
+        self.respond(peer, g, seq, resp, out);
+        self.remote.apply = None;
+        // A takeover waiting for the apply slot (`respond` asked it while the slot
+        // was still taken) goes on now.
+        self.try_remote_admin(g, out);
+        let keys: Vec<(ArrayId, GroupId)> = self.remote.rx.keys().copied().collect();
+        let next = keys.iter().position(|k| *k > (peer, g)).unwrap_or(0);
+        for (peer, g) in keys[next..].iter().chain(&keys[..next]).copied().collect::<Vec<_>>() {
+            self.rx_next(peer, g, out);
+        }
+        // A takeover waiting for the apply to end (it froze the stream, so no next
+        // request wakes it) goes on now.
+        self.try_remote_admin(g, out);
+    }
+
+    /// A resync target could not read a chunk it must save before overwriting it:
+    /// it refuses the data (and every later `Data` of the channel), and the primary,
+    /// taking the refusal as a lost link, suspends the group with an error. The
+    /// chunk keeps its pre-resync content (the saved chunks already hold the rest of
+    /// the image), so a takeover still restores a whole pre-resync image.
+    fn save_unreadable(&mut self, out: &mut Vec<Output>) {
+        let a = self.remote.apply.as_ref().expect("applying");
+        if let Some(rx) = self.remote.rx.get_mut(&(a.peer, a.g)) {
+            rx.refusing = true;
+        }
+        self.apply_finish(Resp::Refused, out);
+    }
+
+    /// The copier could not read a chunk of its source: a copy that can never
+    /// finish suspends the group with an error (PSUE, announced `link_lost`), as
+    /// TrueCopy does; the chunk's bits stay, so a later resume copies it again (and
+    /// suspends again while it stays unreadable).
+    fn copy_source_unreadable(&mut self, g: GroupId, c: Chunk, out: &mut Vec<Output>) {
+        let Some(grp) = self.remote.groups.get_mut(&g) else { return };
+        if let Some(copy) = grp.copy.as_mut() {
+            copy.holding.remove(&c);
+        }
+        if grp.rec.primary && grp.latest().following() && grp.copy.is_some() {
+            self.lose_link(g, out);
+        }
+        // Host writes that waited for the chunk go on.
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        let waiters = std::mem::take(&mut grp.waiters);
+        self.copy_chunk_done(g, c, None, out);
+        self.rerun(waiters, out);
+    }
+
     // ---- group records ------------------------------------------------------------
 
     fn put_grec(&mut self, g: GroupId, rec: GroupRec, after: RAfter, out: &mut Vec<Output>) {
@@ -1366,14 +1464,28 @@ impl Controller {
             return;
         }
         let value = serde_json::to_vec(&rec).expect("serializable");
+        // A record that makes a transition the model must hear of is announced by
+        // the put itself (`MetaPutAnnounced`): a crash that lands it announces it too,
+        // so the durable state never runs ahead of the model's.
+        let event = match &after {
+            RAfter::LinkLost if grp.rec.following() => Some(RemoteEvent::LinkLost),
+            _ => None,
+        };
         grp.rec_put = Some((rec, after));
-        self.rsubmit(MediaOp::MetaPut { key: GroupRec::key(g), value }, RPending::Record(g), out);
+        let key = GroupRec::key(g);
+        let op = match event {
+            Some(event) => {
+                MediaOp::MetaPutAnnounced { key, value, notice: Notice::RemoteGroup { group: g, event } }
+            }
+            None => MediaOp::MetaPut { key, value },
+        };
+        self.rsubmit(op, RPending::Record(g), out);
     }
 
     fn grec_durable(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let (rec, after) = grp.rec_put.take().expect("a record put");
-        let old = std::mem::replace(&mut grp.rec, rec);
+        grp.rec = rec;
         grp.live = true;
         if let Some((rec, after)) = grp.rec_queue.pop_front() {
             self.put_grec(g, rec, after, out);
@@ -1408,10 +1520,8 @@ impl Controller {
                 self.admin_finished(g, out);
             }
             RAfter::LinkLost => {
+                // Announced by the put itself (`put_grec`).
                 self.remote.groups.get_mut(&g).expect("exists").losing = false;
-                if old.following() {
-                    out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::LinkLost }));
-                }
                 self.settle_writes(g, out);
                 self.try_remote_admin(g, out);
             }
@@ -1427,6 +1537,9 @@ impl Controller {
                 }
                 if let Some(copy) = self.remote.groups.get_mut(&g).expect("exists").copy.take() {
                     for (pair, stats) in copy.stats {
+                        if let Err(e) = Controller::check_copy_union(g, pair, &stats) {
+                            self.violate(e);
+                        }
                         out.push(Output::Notice(Notice::CopyFinished { pair, kind: copy.kind, stats }));
                     }
                 }
@@ -1779,8 +1892,9 @@ impl Controller {
             }
             RPending::CopyRead(g, c) => {
                 let MediaResult::Read(values) = result else {
-                    // An unreadable chunk: the copy stops; the bits stay for a later resume.
-                    return self.copy_chunk_done(g, c, None, out);
+                    // The copy cannot read its source (see "Media errors"): the group
+                    // suspends with an error (PSUE); the bits stay for a later resume.
+                    return self.copy_source_unreadable(g, c, out);
                 };
                 let grp = &self.remote.groups[&g];
                 if grp.copy.is_none() || !grp.rec.primary {
@@ -1810,26 +1924,36 @@ impl Controller {
                 self.rpump(g, out);
             }
             RPending::ApplyRead => {
-                let MediaResult::Read(old) = result else { panic!("a read") };
                 let a = self.remote.apply.as_mut().expect("applying");
-                a.differing = old.iter().zip(&a.values).filter(|(x, y)| x != y).count() as u64;
+                // The target's old content is read only to count what differed: an
+                // unreadable target block counts as differing, and the copy's write
+                // repairs it (see "Media errors").
+                a.differing = match result {
+                    MediaResult::Read(old) => {
+                        old.iter().zip(&a.values).filter(|(x, y)| x != y).count() as u64
+                    }
+                    _ => a.values.len() as u64,
+                };
                 let (space, block, values) = (self.volumes[&a.vol].space, a.block, a.values.clone());
                 self.rsubmit(MediaOp::Write { space, block, values }, RPending::ApplyWrite, out);
             }
             RPending::SaveWrite(c) => {
-                let MediaResult::Read(values) = result else { panic!("a read") };
+                let MediaResult::Read(values) = result else {
+                    // The pre-resync image of this chunk cannot be read, so it cannot
+                    // be kept: the target refuses the data (see "Media errors").
+                    return self.save_unreadable(out);
+                };
                 let a = self.remote.apply.as_ref().expect("applying");
                 let (b, _) = self.chunk_blocks((a.vol, c));
                 let space = SpaceId(SAVE_SPACE | self.volumes[&a.vol].space.0);
                 self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::SavePut, out);
             }
             RPending::SavePut => {
-                let a = self.remote.apply.as_mut().expect("applying");
-                let c = a.to_save.remove(0);
+                let a = self.remote.apply.as_ref().expect("applying");
+                let c = a.to_save[0];
                 let (g, vol) = (a.g, a.vol);
-                // The chunk is saved once its mark is durable; then the apply goes on.
-                self.remote.groups.get_mut(&g).expect("exists").saved.insert((vol, c));
-                // The mark is durable before the overwrite.
+                // The mark is durable before the overwrite; the chunk counts as saved
+                // (and the apply goes on) once it is.
                 self.rsubmit(
                     MediaOp::MetaPut { key: save_key(g, (vol, c)), value: Vec::new() },
                     RPending::SaveMarked,
@@ -1838,26 +1962,8 @@ impl Controller {
             }
             RPending::ApplyWrite => {
                 let a = self.remote.apply.as_ref().expect("applying");
-                let (peer, g, seq) = (a.peer, a.g, a.seq);
                 let differing = if a.copy { a.differing } else { 0 };
-                // The slot stays taken while answering, so that the channel just
-                // served does not take it again at once: the other channels, which
-                // may have waited for it, come first (round robin). Otherwise one
-                // group's resync starves another group's requests until its primary
-                // declares the link lost.
-                self.respond(peer, g, seq, Resp::Applied { differing }, out);
-                self.remote.apply = None;
-                // A takeover waiting for the apply slot (`respond` asked it while the
-                // slot was still taken) goes on now.
-                self.try_remote_admin(g, out);
-                let keys: Vec<(ArrayId, GroupId)> = self.remote.rx.keys().copied().collect();
-                let next = keys.iter().position(|k| *k > (peer, g)).unwrap_or(0);
-                for (peer, g) in keys[next..].iter().chain(&keys[..next]).copied().collect::<Vec<_>>() {
-                    self.rx_next(peer, g, out);
-                }
-                // A takeover waiting for the apply to end (it froze the stream, so no
-                // next request wakes it) goes on now.
-                self.try_remote_admin(g, out);
+                self.apply_finish(Resp::Applied { differing }, out);
             }
             RPending::ChunkRead(g, peer, seq) => {
                 let values = match result {
@@ -1867,24 +1973,37 @@ impl Controller {
                 self.respond(peer, g, seq, Resp::Values(values), out);
             }
             RPending::RestoreRead(g, c) => {
-                let MediaResult::Read(values) = result else { panic!("a read") };
+                let MediaResult::Read(values) = result else {
+                    // The saved image lives in the array's private space, which no
+                    // injected fault names: a failed read there is taken as transient
+                    // and retried (see "Media errors").
+                    let (b, n) = self.chunk_blocks(c);
+                    let space = SpaceId(SAVE_SPACE | self.volumes[&c.0].space.0);
+                    return self.rsubmit(
+                        MediaOp::Read { space, block: b, len: n as u32 },
+                        RPending::RestoreRead(g, c),
+                        out,
+                    );
+                };
                 let (b, _) = self.chunk_blocks(c);
                 let space = self.volumes[&c.0].space;
                 self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::RestoreWrite(g), out);
             }
-            RPending::RestoreWrite(g) => {
-                let done = {
-                    let r = self.remote.restoring.get_mut(&g).expect("restoring");
-                    r.1 -= 1;
-                    r.1 == 0
-                };
-                if done {
-                    self.remote.restoring.remove(&g);
-                    self.takeover_commit(g, out);
+            RPending::RestoreBit(g, k) => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.bits.insert(k, Bit::Durable);
                 }
+                self.restore_step(g, out);
             }
+            RPending::RestoreWrite(g) => self.restore_step(g, out),
             RPending::DoubtWrite(g, c) => self.doubt_resolved(g, c, out),
-            RPending::SaveMarked => self.apply_step(out),
+            RPending::SaveMarked => {
+                let a = self.remote.apply.as_mut().expect("applying");
+                let c = a.to_save.remove(0);
+                let (g, vol) = (a.g, a.vol);
+                self.remote.groups.get_mut(&g).expect("exists").saved.insert((vol, c));
+                self.apply_step(out)
+            }
             RPending::SecondaryListing(g, from, seq, primary) => {
                 let MediaResult::Allocated(blocks) = result else { panic!("an allocation listing") };
                 let grain = self.grain;
@@ -1949,6 +2068,19 @@ impl Controller {
                 self.send_req(peer, g, req, Purpose::Admin, out);
             }
             RPending::Forget => {}
+        }
+    }
+
+    /// One more restored chunk (or its change bit) of a takeover is durable.
+    fn restore_step(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let done = {
+            let r = self.remote.restoring.get_mut(&g).expect("restoring");
+            r.1 -= 1;
+            r.1 == 0
+        };
+        if done {
+            self.remote.restoring.remove(&g);
+            self.takeover_commit(g, out);
         }
     }
 
@@ -2530,7 +2662,22 @@ impl Controller {
                     return self.takeover_commit(g, out);
                 }
                 // Mid-resync: the pre-resync image comes back, never a half-copied one.
-                self.remote.restoring.insert(g, (req, saved.len() as u32));
+                // Each restored chunk may now differ from the primary's (which holds
+                // what the resync and the replicated writes brought, their activity
+                // bits gone): it gets a change bit of the resync's session (older than
+                // the takeover's, so not "written since"), durable before the record,
+                // so a later failback or resume copies it.
+                let session = grp.rec.session;
+                self.remote.restoring.insert(g, (req, 2 * saved.len() as u32));
+                for &c in &saved {
+                    let grp = self.remote.groups.get_mut(&g).expect("exists");
+                    grp.bits.entry((session, c)).or_insert(Bit::Putting);
+                    self.rsubmit(
+                        MediaOp::MetaPut { key: bit_key(g, session, c), value: Vec::new() },
+                        RPending::RestoreBit(g, (session, c)),
+                        out,
+                    );
+                }
                 for c in saved {
                     let (b, n) = self.chunk_blocks(c);
                     let space = SpaceId(SAVE_SPACE | self.volumes[&c.0].space.0);
@@ -2549,26 +2696,13 @@ impl Controller {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let Some((req, _)) = grp.admin.front().cloned() else { return };
         let mut rec = grp.latest().clone();
-        // The restored chunks differ from the primary's (which dropped the bits of the
-        // writes this side had applied during the resync): they become changes since
-        // the suspension here, so the next resume or failback copies them.
-        let epoch = rec.session;
+        // (Chunks restored mid-resync got their change bits before this record: stage 2
+        // of the takeover.)
         rec.state = RemoteState::Swapped;
         rec.session += 1;
         rec.saving = false;
         grp.stage = 3;
         let saved: Vec<Chunk> = std::mem::take(&mut grp.saved).into_iter().collect();
-        let mut puts = Vec::new();
-        for &c in &saved {
-            if let std::collections::btree_map::Entry::Vacant(e) = grp.bits.entry((epoch, c)) {
-                e.insert(Bit::Durable);
-                puts.push(c);
-            }
-        }
-        for c in puts {
-            let key = bit_key(g, epoch, c);
-            self.rsubmit(MediaOp::MetaPut { key, value: Vec::new() }, RPending::Forget, out);
-        }
         self.put_grec(g, rec, RAfter::TookOver(req, saved), out);
     }
 
@@ -2845,7 +2979,8 @@ impl Controller {
     // ---- invariants ---------------------------------------------------------------
 
     /// S3's cheap invariants of this array's own state.
-    pub(super) fn remote_check(&self) -> Result<(), String> {
+    pub(super) fn remote_check(&self, probe: &Probe<'_>) -> Result<(), String> {
+        self.check_saved_before_overwrite(probe)?;
         for (g, grp) in &self.remote.groups {
             // A write in flight to a primary holds its bits (write-intent).
             for w in self.remote.writes.values().filter(|w| w.g == *g) {

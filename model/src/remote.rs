@@ -123,7 +123,9 @@ pub enum RemoteEvent {
     /// The initial copy or a resync finished: `copy`, `resync` → `pair`.
     Synced,
     /// The secondary could not be reached (unplanned): `copy`, `pair`, `resync` →
-    /// `suspended_error`. In `swapped` (the old primary learns of the takeover late)
+    /// `suspended_error`. Also a copy that cannot go on because of a media error (its
+    /// source block, or the block of the secondary's pre-resync image it would
+    /// overwrite, is unreadable): TrueCopy's PSUE, the same transition. In `swapped` (the old primary learns of the takeover late)
     /// the state stays and a sync, fence `data` primary is fenced.
     LinkLost,
 }

@@ -1,6 +1,7 @@
 //! The event loop and the simulated world.
 
 mod offload;
+mod remote_probe;
 
 pub use offload::{OFFLOAD_WITHOUT_FLUSH, WINDOW_MAX_NS};
 
@@ -1210,6 +1211,7 @@ impl<'a> World<'a> {
                 let hist =
                     self.record_invoke(array_process(ArrayId(a as u32)), Op::RemoteEvent { group, event });
                 self.complete(hist, Completion::Returned(Ok(Reply::Done)));
+                self.probe_remote();
             }
             Notice::Backup { backup, event } => {
                 let what = match event {
@@ -1280,6 +1282,7 @@ impl<'a> World<'a> {
         if let Err(message) = engine.check(&Probe::Quiescent { media: &arr.media }) {
             self.record_violation(a, message);
         }
+        self.probe_remote();
     }
 
     fn record_violation(&mut self, a: usize, message: String) {

@@ -305,13 +305,12 @@ fn backup_command(e: &mut Emit<'_>) {
 /// suspends it with an error; modelling that transition is open work), so the run
 /// would end on the liveness bound.
 ///
-/// Nor on a volume in a remote pair: a resync target whose save read (the
-/// before-resync-target image) hits a latent sector error panics the engine
-/// (`engine/src/remote.rs`, `RPending::SaveWrite`; open work, found by this fuzzer).
+/// Volumes in remote pairs take them too (S3 seeds, full profile): an unreadable copy
+/// source or pre-resync image suspends the group with an error (see
+/// `engine/src/remote.rs`, "Media errors").
 fn media_error(e: &mut Emit<'_>) {
     let candidates: Vec<usize> = (0..e.topo.volumes.len())
         .filter(|&i| !e.topo.twins.iter().any(|(_, m, _)| *m == e.topo.volumes[i].0))
-        .filter(|&i| !remote::in_remote_pair(e.topo, &e.topo.volumes[i].0))
         .collect();
     let v = candidates[e.rng.index(&candidates)];
     let blocks = e.topo.volume_blocks[v];
@@ -321,7 +320,7 @@ fn media_error(e: &mut Emit<'_>) {
 }
 
 fn media_errorable(t: &Topology) -> bool {
-    t.volumes.iter().any(|(v, _)| !remote::in_remote_pair(t, v))
+    !t.volumes.is_empty()
 }
 
 fn pairable(t: &Topology) -> bool {

@@ -130,13 +130,17 @@ pub const CATALOG: &[PlantedBug] = &[
         name: "bit-cleared-before-remote-ack",
         description: "S3: a write's change-map bit is cleared once the write is done at the primary, whether or not the secondary acknowledged it, so writes a link loss or suspension kept from the secondary are missing from the next resync and the secondary keeps stale blocks (DRBD/SRDF invalid-track bookkeeping)",
         level: Level::Engine,
-        caught_by: &[CheckName::Linearizability],
+        // The cross-array probe (the change maps cover every differing block) sees
+        // the uncovered difference as soon as the group is suspended.
+        caught_by: &[CheckName::Linearizability, CheckName::Invariants],
     },
     PlantedBug {
         name: "failback-forgets-unshipped-writes",
         description: "S3: the reverse resync at a failback copies only the new primary's change map and ignores the old primary's own (the writes it made that never reached the secondary before the takeover), so the new secondary keeps blocks the new primary never had and a later takeover shows them (SRDF's invalid tracks on the R1 side at failback)",
         level: Level::Engine,
-        caught_by: &[CheckName::Linearizability],
+        // The cross-array probe sees the stale blocks no change map covers once the
+        // group is suspended again.
+        caught_by: &[CheckName::Linearizability, CheckName::Invariants],
     },
     PlantedBug {
         name: "split-brain-not-detected",

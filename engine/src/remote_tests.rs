@@ -1,0 +1,348 @@
+//! Unit tests of the remote paths' media errors and of S3's probes: two controllers
+//! joined by an in-order link the test can cut, over media whose unreadable blocks
+//! the test chooses (a write repairs one).
+
+use super::*;
+use crate::iface::{ArrayEngine, Input, TimerId};
+use model::{OpResult, Reply};
+
+const A: usize = 0;
+const B: usize = 1;
+const P: VolumeId = VolumeId(0);
+const R: VolumeId = VolumeId(1);
+const G: GroupId = GroupId(0);
+const BLOCKS: u64 = 64;
+
+struct Net {
+    c: [Controller; 2],
+    media: [BTreeMap<(SpaceId, u64), Value>; 2],
+    meta: [Metadata; 2],
+    /// Unreadable blocks (a write repairs one); `once`: unreadable for one read only.
+    bad: [BTreeSet<(SpaceId, u64)>; 2],
+    once: [BTreeSet<(SpaceId, u64)>; 2],
+    queue: VecDeque<(usize, Input)>,
+    timers: Vec<(usize, TimerId)>,
+    link_up: bool,
+    seq: u64,
+    replies: Vec<(usize, ReqId, OpResult)>,
+    events: Vec<(usize, RemoteEvent)>,
+    /// Failed probes (`check` at every media write).
+    violations: Vec<String>,
+    /// Reads that failed, per array.
+    read_errors: [u32; 2],
+}
+
+impl Net {
+    fn new() -> Net {
+        let config = |id: u32, vol: VolumeId, peer: VolumeId| ArrayConfig {
+            id: ArrayId(id),
+            name: if id == 0 { "A".into() } else { "B".into() },
+            volumes: vec![(vol, BLOCKS)],
+            change_grain: 1,
+            remote_volumes: vec![(peer, ArrayId(1 - id), BLOCKS)],
+        };
+        let configs = [config(0, P, R), config(1, R, P)];
+        let mut n = Net {
+            c: [Controller::new(&configs[0]), Controller::new(&configs[1])],
+            media: Default::default(),
+            meta: Default::default(),
+            bad: Default::default(),
+            once: Default::default(),
+            queue: VecDeque::new(),
+            timers: Vec::new(),
+            link_up: true,
+            seq: 0,
+            replies: Vec::new(),
+            events: Vec::new(),
+            violations: Vec::new(),
+            read_errors: [0, 0],
+        };
+        n.queue.push_back((A, Input::Started));
+        n.queue.push_back((B, Input::Started));
+        n.run();
+        n
+    }
+
+    fn media_op(&mut self, a: usize, op: MediaOp) -> MediaResult {
+        match op {
+            MediaOp::Read { space, block, len } => {
+                let end = block + u64::from(len);
+                let bad = (block..end)
+                    .find(|b| self.bad[a].contains(&(space, *b)) || self.once[a].contains(&(space, *b)));
+                if let Some(b) = bad {
+                    self.once[a].remove(&(space, b));
+                    self.read_errors[a] += 1;
+                    return MediaResult::ReadError { block: b };
+                }
+                MediaResult::Read(
+                    (block..end)
+                        .map(|b| self.media[a].get(&(space, b)).copied().unwrap_or_default())
+                        .collect(),
+                )
+            }
+            MediaOp::Write { space, block, values } => {
+                for (i, v) in values.into_iter().enumerate() {
+                    self.bad[a].remove(&(space, block + i as u64));
+                    self.media[a].insert((space, block + i as u64), v);
+                }
+                MediaResult::Written
+            }
+            MediaOp::MetaPut { key, value } | MediaOp::MetaPutAnnounced { key, value, .. } => {
+                self.meta[a].insert(key, value);
+                MediaResult::Written
+            }
+            MediaOp::MetaDelete { key } => {
+                self.meta[a].remove(&key);
+                MediaResult::Written
+            }
+            MediaOp::Allocated { space } => MediaResult::Allocated(
+                self.media[a]
+                    .range((space, 0)..(SpaceId(space.0 + 1), 0))
+                    .filter(|(_, v)| !v.is_zero())
+                    .map(|((_, b), _)| *b)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Delivers everything, firing the timers whenever nothing else is left (at most
+    /// `4 * LOST_TICKS` times in a row without other progress).
+    fn run(&mut self) {
+        let mut idle_ticks = 0;
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            assert!(steps < 1_000_000, "the arrays never settle");
+            let Some((a, input)) = self.queue.pop_front() else {
+                if self.timers.is_empty() || idle_ticks >= 4 * LOST_TICKS {
+                    return;
+                }
+                idle_ticks += 1;
+                for (a, timer) in std::mem::take(&mut self.timers) {
+                    self.queue.push_back((a, Input::Timer { timer }));
+                }
+                continue;
+            };
+            if !matches!(input, Input::Timer { .. }) {
+                idle_ticks = 0;
+            }
+            let mut out = Vec::new();
+            self.c[a].handle(input, &mut out);
+            for o in out {
+                match o {
+                    Output::Media { io, op } => {
+                        if let MediaOp::Write { space, block, values } = &op
+                            && let Err(e) = self.c[a].check(&Probe::MediaWrite {
+                                space: *space,
+                                block: *block,
+                                len: values.len() as u64,
+                            })
+                        {
+                            self.violations.push(e);
+                        }
+                        if let MediaOp::MetaPutAnnounced {
+                            notice: Notice::RemoteGroup { event, .. }, ..
+                        } = &op
+                        {
+                            self.events.push((a, *event));
+                        }
+                        let result = self.media_op(a, op);
+                        self.queue.push_back((a, Input::MediaDone { io, result }));
+                    }
+                    Output::Reply { req, result } => self.replies.push((a, req, result)),
+                    Output::Timer { timer, .. } => self.timers.push((a, timer)),
+                    Output::Send { to, msg } => {
+                        if self.link_up {
+                            self.queue
+                                .push_back((to.0 as usize, Input::Peer { from: ArrayId(a as u32), msg }));
+                        }
+                    }
+                    Output::Notice(Notice::RemoteGroup { event, .. }) => self.events.push((a, event)),
+                    Output::Notice(_) => {}
+                }
+            }
+        }
+    }
+
+    fn op(&mut self, a: usize, op: Op) -> OpResult {
+        self.seq += 1;
+        let req = ReqId { host: 1, seq: self.seq };
+        self.queue.push_back((a, Input::Host { req, op }));
+        self.run();
+        let i = self.replies.iter().position(|r| r.0 == a && r.1 == req).expect("answered");
+        self.replies.remove(i).2
+    }
+
+    fn write(&mut self, block: u64, seq: u32) {
+        let values = vec![Value::pack(1, seq, 0)];
+        assert_eq!(self.op(A, Op::Write { vol: P, block, values }), Ok(Reply::Done));
+    }
+
+    fn create(&mut self) {
+        let op = Op::RemotePairCreate {
+            pair: PairId(0),
+            primary: P,
+            secondary: R,
+            group: G,
+            mode: RemoteMode::Sync,
+            fence: Fence::Never,
+            split_brain: SplitBrainPolicy::Refuse,
+        };
+        assert_eq!(self.op(A, op), Ok(Reply::Done));
+        assert_eq!(self.events, vec![(B, RemoteEvent::Synced)], "the initial copy ends");
+        self.events.clear();
+    }
+
+    fn block(&self, a: usize, vol: VolumeId, block: u64) -> Value {
+        self.media[a].get(&(SpaceId(vol.0), block)).copied().unwrap_or_default()
+    }
+
+    fn image(&self, a: usize, vol: VolumeId) -> Vec<Value> {
+        (0..BLOCKS).map(|b| self.block(a, vol, b)).collect()
+    }
+
+    fn state(&self, a: usize) -> RemoteState {
+        self.c[a].remote.groups[&G].rec.state
+    }
+
+    /// A created, synced pair with blocks 0..16 written; then suspended and blocks
+    /// 0..8 written again (the resync's union). Returns the secondary's image at the
+    /// suspension (its pre-resync image).
+    fn suspended_with_changes() -> (Net, Vec<Value>) {
+        let mut n = Net::new();
+        n.create();
+        for b in 0..16 {
+            n.write(b, b as u32 + 1);
+        }
+        assert_eq!(n.op(A, Op::Suspend { group: G }), Ok(Reply::Done));
+        let image = n.image(B, R);
+        assert_eq!(image, n.image(A, P), "sync: the secondary held every write");
+        for b in 0..8 {
+            n.write(b, 100 + b as u32);
+        }
+        (n, image)
+    }
+}
+
+#[test]
+fn an_unreadable_target_block_counts_as_differing_and_the_copy_repairs_it() {
+    let mut n = Net::new();
+    for b in 0..4 {
+        n.write(b, b as u32 + 1);
+    }
+    n.media[B].insert((SpaceId(R.0), 2), Value::pack(9, 9, 0));
+    n.bad[B].insert((SpaceId(R.0), 2));
+    n.create();
+    assert!(n.read_errors[B] > 0, "the initial copy read the unreadable target block");
+    assert!(n.bad[B].is_empty(), "the copy's write repaired it");
+    assert_eq!(n.image(B, R), n.image(A, P));
+    assert_eq!(n.state(A), RemoteState::Pair);
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+#[test]
+fn an_unreadable_copy_source_suspends_the_group_with_an_error() {
+    let (mut n, pre) = Net::suspended_with_changes();
+    n.bad[A].insert((SpaceId(P.0), 3));
+    assert_eq!(n.op(A, Op::Resume { group: G }), Ok(Reply::Done));
+    // Not retried forever, not a panic: the group is suspended with an error.
+    assert_eq!(n.events, vec![(A, RemoteEvent::LinkLost)]);
+    assert_eq!(n.state(A), RemoteState::SuspendedError);
+    assert!(!n.c[A].busy(), "no copy left running");
+    assert_eq!(n.block(B, R, 3), pre[3], "the unreadable chunk never reached the secondary");
+    assert!(n.c[A].remote.groups[&G].bits.keys().any(|k| k.1 == (P, 3)), "its bit stays for a later resume");
+    // A takeover finds the pre-resync image.
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    assert_eq!(n.image(B, R), pre);
+    // Once a host write repairs the block, a resume from the primary (the
+    // secondary wrote nothing since its takeover) copies the union and completes.
+    n.write(3, 500);
+    assert!(n.bad[A].is_empty());
+    assert_eq!(n.op(A, Op::Resume { group: G }), Ok(Reply::Done));
+    assert_eq!(n.state(A), RemoteState::Pair);
+    assert_eq!(n.image(B, R), n.image(A, P));
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+#[test]
+fn an_unreadable_pre_resync_block_is_never_overwritten_and_the_takeover_restores_the_rest() {
+    let (mut n, pre) = Net::suspended_with_changes();
+    n.bad[B].insert((SpaceId(R.0), 5));
+    // The save area of the first chunks fails once: the restore retries it.
+    n.once[B].insert((SpaceId(SAVE_SPACE | R.0), 0));
+    assert_eq!(n.op(A, Op::Resume { group: G }), Ok(Reply::Done));
+    assert_eq!(n.events, vec![(A, RemoteEvent::LinkLost)], "the target's refusal suspends the group");
+    assert_eq!(n.state(A), RemoteState::SuspendedError);
+    assert!(n.bad[B].contains(&(SpaceId(R.0), 5)), "the block whose pre-resync content is unreadable stays");
+    assert!(!n.c[A].busy() && !n.c[B].busy());
+    // Chunks before it were saved and overwritten: the takeover restores them.
+    assert!(!n.c[B].remote.groups[&G].saved.is_empty());
+    assert_ne!(n.image(B, R), pre, "the secondary is half copied before the takeover");
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    assert!(n.once[B].is_empty(), "the restore hit the failing save read");
+    let mut now = n.image(B, R);
+    now[5] = pre[5];
+    assert_eq!(now, pre, "the whole pre-resync image is back");
+    // The restored chunks differ from the primary: they are tracked, so a failback
+    // would copy them.
+    let grp = &n.c[B].remote.groups[&G];
+    for c in 0..5 {
+        assert!(grp.bits.keys().any(|k| k.1 == (R, c)), "restored chunk {c} has a change bit");
+    }
+    assert!(!grp.wrote(), "restored chunks are not writes since the takeover (no false split brain)");
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+#[test]
+fn the_save_probe_fires_on_an_overwrite_of_an_unsaved_chunk() {
+    let (mut n, _) = Net::suspended_with_changes();
+    let write = Probe::MediaWrite { space: SpaceId(R.0), block: 2, len: 2 };
+    assert_eq!(n.c[B].check(&write), Ok(()), "not a resync target");
+    let grp = n.c[B].remote.groups.get_mut(&G).expect("exists");
+    grp.rec.state = RemoteState::Resync;
+    grp.rec.saving = true;
+    grp.saved.insert((R, 2));
+    let e = n.c[B].check(&write).expect_err("chunk 3 is not saved");
+    assert!(e.contains("chunk 3") && e.contains("before its pre-resync content is saved"), "{e}");
+    n.c[B].remote.groups.get_mut(&G).expect("exists").saved.insert((R, 3));
+    assert_eq!(n.c[B].check(&write), Ok(()));
+    // Writes elsewhere (the save area) are not judged.
+    let save = Probe::MediaWrite { space: SpaceId(SAVE_SPACE | R.0), block: 9, len: 1 };
+    assert_eq!(n.c[B].check(&save), Ok(()));
+}
+
+#[test]
+fn the_union_probe_fires_when_a_copy_drops_a_chunk() {
+    let exact = CopyStats { blocks_copied: 8, union_blocks: 8, differing_blocks: 3, chunks: 8 };
+    assert_eq!(Controller::check_copy_union(G, PairId(0), &exact), Ok(()));
+    let short = CopyStats { blocks_copied: 7, ..exact };
+    let e = Controller::check_copy_union(G, PairId(0), &short).expect_err("a chunk was dropped");
+    assert!(e.contains("copied 7 blocks") && e.contains("union of the change maps is 8"), "{e}");
+}
+
+#[test]
+fn the_views_cover_what_each_side_changed_since_the_suspension() {
+    let (mut n, _) = Net::suspended_with_changes();
+    let a = n.c[A].remote_pairs();
+    let b = n.c[B].remote_pairs();
+    assert_eq!((a.len(), b.len()), (1, 1));
+    let (a, b) = (&a[0], &b[0]);
+    assert!(a.primary && !b.primary && a.settled && b.settled && a.consistent);
+    assert_eq!((a.state, b.state), (RemoteState::Suspended, RemoteState::Suspended));
+    for blk in 0..8 {
+        assert!(a.covered.iter().any(|r| r.0 <= blk && blk < r.1), "block {blk} covered at the primary");
+    }
+    assert!(b.covered.is_empty(), "the secondary wrote nothing");
+    // Every differing block is covered: what the simulator's probe checks.
+    for blk in 0..BLOCKS {
+        if n.block(A, P, blk) != n.block(B, R, blk) {
+            assert!(a.covered.iter().chain(&b.covered).any(|r| r.0 <= blk && blk < r.1), "block {blk}");
+        }
+    }
+    // A takeover mid-nothing: the secondary's writes are covered on its side.
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    assert_eq!(n.op(B, Op::Write { vol: R, block: 40, values: vec![Value::pack(2, 1, 0)] }), Ok(Reply::Done));
+    let b = n.c[B].remote_pairs();
+    assert!(b[0].covered.iter().any(|r| r.0 <= 40 && 40 < r.1));
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
