@@ -131,8 +131,9 @@ pub const CATALOG: &[PlantedBug] = &[
         description: "S3: a write's change-map bit is cleared once the write is done at the primary, whether or not the secondary acknowledged it, so writes a link loss or suspension kept from the secondary are missing from the next resync and the secondary keeps stale blocks (DRBD/SRDF invalid-track bookkeeping)",
         level: Level::Engine,
         // The cross-array probe (the change maps cover every differing block) sees
-        // the uncovered difference as soon as the group is suspended.
-        caught_by: &[CheckName::Linearizability, CheckName::Invariants],
+        // the uncovered difference as soon as the group is suspended; an async
+        // secondary missing them after a takeover is no prefix.
+        caught_by: &[CheckName::Linearizability, CheckName::Invariants, CheckName::RemotePrefix],
     },
     PlantedBug {
         name: "failback-forgets-unshipped-writes",
