@@ -124,7 +124,9 @@ pub const CATALOG: &[PlantedBug] = &[
         name: "async-out-of-order",
         description: "S3: an async primary holds one acknowledged write back until its next link tick while the writes after it ship, so the secondary applies a later write before an earlier acknowledged one and a link cut leaves it with a hole: not a prefix of the acknowledged write order",
         level: Level::Engine,
-        caught_by: &[CheckName::RemotePrefix],
+        // The cross-array probe sees it too: the late write lands over a newer one at
+        // the secondary after its bit went, so a suspended group differs uncovered.
+        caught_by: &[CheckName::RemotePrefix, CheckName::Invariants],
     },
     PlantedBug {
         name: "bit-cleared-before-remote-ack",
