@@ -1727,6 +1727,13 @@ impl Controller {
         let (g, req) = (w.g, w.req);
         out.push(Output::Reply { req, result: Ok(Reply::Done) });
         let grp = &self.remote.groups[&g];
+        if grp.rec.primary && grp.losing && grp.rec.mode == RemoteMode::Async {
+            // The link-lost record is being put: the channel is gone, and a new one
+            // would carry this write to the secondary ahead of the earlier writes the
+            // old one lost (a hole). Its bits keep it for the resync.
+            self.release_writers(wid, out);
+            return self.finish_write(wid, false, out);
+        }
         if grp.rec.primary && grp.rec.following() && grp.rec.mode == RemoteMode::Async {
             // Acknowledged; now shipped in order. The bits stay until the secondary has it.
             let peer = grp.rec.peer;
