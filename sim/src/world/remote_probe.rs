@@ -47,14 +47,21 @@ impl World<'_> {
     /// The first block where the two sides differ and no change map covers it.
     fn uncovered(&self, a: usize, x: &RemotePairView, b: usize, y: &RemotePairView) -> Option<String> {
         let (cx, cy, bx, by) = (merged(&x.covered), merged(&y.covered), merged(&x.busy), merged(&y.busy));
-        let writing = |arr: usize, space: SpaceId, blk: u64| {
-            self.arrays[arr].inflight.values().any(|op| match op {
-                MediaOp::Write { space: s, block, values } => {
-                    *s == space && *block <= blk && blk < block + values.len() as u64
-                }
-                _ => false,
-            })
+        // The media writes in flight on each volume, gathered once (not per block).
+        let writing = |arr: usize, space: SpaceId| {
+            let ranges: Vec<(u64, u64)> = self.arrays[arr]
+                .inflight
+                .values()
+                .filter_map(|op| match op {
+                    MediaOp::Write { space: s, block, values } if *s == space => {
+                        Some((*block, block + values.len() as u64))
+                    }
+                    _ => None,
+                })
+                .collect();
+            merged(&ranges)
         };
+        let (wx, wy) = (writing(a, x.space), writing(b, y.space));
         let (ma, mb) = (&self.arrays[a].media, &self.arrays[b].media);
         let end = x.blocks.min(y.blocks);
         let mut blocks = ma.allocated(x.space, 0, end);
@@ -65,7 +72,7 @@ impl World<'_> {
             if within(&cx, blk) || within(&cy, blk) {
                 continue;
             }
-            if within(&bx, blk) || within(&by, blk) || writing(a, x.space, blk) || writing(b, y.space, blk) {
+            if [&bx, &by, &wx, &wy].iter().any(|r| within(r, blk)) {
                 continue;
             }
             let (vx, vy) = (ma.block(x.space, blk), mb.block(y.space, blk));
