@@ -132,6 +132,36 @@ fn merge_combines_shards_and_rejects_bad_lines() {
     assert!(err.contains("b.jsonl:1:"), "{err}");
 }
 
+/// Shards of different profiles do not merge (their seeds mean different scenarios);
+/// a `full` campaign's important combinations are the S3 and S0 ones.
+#[test]
+fn merge_refuses_mixed_profiles_and_judges_coverage_by_the_profile() {
+    let dir = std::env::temp_dir().join(format!("mirrorsim-merge-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let summary = |profile: &str| {
+        format!(
+            "{{\"type\":\"summary\",\"wall_s\":1.0,\"coverage\":{{\"runs\":1,\"profile\":\"{profile}\",\"facts\":[]}}}}\n"
+        )
+    };
+    let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    std::fs::write(&a, summary("full")).unwrap();
+    std::fs::write(&b, summary("standard")).unwrap();
+    let (code, _, err) = mirrorsim(&["merge", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("b.jsonl:1:") && err.contains("full profile"), "{err}");
+    std::fs::write(&b, summary("fast")).unwrap();
+    let (code, _, err) = mirrorsim(&["merge", b.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("\"fast\" is no profile"), "{err}");
+    let (code, text, err) = mirrorsim(&["merge", a.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(v["coverage"]["profile"], "full");
+    let missing: Vec<&str> =
+        v["coverage"]["important_missing"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert_eq!(missing, mirrorsim::fuzz::coverage::IMPORTANT_FULL);
+}
+
 #[test]
 fn replay_json_has_runs_fields_and_the_asked_lines() {
     let (code, out, err) =

@@ -336,3 +336,30 @@ fn the_cross_array_probe_catches_a_bit_cleared_before_the_secondary_has_the_writ
     let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
     assert!(r.result.violations.is_empty(), "{:?}", r.result.violations);
 }
+
+/// The coverage report names the S3 races each scenario is about, in the group's
+/// state as the model moves it.
+#[test]
+fn coverage_names_the_group_states_commands_events_and_faults_met() {
+    let facts = |name: &str| {
+        let r = run(name);
+        let sc = scenario::load(Path::new(&format!("scenarios/{name}.json"))).unwrap();
+        mirrorsim::fuzz::coverage::run_facts(&sc.config, &r.result)
+    };
+    let f = facts("s3-primary-crash-mid-resync-takeover");
+    for want in [
+        "remote command remote_pair_create in none -> ok",
+        "remote event synced in copy",
+        "remote command resume in suspended -> ok",
+        "remote fault array_crash in resync",
+        "remote command takeover in resync -> ok",
+    ] {
+        assert!(f.contains_key(want), "{want}: {f:?}");
+    }
+    let f = facts("s3-split-brain-refuse");
+    assert!(f.contains_key("remote command resume in swapped -> split_brain"), "{f:?}");
+    assert!(f.contains_key("remote write to the secondary in swapped -> ok"), "{f:?}");
+    let f = facts("s3-link-failure-sync-fence-data");
+    assert!(f.contains_key("remote event link_lost in pair"), "{f:?}");
+    assert!(f.contains_key("remote write to the primary in suspended_error -> fenced"), "{f:?}");
+}

@@ -333,6 +333,7 @@ pub fn run(opts: &Options, interrupt: &Arc<Interrupt>, mut on_result: impl FnMut
     drop(tx);
 
     let mut summary = Summary::default();
+    summary.coverage.profile = opts.profile;
     let mut pending: BTreeMap<u64, SeedResult> = BTreeMap::new();
     let mut emitted = 0u64;
     loop {

@@ -21,16 +21,27 @@
 //!   that kind was running on an affected array;
 //! - `fault <kind>`: the fault happened at all;
 //! - S0's facts (`backup command ...`, `backup event ...`, `fault <kind> during backup
-//!   copy`, ...): see `coverage_backup.rs`.
+//!   copy`, ...): see `coverage_backup.rs`;
+//! - S3's facts (`remote command <f> in <group state> -> <outcome>`, `remote event ...`,
+//!   `remote fault <kind> in <group state>`, `remote write to the <side> ...`): see
+//!   `coverage_remote.rs`.
+//!
+//! Each profile has its list of important combinations ([`important`]): `standard`
+//! insists on [`IMPORTANT`]; `full` on [`IMPORTANT_FULL`], the S3 and S0 races that
+//! only its seeds reach (the standard ones are the standard campaign's to reach).
 
 #[path = "coverage_backup.rs"]
 mod backup;
+#[path = "coverage_remote.rs"]
+mod remote;
 
 use model::{ArrayId, Completion, Op, OpResult, PairEvent, PairId, PairState, Reply, VolumeId};
 use serde_json::json;
 use sim::trace::TraceKind;
 use sim::{RunResult, SimConfig};
 use std::collections::{BTreeMap, BTreeSet};
+
+use super::generate::Profile;
 
 /// The combinations a campaign of the standard profile must reach (`--require-coverage`):
 /// the races the harness exists to explore. Each is reached by the CI campaign's seed
@@ -62,6 +73,42 @@ pub const IMPORTANT: &[&str] = &[
     "event suspended in mirrored",
 ];
 
+/// The combinations a campaign of the `full` profile must reach: the S3 and S0 races
+/// only its seeds explore (the standard ones are the standard campaign's). Each is
+/// reached by CI's `full` seed range several times over.
+pub const IMPORTANT_FULL: &[&str] = &[
+    "remote command suspend in pair -> ok",
+    "remote command resume in suspended -> ok",
+    "remote command resume in suspended_error -> ok",
+    "remote command resume in swapped -> split_brain",
+    "remote command takeover in pair -> ok",
+    "remote command takeover in resync -> ok",
+    "remote command takeover in suspended_error -> ok",
+    "remote command failback in swapped -> ok",
+    "remote event link_lost in pair",
+    "remote event link_lost in resync",
+    "remote event link_lost in swapped",
+    "remote event synced in resync",
+    "remote fault array_crash in resync",
+    "remote fault array_crash in swapped",
+    "remote fault media_error in pair",
+    "remote write to the secondary in swapped -> ok",
+    "remote write to the primary in suspended_error -> fenced",
+    "fault array_crash during remote_resync copy",
+    "fault link_down during remote_resync copy",
+    "fault array_crash during remote_failback copy",
+    "backup event complete",
+    "backup copy with host writes to the source",
+];
+
+/// The important combinations of a profile's campaigns.
+pub fn important(profile: Profile) -> &'static [&'static str] {
+    match profile {
+        Profile::Standard => IMPORTANT,
+        Profile::Full => IMPORTANT_FULL,
+    }
+}
+
 /// The facts one run reached, each with how often.
 pub type RunFacts = BTreeMap<String, u64>;
 
@@ -70,6 +117,8 @@ pub type RunFacts = BTreeMap<String, u64>;
 pub struct Coverage {
     pub facts: BTreeMap<String, (u64, u64)>,
     pub runs: u64,
+    /// The campaign's profile: which combinations are important ([`important`]).
+    pub profile: Profile,
 }
 
 impl Coverage {
@@ -84,13 +133,13 @@ impl Coverage {
 
     /// The important combinations never reached.
     pub fn missing(&self) -> Vec<&'static str> {
-        IMPORTANT.iter().copied().filter(|f| !self.facts.contains_key(*f)).collect()
+        important(self.profile).iter().copied().filter(|f| !self.facts.contains_key(*f)).collect()
     }
 
     /// The report: every fact reached with its seeds and occurrences, the important
     /// ones flagged, and the important ones missing.
     pub fn text(&self) -> String {
-        let important: BTreeSet<&str> = IMPORTANT.iter().copied().collect();
+        let important: BTreeSet<&str> = important(self.profile).iter().copied().collect();
         let mut out = format!("coverage over {} runs (seeds reaching it, occurrences):\n", self.runs);
         for (fact, (seeds, n)) in &self.facts {
             let mark = if important.contains(fact.as_str()) { "*" } else { " " };
@@ -98,7 +147,11 @@ impl Coverage {
         }
         let missing = self.missing();
         if missing.is_empty() {
-            out.push_str(&format!("  all {} important combinations (*) reached\n", IMPORTANT.len()));
+            out.push_str(&format!(
+                "  all {} important combinations (*) of the {} profile reached\n",
+                important.len(),
+                self.profile.name()
+            ));
         } else {
             out.push_str(&format!("  NOT REACHED ({} important):\n", missing.len()));
             for m in missing {
@@ -114,7 +167,12 @@ impl Coverage {
             .iter()
             .map(|(f, (seeds, n))| json!({ "fact": f, "seeds": seeds, "count": n }))
             .collect();
-        json!({ "runs": self.runs, "facts": facts, "important_missing": self.missing() })
+        json!({
+            "runs": self.runs,
+            "profile": self.profile.name(),
+            "facts": facts,
+            "important_missing": self.missing()
+        })
     }
 }
 
@@ -308,6 +366,7 @@ pub fn run_facts(config: &SimConfig, result: &RunResult) -> RunFacts {
         }
     }
     backup::facts(config, result, &mut facts);
+    remote::facts(config, result, &mut facts);
     facts
 }
 

@@ -136,6 +136,14 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The profile's name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Standard => "standard",
+            Profile::Full => "full",
+        }
+    }
+
     /// The timeline menu items outside `standard`.
     pub const FULL_ONLY: &'static [&'static str] = &["backup_command"];
 

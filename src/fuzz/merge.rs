@@ -31,6 +31,9 @@ pub struct Merged {
     /// Fact → (seeds reaching it, occurrences), summed over the shards' summaries.
     pub coverage: BTreeMap<String, (u64, u64)>,
     pub coverage_runs: u64,
+    /// The shards' profile (their summaries' `coverage.profile`; `standard` when
+    /// absent): it decides which combinations are important.
+    pub profile: Option<super::generate::Profile>,
     pub summaries: u64,
     /// Sum of the shards' wall times (machine-seconds spent).
     pub wall_s: f64,
@@ -84,6 +87,26 @@ impl Merged {
                     self.wall_s += v.get("wall_s").and_then(Value::as_f64).unwrap_or(0.0);
                     self.interrupted |= v.get("interrupted").and_then(Value::as_bool).unwrap_or(false);
                     if let Some(c) = v.get("coverage") {
+                        let profile = match c.get("profile").and_then(Value::as_str).unwrap_or("standard") {
+                            "standard" => super::generate::Profile::Standard,
+                            "full" => super::generate::Profile::Full,
+                            other => {
+                                return Err(at(format!(
+                                    "coverage.profile {other:?} is no profile (expected \"standard\" or \"full\")"
+                                )));
+                            }
+                        };
+                        if let Some(p) = self.profile
+                            && p != profile
+                        {
+                            return Err(at(format!(
+                                "a campaign of the {} profile merged with one of the {} profile: \
+                                 their seeds mean different scenarios",
+                                profile.name(),
+                                p.name()
+                            )));
+                        }
+                        self.profile = Some(profile);
                         self.coverage_runs += c.get("runs").and_then(Value::as_u64).unwrap_or(0);
                         for f in c.get("facts").and_then(Value::as_array).into_iter().flatten() {
                             let (Some(fact), Some(seeds), Some(count)) = (
@@ -132,7 +155,11 @@ impl Merged {
 
     /// The important coverage combinations no shard reached.
     pub fn missing(&self) -> Vec<&'static str> {
-        super::coverage::IMPORTANT.iter().copied().filter(|f| !self.coverage.contains_key(*f)).collect()
+        super::coverage::important(self.profile.unwrap_or_default())
+            .iter()
+            .copied()
+            .filter(|f| !self.coverage.contains_key(*f))
+            .collect()
     }
 
     pub fn summary_json(&self) -> Value {
@@ -157,7 +184,12 @@ impl Merged {
             "failures": failures,
             "interrupted": self.interrupted,
             "wall_s": (self.wall_s * 1000.0).round() / 1000.0,
-            "coverage": { "runs": self.coverage_runs, "facts": facts, "important_missing": self.missing() },
+            "coverage": {
+                "runs": self.coverage_runs,
+                "profile": self.profile.unwrap_or_default().name(),
+                "facts": facts,
+                "important_missing": self.missing()
+            },
         })
     }
 }
