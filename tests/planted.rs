@@ -85,9 +85,9 @@ const CAMPAIGNS: &[(&str, Profile, u64, u64)] = &[
     ("restore-overwrites-host-write", Profile::Standard, 157, 5),
     ("split-without-drain", Profile::Standard, 322, 5),
     ("bit-cleared-before-remote-ack", Profile::Full, 3, 5),
-    ("async-out-of-order", Profile::Full, 3, 5),
-    ("split-brain-not-detected", Profile::Full, 39, 5),
-    ("failback-forgets-unshipped-writes", Profile::Full, 180, 5),
+    ("async-out-of-order", Profile::Full, 23, 5),
+    ("split-brain-not-detected", Profile::Full, 8, 5),
+    ("failback-forgets-unshipped-writes", Profile::Full, 132, 5),
 ];
 
 fn entry(name: &str) -> &'static planted::PlantedBug {

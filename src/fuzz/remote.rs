@@ -321,11 +321,21 @@ pub fn takeover(e: &mut Emit<'_>) {
 /// with fence `data`, the groups [`takeover`] draws). The scenario's routing stays
 /// static, so after a failback `suspend`/`resume` reach the new secondary and
 /// `takeover`/`failback` the new primary, which forward them.
+///
+/// One time in three the takeover follows a planned suspension by a while, so that
+/// the primaries' hosts write in between: writes the secondaries never get, which
+/// the failback's reverse resync must overwrite (the old primary's own change map).
 pub fn failback(e: &mut Emit<'_>) {
     let g = takeover_group(e);
-    let at = e.at;
-    if e.rng.chance(2, 3) {
-        e.push(at, cmd(2, ADMIN.into(), g.name.clone()));
+    let mut at = e.at;
+    match e.rng.below(3) {
+        0 => {
+            e.push(at, cmd(0, ADMIN.into(), g.name.clone()));
+            at += e.rng.between(500_000, 20_000_000);
+            e.push(at, cmd(2, ADMIN.into(), g.name.clone()));
+        }
+        1 => e.push(at, cmd(2, ADMIN.into(), g.name.clone())),
+        _ => {}
     }
     let later = at + e.outage();
     e.push(later, cmd(3, ADMIN.into(), g.name));
@@ -423,11 +433,12 @@ pub fn cycle(e: &mut Emit<'_>) {
     }
     t = t.max(e.at + outage) + e.rng.between(step / 4, step);
     // After a takeover: resume (the primaries win), failback (the secondaries
-    // win) or nothing yet.
-    let end = if took_over { e.rng.below(3) } else { 0 };
+    // win; as often as the resume, so that a reverse resync over the old primary's
+    // unshipped writes is common) or nothing yet.
+    let end = if took_over { e.rng.below(5) } else { 0 };
     match end {
-        0 => e.push(t, cmd(1, ADMIN.into(), g.name.clone())),
-        1 => e.push(t, cmd(3, ADMIN.into(), g.name.clone())),
+        0 | 1 => e.push(t, cmd(1, ADMIN.into(), g.name.clone())),
+        2 | 3 => e.push(t, cmd(3, ADMIN.into(), g.name.clone())),
         _ => return,
     }
     if e.rng.chance(1, 5) {

@@ -3,17 +3,21 @@
 //!
 //! Each engine reports its remote pairs ([`engine::ArrayEngine::remote_pairs`]); the
 //! probe pairs up the two arrays' views of each pair. Where the group does not follow
-//! on at least one side (suspended, link lost, swapped), both views are settled and
+//! on at least one side (suspended, link lost, swapped), or both sides are in `pair`
+//! (the copy ended: a block may differ only while a write to it is on its way or
+//! unshipped, and an unshipped async write keeps its bit), both views are settled and
 //! both sides hold a whole image (an initial copy finished), every block whose media
 //! differs between the two volumes must be covered by a change-map bit or a doubt
 //! mark on one side: that is what the next resume or failback copies, and a block
-//! missing from both maps would stay different after it. Blocks with a write, copy
+//! missing from both maps would stay different after it (in `pair`, for ever: a resync
+//! or failback that missed a block is caught as soon as it ends). Blocks with a write, copy
 //! or apply in flight in either engine, or a media write in flight in the simulator,
 //! are not judged. Run at every quiescent probe and at every remote-group event; a
 //! failure is recorded on the primary's array like any other invariant violation.
 
 use super::World;
 use engine::{MediaOp, MediaView, RemotePairView, SpaceId};
+use model::RemoteState;
 use std::collections::BTreeMap;
 
 impl World<'_> {
@@ -29,7 +33,9 @@ impl World<'_> {
             let [(a, x), (b, y)] = sides.as_slice() else { continue };
             if a == b
                 || !(x.settled && y.settled && x.consistent && y.consistent)
-                || (x.state.following() && y.state.following())
+                || (x.state.following()
+                    && y.state.following()
+                    && !(x.state == RemoteState::Pair && y.state == RemoteState::Pair))
             {
                 continue;
             }
