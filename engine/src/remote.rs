@@ -29,6 +29,9 @@
 //! - **Create intents** `rcreate/<g>` (primary): the create, durable before the
 //!   secondary is asked to record its side; a restarted primary that finds one
 //!   completes the create (the secondary may already refuse host I/O to its volume).
+//!   A create whose check or commit a link loss cuts off never makes the secondary
+//!   commit after the loss: it asks whether the secondary holds its side (`Held`)
+//!   and completes only if so; otherwise it is refused (`remote_wrong_state`).
 //! - **Own chunks** `rown/<g>/<vol>` (secondary): the chunks a new secondary volume
 //!   held before its create, reported with its change map until the initial copy ends
 //!   (an initial copy that restarts copies them again).
@@ -269,7 +272,16 @@ enum Req {
     /// primary asks before it declares the link lost: a `Done` of its previous
     /// incarnation being recorded there announces `synced` first).
     Flush,
+    /// Do you hold your side of this pair? (A create whose check or commit a link
+    /// loss cut off: asked instead of committing again, see `lose_link`.)
+    Held { pair: PairId, primary: VolumeId, secondary: VolumeId, blocks: u64 },
 }
+
+/// `Held`'s answer `Created(Some((HELD_BUSY, _)))`: a commit of the pair is in progress
+/// here (ask again); `Created(Some((HELD_NOT, _)))`: not held, and no other refusal.
+/// `Created(None)`: held (durably recorded).
+const HELD_BUSY: u8 = u8::MAX;
+const HELD_NOT: u8 = u8::MAX - 1;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Resp {
@@ -999,7 +1011,10 @@ impl Controller {
                 return self.lose_link(g, out);
             }
         }
-        if let Some((req, op, _, _)) = self.remote.creating.remove(&g) {
+        if self.remote.creating.get(&g).is_some_and(|c| c.2 == 4) {
+            // Asking whether the secondary holds its side: ask again on a new channel.
+            self.send_held(g, out);
+        } else if let Some((req, op, _, _)) = self.remote.creating.remove(&g) {
             // Ask again on a new channel.
             self.create_begin(req, op, out);
         }
@@ -1034,18 +1049,30 @@ impl Controller {
             }
         }
         self.put_grec(g, rec, RAfter::LinkLost, out);
-        // A create waiting for the secondary's answer (a restarted primary completing
-        // one, whose `Flush` answer suspended the group) asks again on the new
-        // channel: the secondary takes a repeated commit as a retry.
-        if let Some((_, op, stage @ (1 | 2), _)) = self.remote.creating.get(&g).cloned() {
-            let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
-                unreachable!("a create")
-            };
-            let blocks = self.volumes[&primary].blocks;
-            let commit = stage == 2;
-            let req = Req::Create { commit, pair, primary, secondary, blocks, mode, fence, split_brain };
-            self.send_req(peer, g, req, Purpose::Admin, out);
+        // A create waiting for the secondary's answer (its check or commit, perhaps a
+        // restarted primary completing one, whose `Flush` answer suspended the group)
+        // must not make the secondary commit now: the create took effect before the
+        // link loss only if the secondary recorded its side before it (and refused
+        // host I/O to its volume since). It asks on the new channel whether the
+        // secondary holds its side (full fuzz seed 310 of branch never): if so, the
+        // create completes (a repeated commit, taken as a retry); if not, it is
+        // refused as the model refuses a create into a suspended group.
+        if let Some((req, op, 1 | 2, local)) = self.remote.creating.get(&g).cloned() {
+            self.remote.creating.insert(g, (req, op, 4, local));
+            self.send_held(g, out);
         }
+    }
+
+    /// Asks the secondary whether it holds its side of the create in progress (stage 4).
+    fn send_held(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let Some((_, Op::RemotePairCreate { pair, primary, secondary, .. }, 4, _)) =
+            self.remote.creating.get(&g).cloned()
+        else {
+            return;
+        };
+        let peer = self.remote.remote_vols[&secondary].0;
+        let blocks = self.volumes[&primary].blocks;
+        self.send_req(peer, g, Req::Held { pair, primary, secondary, blocks }, Purpose::Admin, out);
     }
 
     fn receive(&mut self, from: ArrayId, g: GroupId, chan: u64, seq: u64, req: Req, out: &mut Vec<Output>) {
@@ -1184,6 +1211,27 @@ impl Controller {
                     RPending::SecondaryListing(g, from, seq, primary),
                     out,
                 );
+            }
+            Req::Held { pair, primary, secondary, blocks } => {
+                let resp = if self
+                    .remote
+                    .groups
+                    .get(&g)
+                    .is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair && p.1 == secondary))
+                {
+                    None
+                } else if self.remote.vol_group.get(&secondary) == Some(&g)
+                    || self.remote.sec_drain.contains_key(&secondary)
+                    || self.remote.sec_commit.contains_key(&g)
+                {
+                    Some((HELD_BUSY, ErrorKind::InPair))
+                } else {
+                    let check = self.create_check_local_secondary(g, pair, primary, secondary, blocks);
+                    Some(
+                        check.unwrap_or((HELD_NOT, ErrorKind::RemoteWrongState(RemoteState::SuspendedError))),
+                    )
+                };
+                self.respond(from, g, seq, Resp::Created(resp), out);
             }
             Req::Probe => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
@@ -2914,6 +2962,10 @@ impl Controller {
         let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
             unreachable!("a create")
         };
+        if stage == 4 {
+            let Resp::Created(theirs) = resp else { return };
+            return self.held_answer(g, req, op, local, theirs, out);
+        }
         let (theirs, peer_bits) = match resp {
             Resp::Created(theirs) => (theirs, Vec::new()),
             Resp::Info { bits, .. } if stage == 2 => (None, bits),
@@ -2969,6 +3021,56 @@ impl Controller {
         self.remote.creating.insert(g, (req, op, 3, None));
         self.remote.create_bits.insert(g, peer_bits);
         self.create_commit(g, out);
+    }
+
+    /// The secondary's answer to `Held` (see `lose_link`).
+    fn held_answer(
+        &mut self,
+        g: GroupId,
+        req: ReqId,
+        op: Op,
+        local: Option<(u8, ErrorKind)>,
+        theirs: Option<(u8, ErrorKind)>,
+        out: &mut Vec<Output>,
+    ) {
+        let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
+            unreachable!("a create")
+        };
+        match theirs {
+            None => {
+                // Held: the commit is repeated (a retry there) for its listing.
+                self.remote.creating.insert(g, (req, op, 2, None));
+                let peer = self.remote.remote_vols[&secondary].0;
+                let blocks = self.volumes[&primary].blocks;
+                let req =
+                    Req::Create { commit: true, pair, primary, secondary, blocks, mode, fence, split_brain };
+                self.send_req(peer, g, req, Purpose::Admin, out);
+            }
+            Some((HELD_BUSY, _)) => {
+                // The secondary's commit is still being recorded: ask again.
+                self.remote.creating.insert(g, (req, op, 4, local));
+                self.send_held(g, out);
+            }
+            Some(t) => {
+                let state = self.remote.groups.get(&g).map(|x| x.latest().state);
+                let Some(state) = state.filter(|s| !matches!(s, RemoteState::Copy | RemoteState::Pair))
+                else {
+                    // Following again (not expected: commands wait for a create).
+                    return self.create_begin(req, op, out);
+                };
+                let theirs = (t.0 != HELD_NOT).then_some(t);
+                let first = match theirs {
+                    // The secondary's `swapped` overrides the primary's view of the state.
+                    Some(b @ (7, ErrorKind::RemoteWrongState(_))) => b,
+                    _ => [local, theirs, Some((7, ErrorKind::RemoteWrongState(state)))]
+                        .into_iter()
+                        .flatten()
+                        .min_by_key(|x| x.0)
+                        .expect("the state's refusal"),
+                };
+                self.create_done(g, req, Err(first.1), out);
+            }
+        }
     }
 
     /// Waits for the plain I/O in flight on the new primary, then records.
