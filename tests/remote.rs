@@ -363,3 +363,69 @@ fn coverage_names_the_group_states_commands_events_and_faults_met() {
     assert!(f.contains_key("remote event link_lost in pair"), "{f:?}");
     assert!(f.contains_key("remote write to the primary in suspended_error -> fenced"), "{f:?}");
 }
+
+#[test]
+fn fence_never_primary_crash_then_takeover_and_failback() {
+    use mirrorsim::remote_report::DiscardedBy;
+    use model::{Completion, VolumeId};
+    let r = run("s3-fence-never-takeover");
+    let ops = &r.result.history.ops;
+    let (p0, r0) = (VolumeId(0), VolumeId(1));
+    let write_to = |o: &model::HistoryOp, v: VolumeId| matches!(o.op, Op::Write { vol, .. } if vol == v);
+    // The crash at 30ms caught sync writes in flight (no answer: possibly applied).
+    let crash = 30_000_000;
+    assert!(
+        ops.iter().any(|o| write_to(o, p0) && o.invoke_ns < crash && o.completion == Completion::Unknown),
+        "a sync write was in flight at the crash"
+    );
+    // The restarted primary suspended the group by itself, once.
+    assert_eq!(events(&r, RemoteEvent::LinkLost), 1);
+    let lost = ops
+        .iter()
+        .find(|o| matches!(o.op, Op::RemoteEvent { event: RemoteEvent::LinkLost, .. }))
+        .and_then(|o| o.complete_ns)
+        .unwrap();
+    assert!(lost > crash + 5_000_000, "announced by the restarted primary");
+    // Fence never: the primary goes on serving its hosts (nothing fenced).
+    assert_eq!(errors(&r, ErrorKind::Fenced), 0);
+    let takeover = ops.iter().find(|o| matches!(o.op, Op::Takeover { .. })).unwrap();
+    assert_eq!(takeover.completion, ok());
+    let took = takeover.complete_ns.unwrap();
+    let primary_writes =
+        ops.iter().filter(|o| write_to(o, p0) && o.invoke_ns > lost && o.completion == ok()).count();
+    assert!(primary_writes > 0, "the primary wrote while apart");
+    // The disaster-recovery host is refused until the takeover, then writes and reads.
+    let dr_after = |pred: &dyn Fn(&model::HistoryOp) -> bool| {
+        ops.iter().filter(|o| o.invoke_ns > took && o.process.0 != u32::MAX && pred(o)).count()
+    };
+    assert!(dr_after(&|o| write_to(o, r0) && o.completion == ok()) > 0, "DR writes after the takeover");
+    assert!(
+        dr_after(&|o| matches!(o.op, Op::Read { vol, .. } if vol == r0)
+            && matches!(o.completion, Completion::Returned(Ok(model::Reply::Values(_)))))
+            > 0,
+        "DR reads after the takeover"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| write_to(o, r0) && o.invoke_ns < took && o.completion == err(ErrorKind::NotAccessible)),
+        "refused before"
+    );
+    // Both sides wrote: discard_primary lets the failback through, which copies the
+    // secondary's side back and discards the old primary's writes since the suspension.
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::Failback { .. })), vec![ok()]);
+    let failback = copies(&r, CopyKind::RemoteFailback);
+    assert!(failback.iter().any(|c| c.finished_ns.is_some() && c.stats.blocks_copied > 0), "{failback:?}");
+    assert_eq!(events(&r, RemoteEvent::Synced), 2, "the initial copy and the failback");
+    assert!(discarded(&r, DiscardedBy::Failback) > 0, "{:?}", r.remote.data_loss);
+    for d in r.remote.data_loss.iter().filter(|d| d.by == DiscardedBy::Failback) {
+        let o = &ops[d.write.index];
+        assert!(write_to(o, p0) && o.completion == ok(), "{d:?}: an acknowledged primary write");
+        assert!(o.complete_ns.unwrap() > lost, "{d:?}: written while apart, after the suspension");
+    }
+    // After the failback the old primary follows: its hosts are refused.
+    let fb = ops.iter().find(|o| matches!(o.op, Op::Failback { .. })).and_then(|o| o.complete_ns).unwrap();
+    assert!(
+        ops.iter()
+            .any(|o| write_to(o, p0) && o.invoke_ns > fb && o.completion == err(ErrorKind::NotAccessible))
+    );
+}

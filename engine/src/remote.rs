@@ -18,11 +18,10 @@
 //!   session records a change since a suspension. "This side wrote since the
 //!   suspension" (split brain) is "a bit of the current session exists while
 //!   suspended", since every suspension starts a session.
-//! - **Doubt marks** `rdoubt/<g>/<vol>/<chunk>`: chunks whose last write may be on the
+//! - **Doubt marks** `rdoubt/<g>/<vol>/<chunk>`: blocks whose last write may be on the
 //!   secondary and not on the primary (a sync write in flight when the link was lost
-//!   with fence `data`, or when the primary crashed). A resume first copies them
-//!   secondary → primary; until then the primary is fenced (fence `data`) or holds
-//!   I/O to them (fence `never`).
+//!   with fence `data`). A resume first copies them secondary → primary; until then
+//!   the primary is fenced. Fence `never` needs none: its writes are local first.
 //! - **Saved chunks** `rsave/<g>/<vol>/<chunk>` with their data in a private space: a
 //!   resync target saves each chunk before its first overwrite (DRBD's
 //!   before-resync-target snapshot), so a takeover mid-resync restores the
@@ -30,6 +29,9 @@
 //! - **Create intents** `rcreate/<g>` (primary): the create, durable before the
 //!   secondary is asked to record its side; a restarted primary that finds one
 //!   completes the create (the secondary may already refuse host I/O to its volume).
+//!   A create whose check or commit a link loss cuts off never makes the secondary
+//!   commit after the loss: it asks whether the secondary holds its side (`Held`)
+//!   and completes only if so; otherwise it is refused (`remote_wrong_state`).
 //! - **Own chunks** `rown/<g>/<vol>` (secondary): the chunks a new secondary volume
 //!   held before its create, reported with its change map until the initial copy ends
 //!   (an initial copy that restarts copies them again).
@@ -52,12 +54,31 @@
 //!
 //! # Writes to a primary
 //!
-//! - Sync, following: bit, then the data to the secondary, then (after its answer)
-//!   the local write, then the acknowledgement. The secondary holds every write the
-//!   primary does. At a link loss, the writes still waiting: with fence `never` they
-//!   are written locally and acknowledged after the `link_lost` announcement; with
-//!   fence `data` their chunks are marked in doubt and they are answered
-//!   `indeterminate` (the simulator records an unknown outcome).
+//! - Sync with fence `data`, following: bit, then the data to the secondary, then
+//!   (after its answer) the local write, then the acknowledgement. The secondary holds
+//!   every write the primary does. At a link loss, the writes still waiting have their
+//!   blocks marked in doubt and are answered `indeterminate` (the simulator records
+//!   an unknown outcome); the primary is fenced, so nobody reads its older content.
+//! - Sync with fence `never`, following: bit, then the **local** write, then the data
+//!   to the secondary, then (after its answer) the acknowledgement; host reads of a
+//!   chunk wait while such a write to it is unacknowledged. This is what an
+//!   enterprise array does (the write lands in its battery-backed cache, then is
+//!   replicated; the remote ack completes the host write), and it is what lets the
+//!   primary stay host-accessible after a crash or link loss: a write is on the
+//!   secondary only if it is on the primary too, so the restarted primary's content
+//!   (its activity log becomes change bits, the primary authoritative for them) is
+//!   an image the model can explain: each write in flight landed on both sides
+//!   (before `link_lost`), on the primary only (after it), or nowhere. The remote-first
+//!   order (above) would leave a write on the secondary only; a takeover would then
+//!   show it while the still-accessible primary reads the older content (full fuzz
+//!   seed 99; `tests/regression/fence-never-crash-left-a-write-on-the-secondary-only.json`).
+//!   The reads held meanwhile are what keep "a read saw it" from running ahead of
+//!   "the secondary has it". Cost: the local write is on the write's path before the
+//!   round trip instead of after it (the same sum: `s3-link-failure-sync-fence-never`
+//!   in `pair`, writes 1072us → 1077us mean), and a read of a chunk with a write in
+//!   flight waits for it (reads 184us → 232us mean, p99 257us → 1.4ms, under a hot
+//!   set of 256 blocks). At a link loss the writes still waiting for the secondary are
+//!   acknowledged after the `link_lost` announcement (tracked by their bits).
 //! - Async, following: bit, local write, acknowledgement, then shipped in order; the
 //!   bit goes when the secondary has it. More than `JOURNAL_MAX` writes unshipped
 //!   suspend the group (a full journal, PFUS: announced as `link_lost`).
@@ -78,8 +99,9 @@
 //! on (it may wait for the peer's own command, whose `Begin` or `Release` follows it
 //! on that channel), and a command whose side changed while it waited (a failback)
 //! is forwarded again. A restarted primary whose group was following suspends it
-//! (`link_lost`): its activity log becomes doubt marks (sync) or change bits
-//! (async). Before that it asks the secondary to `Flush` (answered once its group
+//! (`link_lost`): its activity log becomes change bits of the old session (the
+//! primary is authoritative for them: with fence `never` a write in flight is on the
+//! secondary only if it is here too; with fence `data` the primary is fenced). Before that it asks the secondary to `Flush` (answered once its group
 //! records are durable), holding host I/O meanwhile: a `Done` its previous
 //! incarnation sent may be being recorded there, and that `synced` must come first.
 //!
@@ -252,7 +274,16 @@ enum Req {
     /// primary asks before it declares the link lost: a `Done` of its previous
     /// incarnation being recorded there announces `synced` first).
     Flush,
+    /// Do you hold your side of this pair? (A create whose check or commit a link
+    /// loss cut off: asked instead of committing again, see `lose_link`.)
+    Held { pair: PairId, primary: VolumeId, secondary: VolumeId, blocks: u64 },
 }
+
+/// `Held`'s answer `Created(Some((HELD_BUSY, _)))`: a commit of the pair is in progress
+/// here (ask again); `Created(Some((HELD_NOT, _)))`: not held, and no other refusal.
+/// `Created(None)`: held (durably recorded).
+const HELD_BUSY: u8 = u8::MAX;
+const HELD_NOT: u8 = u8::MAX - 1;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Resp {
@@ -367,6 +398,9 @@ struct RWrite {
     phase: WPhase,
     /// Sync: answer `indeterminate` instead of writing locally (fence data, link lost).
     doubtful: bool,
+    /// Sync with fence `never`: written locally before it is shipped (see "Writes to
+    /// a primary"); host reads of its chunks wait until it is acknowledged.
+    local_first: bool,
 }
 
 #[derive(Debug)]
@@ -979,7 +1013,10 @@ impl Controller {
                 return self.lose_link(g, out);
             }
         }
-        if let Some((req, op, _, _)) = self.remote.creating.remove(&g) {
+        if self.remote.creating.get(&g).is_some_and(|c| c.2 == 4) {
+            // Asking whether the secondary holds its side: ask again on a new channel.
+            self.send_held(g, out);
+        } else if let Some((req, op, _, _)) = self.remote.creating.remove(&g) {
             // Ask again on a new channel.
             self.create_begin(req, op, out);
         }
@@ -1014,18 +1051,30 @@ impl Controller {
             }
         }
         self.put_grec(g, rec, RAfter::LinkLost, out);
-        // A create waiting for the secondary's answer (a restarted primary completing
-        // one, whose `Flush` answer suspended the group) asks again on the new
-        // channel: the secondary takes a repeated commit as a retry.
-        if let Some((_, op, stage @ (1 | 2), _)) = self.remote.creating.get(&g).cloned() {
-            let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
-                unreachable!("a create")
-            };
-            let blocks = self.volumes[&primary].blocks;
-            let commit = stage == 2;
-            let req = Req::Create { commit, pair, primary, secondary, blocks, mode, fence, split_brain };
-            self.send_req(peer, g, req, Purpose::Admin, out);
+        // A create waiting for the secondary's answer (its check or commit, perhaps a
+        // restarted primary completing one, whose `Flush` answer suspended the group)
+        // must not make the secondary commit now: the create took effect before the
+        // link loss only if the secondary recorded its side before it (and refused
+        // host I/O to its volume since). It asks on the new channel whether the
+        // secondary holds its side (full fuzz seed 310 of branch never): if so, the
+        // create completes (a repeated commit, taken as a retry); if not, it is
+        // refused as the model refuses a create into a suspended group.
+        if let Some((req, op, 1 | 2, local)) = self.remote.creating.get(&g).cloned() {
+            self.remote.creating.insert(g, (req, op, 4, local));
+            self.send_held(g, out);
         }
+    }
+
+    /// Asks the secondary whether it holds its side of the create in progress (stage 4).
+    fn send_held(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let Some((_, Op::RemotePairCreate { pair, primary, secondary, .. }, 4, _)) =
+            self.remote.creating.get(&g).cloned()
+        else {
+            return;
+        };
+        let peer = self.remote.remote_vols[&secondary].0;
+        let blocks = self.volumes[&primary].blocks;
+        self.send_req(peer, g, Req::Held { pair, primary, secondary, blocks }, Purpose::Admin, out);
     }
 
     fn receive(&mut self, from: ArrayId, g: GroupId, chan: u64, seq: u64, req: Req, out: &mut Vec<Output>) {
@@ -1164,6 +1213,27 @@ impl Controller {
                     RPending::SecondaryListing(g, from, seq, primary),
                     out,
                 );
+            }
+            Req::Held { pair, primary, secondary, blocks } => {
+                let resp = if self
+                    .remote
+                    .groups
+                    .get(&g)
+                    .is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair && p.1 == secondary))
+                {
+                    None
+                } else if self.remote.vol_group.get(&secondary) == Some(&g)
+                    || self.remote.sec_drain.contains_key(&secondary)
+                    || self.remote.sec_commit.contains_key(&g)
+                {
+                    Some((HELD_BUSY, ErrorKind::InPair))
+                } else {
+                    let check = self.create_check_local_secondary(g, pair, primary, secondary, blocks);
+                    Some(
+                        check.unwrap_or((HELD_NOT, ErrorKind::RemoteWrongState(RemoteState::SuspendedError))),
+                    )
+                };
+                self.respond(from, g, seq, Resp::Created(resp), out);
             }
             Req::Probe => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
@@ -1485,10 +1555,15 @@ impl Controller {
     fn grec_durable(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         let (rec, after) = grp.rec_put.take().expect("a record put");
+        let role_changed = grp.rec.primary != rec.primary;
         grp.rec = rec;
         grp.live = true;
         if let Some((rec, after)) = grp.rec_queue.pop_front() {
             self.put_grec(g, rec, after, out);
+        }
+        if role_changed {
+            // The host I/O held while the role change was being recorded.
+            self.release_held(g, out);
         }
         match after {
             RAfter::Reply(req, result) => {
@@ -1587,7 +1662,11 @@ impl Controller {
         }
         let g = self.remote.vol_group[&vid];
         let grp = self.remote.groups.get_mut(&g).expect("a volume's group exists");
-        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering {
+        // A role change being recorded (a `Begin` making this side a resync target)
+        // holds host I/O until it is durable: the peer's command has already answered,
+        // so the old role may serve nothing more (full fuzz seed 408).
+        let changing_role = grp.latest().primary != grp.rec.primary;
+        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering || changing_role {
             grp.held.push((req, op));
             return;
         }
@@ -1603,6 +1682,16 @@ impl Controller {
         let (c0, c1) = self.chunks_of(block, len);
         match op {
             Op::Read { block, len, .. } => {
+                // A sync write (fence `never`) on the primary's media but not yet
+                // acknowledged may still miss at the secondary: no read sees it before.
+                let unacked = self.remote.writes.values().any(|w| {
+                    w.local_first && w.g == g && w.vol == vid && w.chunks.0 <= c1 && c0 <= w.chunks.1
+                });
+                if unacked {
+                    let grp = self.remote.groups.get_mut(&g).expect("exists");
+                    grp.waiters.push((req, Op::Read { vol: vid, block, len }));
+                    return;
+                }
                 let space = self.volumes[&vid].space;
                 self.start_read(req, vid, len, vec![(0, block, len, space, false)], out);
             }
@@ -1636,6 +1725,7 @@ impl Controller {
                         epoch,
                         phase: WPhase::Bits,
                         doubtful: false,
+                        local_first: false,
                     },
                 );
                 self.volumes.get_mut(&vid).expect("exists").inflight += 1;
@@ -1704,6 +1794,11 @@ impl Controller {
             self.release_writers(wid, out);
             return self.finish_write(wid, false, out);
         }
+        if following && sync && grp.rec.fence == Fence::Never {
+            // Local first, then shipped: a crash never leaves it on the secondary only.
+            self.remote.writes.get_mut(&wid).expect("exists").local_first = true;
+            return self.write_local(wid, out);
+        }
         if following && sync {
             let peer = grp.rec.peer;
             let pv = grp.rec.peer_vol(w.vol).expect("paired");
@@ -1725,8 +1820,22 @@ impl Controller {
     fn local_written(&mut self, wid: u64, out: &mut Vec<Output>) {
         let w = &self.remote.writes[&wid];
         let (g, req) = (w.g, w.req);
-        out.push(Output::Reply { req, result: Ok(Reply::Done) });
         let grp = &self.remote.groups[&g];
+        if w.local_first && grp.rec.primary && grp.rec.following() {
+            // Sync, fence `never`: on the primary's media now; shipped, and
+            // acknowledged once the secondary has it (or once a link loss settles it).
+            if grp.losing {
+                // The link-lost record is being put: `settle_writes` acknowledges it.
+                self.remote.writes.get_mut(&wid).expect("exists").phase = WPhase::Remote;
+                return;
+            }
+            let peer = grp.rec.peer;
+            let pv = grp.rec.peer_vol(w.vol).expect("paired");
+            let req = Req::Data { vol: pv, block: w.block, values: w.values.clone(), copy: false };
+            self.remote.writes.get_mut(&wid).expect("exists").phase = WPhase::Remote;
+            return self.send_req(peer, g, req, Purpose::Write(wid), out);
+        }
+        out.push(Output::Reply { req, result: Ok(Reply::Done) });
         if grp.rec.primary && grp.losing && grp.rec.mode == RemoteMode::Async {
             // The link-lost record is being put: the channel is gone, and a new one
             // would carry this write to the secondary ahead of the earlier writes the
@@ -1855,6 +1964,9 @@ impl Controller {
                 out.push(Output::Reply { req, result: Err(ErrorKind::Indeterminate) });
                 self.release_writers(wid, out);
                 self.finish_write(wid, false, out);
+            } else if w.local_first {
+                // Sync, fence `never`: already on the primary's media; tracked.
+                self.write_acked(wid, out);
             } else {
                 self.write_local(wid, out);
             }
@@ -1862,9 +1974,28 @@ impl Controller {
         self.release_held(g, out);
     }
 
+    /// A sync write written locally first (fence `never`) is over: acknowledged.
+    /// Both sides hold it if the group still follows (the secondary answered);
+    /// otherwise its bit tracks it.
+    fn write_acked(&mut self, wid: u64, out: &mut Vec<Output>) {
+        let w = &self.remote.writes[&wid];
+        let (g, req) = (w.g, w.req);
+        out.push(Output::Reply { req, result: Ok(Reply::Done) });
+        let grp = &self.remote.groups[&g];
+        let synced = grp.rec.primary && grp.rec.following();
+        self.release_writers(wid, out);
+        self.finish_write(wid, synced, out);
+    }
+
     fn release_held(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let Some(grp) = self.remote.groups.get_mut(&g) else { return };
-        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering || grp.held.is_empty() {
+        if grp.gate
+            || grp.peer_gate.is_some()
+            || !grp.live
+            || grp.recovering
+            || grp.held.is_empty()
+            || grp.latest().primary != grp.rec.primary
+        {
             return;
         }
         let held = std::mem::take(&mut grp.held);
@@ -2248,6 +2379,7 @@ impl Controller {
             (Purpose::Write(wid), _) => {
                 let Some(w) = self.remote.writes.get(&wid) else { return };
                 match w.phase {
+                    WPhase::Remote if w.local_first => self.write_acked(wid, out),
                     WPhase::Remote => self.write_local(wid, out),
                     WPhase::Shipped => self.finish_write(wid, true, out),
                     _ => {}
@@ -2832,6 +2964,10 @@ impl Controller {
         let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
             unreachable!("a create")
         };
+        if stage == 4 {
+            let Resp::Created(theirs) = resp else { return };
+            return self.held_answer(g, req, op, local, theirs, out);
+        }
         let (theirs, peer_bits) = match resp {
             Resp::Created(theirs) => (theirs, Vec::new()),
             Resp::Info { bits, .. } if stage == 2 => (None, bits),
@@ -2887,6 +3023,56 @@ impl Controller {
         self.remote.creating.insert(g, (req, op, 3, None));
         self.remote.create_bits.insert(g, peer_bits);
         self.create_commit(g, out);
+    }
+
+    /// The secondary's answer to `Held` (see `lose_link`).
+    fn held_answer(
+        &mut self,
+        g: GroupId,
+        req: ReqId,
+        op: Op,
+        local: Option<(u8, ErrorKind)>,
+        theirs: Option<(u8, ErrorKind)>,
+        out: &mut Vec<Output>,
+    ) {
+        let Op::RemotePairCreate { pair, primary, secondary, mode, fence, split_brain, .. } = op else {
+            unreachable!("a create")
+        };
+        match theirs {
+            None => {
+                // Held: the commit is repeated (a retry there) for its listing.
+                self.remote.creating.insert(g, (req, op, 2, None));
+                let peer = self.remote.remote_vols[&secondary].0;
+                let blocks = self.volumes[&primary].blocks;
+                let req =
+                    Req::Create { commit: true, pair, primary, secondary, blocks, mode, fence, split_brain };
+                self.send_req(peer, g, req, Purpose::Admin, out);
+            }
+            Some((HELD_BUSY, _)) => {
+                // The secondary's commit is still being recorded: ask again.
+                self.remote.creating.insert(g, (req, op, 4, local));
+                self.send_held(g, out);
+            }
+            Some(t) => {
+                let state = self.remote.groups.get(&g).map(|x| x.latest().state);
+                let Some(state) = state.filter(|s| !matches!(s, RemoteState::Copy | RemoteState::Pair))
+                else {
+                    // Following again (not expected: commands wait for a create).
+                    return self.create_begin(req, op, out);
+                };
+                let theirs = (t.0 != HELD_NOT).then_some(t);
+                let first = match theirs {
+                    // The secondary's `swapped` overrides the primary's view of the state.
+                    Some(b @ (7, ErrorKind::RemoteWrongState(_))) => b,
+                    _ => [local, theirs, Some((7, ErrorKind::RemoteWrongState(state)))]
+                        .into_iter()
+                        .flatten()
+                        .min_by_key(|x| x.0)
+                        .expect("the state's refusal"),
+                };
+                self.create_done(g, req, Err(first.1), out);
+            }
+        }
     }
 
     /// Waits for the plain I/O in flight on the new primary, then records.

@@ -26,6 +26,23 @@
 //! `refuse` refuses both with `split_brain`, `discard_secondary` allows only
 //! `resume`, `discard_primary` only `failback`.
 //!
+//! Sync with fence `never` keeps ONE image at `link_lost` (and at a takeover from
+//! `pair`): R's image is P's at the event, and P stays accessible. A sync write in
+//! flight at the event (no answer yet, or a primary crash) is then explained by
+//! taking effect before the event (on both sides), after it (on P only: a primary
+//! write since the suspension), or never. The model cannot say "on R only", so an
+//! array must never leave a write there while P goes on serving the older content:
+//! the engine writes a fence-`never` sync write to P's media before it ships it (an
+//! enterprise array's battery-backed cache, then replication; the remote ack
+//! completes the host write), and holds host reads of its chunks until it is
+//! acknowledged. The alternatives weighed (issue 5): a restarted primary pulling
+//! its in-doubt blocks from R before serving them (DRBD's activity-log resync) needs
+//! R's content as of the event, which a takeover at R (with DR writes after it)
+//! no longer has; and a model that lets an unanswered write land on R's image only
+//! would make every unknown write a branch of the linearizability search. Fence
+//! `data` keeps the remote-first order: its primary is fenced after the event, and
+//! its blocks in doubt are resolved from R before it serves I/O again.
+//!
 //! Async groups use the same states; their secondary's content at a suspension is a
 //! prefix of P's acknowledged writes rather than P's image, which linearizability
 //! cannot judge: the harness judges it with the prefix checker (the model's image is

@@ -33,18 +33,12 @@ use model::{Fence, RemoteMode, SplitBrainPolicy};
 /// What the generator leaves out of remote seeds for now, each an engine or model
 /// gap the fuzzer found:
 ///
-/// - takeovers of sync groups with fence `never`: a primary crash with a sync write
-///   in flight leaves the write on the secondary only; the restarted primary holds
-///   it in doubt, so after a takeover the two sides differ on a write whose outcome
-///   is unknown, which the model (one image at `link_lost`) does not accept yet
-///   (full-profile seeds 99, 275, 310 of branch s3g fail on linearizability with
-///   them). Async groups and sync groups with fence `data` take over.
 /// - snapshots of volumes in remote pairs: the model images a following
 ///   secondary's own blocks, the engine what it holds (its primary's).
 ///
 /// Groups have 1-3 pairs, created together at time 0; in one group in four the last
 /// pair joins later (0.2-30ms), while the first copy runs or after it ended.
-pub const KNOWN_GAPS: &[&str] = &["takeover with fence never", "snapshots of remote volumes"];
+pub const KNOWN_GAPS: &[&str] = &["snapshots of remote volumes"];
 
 /// The admin host of remote topologies.
 pub const ADMIN: &str = "adm";
@@ -174,9 +168,11 @@ pub fn topology(
             RemoteMode::Sync => format!("{group}:sync/{fence}/{split_brain}/{size}"),
             RemoteMode::Async => format!("{group}:async/{split_brain}/{size}"),
         };
-        // Sync with fence `data` takes over (judged by linearizability), and async
-        // (judged by the prefix check); fence `never` not yet ([`KNOWN_GAPS`]).
-        let takeovers = !(mode == RemoteMode::Sync && fence == Fence::Never);
+        // Every group takes over: sync groups are judged by linearizability (fence
+        // `never` too, since its writes are local first: issue 5, regression case
+        // `fence-never-crash-left-a-write-on-the-secondary-only`), async groups by the
+        // prefix check.
+        let takeovers = true;
         topo.groups.push(RemoteGroup { name: group, primary: 0, secondary: 1, describe, takeovers, volumes });
     }
     let arrays = vec![
@@ -317,8 +313,8 @@ pub fn takeover(e: &mut Emit<'_>) {
     e.push(e.at, cmd(2, ADMIN.into(), g.name));
 }
 
-/// `remote_failback`: usually preceded by a takeover a moment earlier (sync groups
-/// with fence `data`, the groups [`takeover`] draws). The scenario's routing stays
+/// `remote_failback`: usually preceded by a takeover a moment earlier (the groups
+/// [`takeover`] draws: every group). The scenario's routing stays
 /// static, so after a failback `suspend`/`resume` reach the new secondary and
 /// `takeover`/`failback` the new primary, which forward them.
 ///
@@ -470,7 +466,7 @@ pub fn cycle(e: &mut Emit<'_>) {
 /// links (and the admin host's links) are brought up, then each group is resumed
 /// (refused where the model refuses it: in `pair`, or after a takeover when split
 /// brain and the policy forbid it), so a group that can reach `pair` must get there
-/// (its resync finish) while the world settles. Sync groups with fence `data` are
+/// (its resync finish) while the world settles. The groups that take over are
 /// then suspended and taken over 100ms later, so that the final audit reads their
 /// secondaries.
 pub fn liveness(topo: &Topology, last: u64, entries: &mut Vec<TimelineEntry>) {
