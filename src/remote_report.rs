@@ -144,8 +144,9 @@ pub fn analyse(h: &History) -> RemoteReport {
 /// a prefix of its primary's acknowledged writes (the prefix check judges it), the
 /// model's image is only its upper bound: reads of the group's secondaries that may
 /// come after its first takeover, and of its primaries that may come after its first
-/// failback (the reverse resync copies that prefix over them), are left out. Writes,
-/// commands and every other read stay.
+/// failback (the reverse resync copies that prefix over them), are left out, and so
+/// are the reads of their images taken after that. Writes, commands and every other
+/// read stay.
 pub fn linearizable_part(h: &History) -> std::borrow::Cow<'_, History> {
     // Per async group: its (primary, secondary) volumes.
     let mut groups: std::collections::BTreeMap<GroupId, Vec<(VolumeId, VolumeId)>> = Default::default();
@@ -179,6 +180,20 @@ pub fn linearizable_part(h: &History) -> std::borrow::Cow<'_, History> {
                     *e = (*e).min(at);
                 }
             }
+        }
+    }
+    // S4: an image of such a volume taken after that point holds what it held (a
+    // snapshot of an async secondary is refused, but its primary after a failback
+    // holds the prefix the reverse resync copied): its reads are not judged either,
+    // from the snapshot's invocation on.
+    for o in &h.ops {
+        if let Op::Snapshot { vol, image } = o.op
+            && !failed(&o.completion)
+            && let Some(&at) = from.get(&vol)
+            && o.complete_ns.is_none_or(|c| c > at)
+        {
+            let e = from.entry(image).or_insert(o.invoke_ns);
+            *e = (*e).min(o.invoke_ns);
         }
     }
     let unjudged = |o: &model::HistoryOp| match o.op {

@@ -336,3 +336,38 @@ fn the_cross_array_probe_catches_a_bit_cleared_before_the_secondary_has_the_writ
     let r = runner::run(&sc, sc.file.seed, &ControllerFactory::default(), false);
     assert!(r.result.violations.is_empty(), "{:?}", r.result.violations);
 }
+
+#[test]
+fn snapshots_of_remote_volumes_image_what_each_side_holds() {
+    let r = run("s3-snapshot-of-secondary");
+    let snaps = outcomes(&r, |o| matches!(o, Op::Snapshot { .. }));
+    assert_eq!(
+        snaps,
+        vec![
+            ok(),                         // pair_img: the following sync secondary
+            ok(),                         // prim_img: the primary
+            err(ErrorKind::InPair),       // async_img: an async secondary
+            ok(),                         // async_prim_img: an async primary
+            err(ErrorKind::Fenced),       // fenced_img: the fenced primary
+            ok(),                         // lost_img: the secondary after the loss
+            err(ErrorKind::Inconsistent), // resync_img: a resync target
+            ok(),                         // swapped_img: after the takeover
+        ]
+    );
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::DeleteSnapshot { .. })), vec![ok()]);
+    // The readers on B read both images of the secondary while the pair went on (the
+    // writes the link carried after each snapshot copied-on-write, never reaching them).
+    let image = |n: u32| model::VolumeId(model::VolumeId::IMAGE_BASE + n);
+    let reads = |vol| {
+        r.result
+            .history
+            .ops
+            .iter()
+            .filter(|o| matches!(o.op, Op::Read { vol: v, .. } if v == vol))
+            .filter(|o| matches!(o.completion, Completion::Returned(Ok(model::Reply::Values(_)))))
+            .count()
+    };
+    assert!(reads(image(0)) > 20 && reads(image(5)) > 20, "{} {}", reads(image(0)), reads(image(5)));
+    assert!(reads(image(1)) > 20, "the primary's image on A");
+    assert_eq!(events(&r, RemoteEvent::LinkLost), 2, "both groups lost the link");
+}

@@ -727,6 +727,16 @@ impl Remote {
 
 impl Controller {
     fn rsubmit(&mut self, op: MediaOp, p: RPending, out: &mut Vec<Output>) {
+        // A write into a volume (not a private space) goes through the snapshot
+        // engine: copy-on-write for the volume's images, and the cut of a snapshot.
+        if let MediaOp::Write { space, block, values } = op {
+            let vol = VolumeId(space.0);
+            if self.volumes.get(&vol).is_some_and(|v| v.space == space) {
+                let host = matches!(p, RPending::LocalWrite(_));
+                return self.snap_hooked_write(vol, block, values, Pending::Remote(p), host, out);
+            }
+            return self.submit(MediaOp::Write { space, block, values }, Pending::Remote(p), out);
+        }
         self.submit(op, Pending::Remote(p), out);
     }
 
@@ -1111,8 +1121,9 @@ impl Controller {
                         out,
                     );
                 }
-                if self.volumes[&secondary].inflight > 0 {
-                    // Host I/O still in flight on the volume would land after (or
+                if self.volumes[&secondary].inflight > 0 || self.snap_family_busy(secondary) {
+                    // Host I/O still in flight on the volume (its images' too: their
+                    // origin writes take the snapshot engine's path) would land after (or
                     // read) the initial copy's data: it finishes first, and the I/O
                     // arriving meanwhile waits (then is refused by the secondary).
                     let req =
@@ -1783,6 +1794,10 @@ impl Controller {
         self.rerun(waiters, out);
         self.rpump(g, out);
         self.try_remote_admin(g, out);
+        // A snapshot of the volume may wait for its host writes to drain.
+        if self.snaps.admin_waits_for(vol) {
+            self.snap_try_admin(out);
+        }
     }
 
     /// The write is over. `both`: both sides hold it, so its activity-log bits may go
@@ -1864,11 +1879,56 @@ impl Controller {
 
     fn release_held(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let Some(grp) = self.remote.groups.get_mut(&g) else { return };
-        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering || grp.held.is_empty() {
+        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering {
             return;
         }
-        let held = std::mem::take(&mut grp.held);
-        self.rerun(held, out);
+        if !grp.held.is_empty() {
+            let held = std::mem::take(&mut grp.held);
+            self.rerun(held, out);
+        }
+        // A snapshot of one of the group's volumes may wait for the same.
+        self.snap_try_admin(out);
+    }
+
+    /// S4: whether a create making `vol` a secondary waits for its I/O to drain.
+    pub(super) fn remote_creating_on(&self, vol: VolumeId) -> bool {
+        self.remote.sec_drain.contains_key(&vol)
+    }
+
+    /// S4: whether the group of `vol` holds its host I/O now (a snapshot of it waits
+    /// as host I/O does).
+    pub(super) fn remote_holds(&self, vol: VolumeId) -> bool {
+        if self.remote.sec_drain.contains_key(&vol) {
+            return true;
+        }
+        let Some(g) = self.remote.vol_group.get(&vol) else { return false };
+        let grp = &self.remote.groups[g];
+        grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering
+    }
+
+    /// S4: the model's rule for a snapshot of a volume in a remote pair
+    /// (`model::remote`, "Snapshots"): a fenced primary refuses it; the secondary of an
+    /// async group refuses it (`in_pair`, whatever its state); a sync secondary with no
+    /// consistent image in place (an initial copy, a resync, a resync cut by a link
+    /// loss: the saved chunks are still the pre-resync image) refuses it with
+    /// `inconsistent`. A primary's image, and a following sync secondary's, is the
+    /// volume's media at the snapshot: a sync secondary holds every acknowledged write.
+    pub(super) fn remote_snapshot_allowed(&self, vol: VolumeId) -> Result<(), ErrorKind> {
+        let Some(g) = self.remote.vol_group.get(&vol) else { return Ok(()) };
+        let grp = &self.remote.groups[g];
+        // The durable record: the one the model's events follow (a `synced` or
+        // `link_lost` takes effect when its record is durable).
+        let rec = &grp.rec;
+        if rec.primary {
+            return if rec.fenced { Err(ErrorKind::Fenced) } else { Ok(()) };
+        }
+        if rec.mode == RemoteMode::Async {
+            return Err(ErrorKind::InPair);
+        }
+        if !rec.consistent || rec.saving || matches!(rec.state, RemoteState::Copy | RemoteState::Resync) {
+            return Err(ErrorKind::Inconsistent);
+        }
+        Ok(())
     }
 
     // ---- media completions --------------------------------------------------------
@@ -2971,6 +3031,7 @@ impl Controller {
     /// Plain I/O on a volume finished: a create may have waited for it.
     pub(super) fn remote_volume_idle(&mut self, vid: VolumeId, out: &mut Vec<Output>) {
         if self.volumes[&vid].inflight == 0
+            && !self.snap_family_busy(vid)
             && let Some(d) = self.remote.sec_drain.remove(&vid)
         {
             // The new secondary is idle: the create commits, then the held I/O runs.

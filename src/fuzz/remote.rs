@@ -39,12 +39,10 @@ use model::{Fence, RemoteMode, SplitBrainPolicy};
 ///   is unknown, which the model (one image at `link_lost`) does not accept yet
 ///   (full-profile seeds 99, 275, 310 of branch s3g fail on linearizability with
 ///   them). Async groups and sync groups with fence `data` take over.
-/// - snapshots of volumes in remote pairs: the model images a following
-///   secondary's own blocks, the engine what it holds (its primary's).
 ///
 /// Groups have 1-3 pairs, created together at time 0; in one group in four the last
 /// pair joins later (0.2-30ms), while the first copy runs or after it ended.
-pub const KNOWN_GAPS: &[&str] = &["takeover with fence never", "snapshots of remote volumes"];
+pub const KNOWN_GAPS: &[&str] = &["takeover with fence never"];
 
 /// The admin host of remote topologies.
 pub const ADMIN: &str = "adm";
