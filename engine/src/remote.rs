@@ -65,8 +65,9 @@
 //!
 //! # Events and commands
 //!
-//! The secondary announces `synced` when it has durably recorded the end of a copy
-//! (a takeover, there, decides by it); the primary announces `link_lost` with its
+//! The secondary announces `synced` with its record of the end of a copy (a takeover,
+//! there, decides by it; the put is `MetaPutAnnounced`, and the save marks and bits
+//! go only after it); the primary announces `link_lost` with its
 //! own record of the suspension (the put is `MetaPutAnnounced`: a crash that lands
 //! the record announces it too, so a restarted primary is never suspended without
 //! the model knowing), before it answers the writes that waited. Known window: a `Done` retransmission still in flight when the primary
@@ -400,8 +401,9 @@ enum RAfter {
     /// The secondary's side of a create is durable (its listing may still wait for
     /// the list of its own chunks).
     CreatedSecondary(ArrayId, u64),
-    /// The end of a copy is durable at the secondary: `synced` takes effect.
-    DoneSecondary(ArrayId, u64),
+    /// The end of a copy is durable at the secondary: `synced` took effect (the put
+    /// announced it); the keys to delete now (save marks, bits).
+    DoneSecondary(ArrayId, u64, Vec<String>),
     /// A takeover is durable: drop the saved chunks, tell the old primary.
     TookOver(ReqId, Vec<Chunk>),
 }
@@ -1297,13 +1299,11 @@ impl Controller {
                 let saved: Vec<Chunk> = std::mem::take(&mut grp.saved).into_iter().collect();
                 let bits: Vec<(u64, Chunk)> = grp.bits.keys().copied().collect();
                 grp.bits.clear();
-                for c in saved {
-                    self.rsubmit(MediaOp::MetaDelete { key: save_key(g, c) }, RPending::Forget, out);
-                }
-                for (epoch, c) in bits {
-                    self.rsubmit(MediaOp::MetaDelete { key: bit_key(g, epoch, c) }, RPending::Forget, out);
-                }
-                self.put_grec(g, rec, RAfter::DoneSecondary(from, seq), out);
+                // The save marks and bits go once the record is durable: a crash before
+                // it leaves a resync target that still has its pre-resync image.
+                let mut gone: Vec<String> = saved.into_iter().map(|c| save_key(g, c)).collect();
+                gone.extend(bits.into_iter().map(|(epoch, c)| bit_key(g, epoch, c)));
+                self.put_grec(g, rec, RAfter::DoneSecondary(from, seq, gone), out);
             }
             Req::TookOver { session } => {
                 let Some(grp) = self.remote.groups.get_mut(&g) else {
@@ -1480,6 +1480,9 @@ impl Controller {
         // so the durable state never runs ahead of the model's.
         let event = match &after {
             RAfter::LinkLost if grp.rec.following() => Some(RemoteEvent::LinkLost),
+            // The secondary's record of the end of a copy: `synced` (a takeover there
+            // decides by it, so a crash that lands it must announce it).
+            RAfter::DoneSecondary(..) => Some(RemoteEvent::Synced),
             _ => None,
         };
         grp.rec_put = Some((rec, after));
@@ -1556,7 +1559,10 @@ impl Controller {
                 }
                 self.try_remote_admin(g, out);
             }
-            RAfter::DoneSecondary(from, seq) => {
+            RAfter::DoneSecondary(from, seq, gone) => {
+                for key in gone {
+                    self.rsubmit(MediaOp::MetaDelete { key }, RPending::Forget, out);
+                }
                 // The pre-create chunks are copied: their lists go once the end of the
                 // copy is durable.
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
@@ -1565,9 +1571,8 @@ impl Controller {
                 for v in owned {
                     self.rsubmit(MediaOp::MetaDelete { key: own_key(g, v) }, RPending::Forget, out);
                 }
-                // The secondary announces the end of a copy: whether it holds a whole
-                // image is what a takeover (here) decides by.
-                out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::Synced }));
+                // The secondary announced the end of a copy with its record (the put):
+                // whether it holds a whole image is what a takeover (here) decides by.
                 self.respond(from, g, seq, Resp::Ok, out);
             }
             RAfter::TookOver(req, saved) => {
