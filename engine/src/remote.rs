@@ -1901,14 +1901,21 @@ impl Controller {
     }
 
     /// S4: whether the group of `vol` holds its host I/O now (a snapshot of it waits
-    /// as host I/O does).
+    /// as host I/O does), or, on an unfenced primary, holds blocks in doubt (a write
+    /// in flight at a crash may be on the secondary only: until a resume settles them
+    /// the primary's blocks are not known to be its content, and host I/O to them
+    /// waits too).
     pub(super) fn remote_holds(&self, vol: VolumeId) -> bool {
         if self.remote.sec_drain.contains_key(&vol) {
             return true;
         }
         let Some(g) = self.remote.vol_group.get(&vol) else { return false };
         let grp = &self.remote.groups[g];
-        grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering
+        grp.gate
+            || grp.peer_gate.is_some()
+            || !grp.live
+            || grp.recovering
+            || (grp.rec.primary && !grp.rec.fenced && !grp.doubt.is_empty())
     }
 
     /// S4: the model's rule for a snapshot of a volume in a remote pair
