@@ -409,3 +409,69 @@ pub fn json(r: &RunReport, sc: &Scenario) -> serde_json::Value {
         .collect();
     serde_json::json!({ "recovery": recovery, "unjudged_takeovers": rep.recovery.unjudged, "data_loss": data_loss })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{Completion, Fence, HistoryOp, ProcessId, Reply, SplitBrainPolicy, Value};
+
+    fn op(op: Op, invoke_ns: u64, complete_ns: u64, result: model::OpResult) -> HistoryOp {
+        HistoryOp {
+            process: ProcessId(0),
+            op,
+            invoke_ns,
+            complete_ns: Some(complete_ns),
+            completion: Completion::Returned(result),
+            invoke_event: 0,
+            complete_event: None,
+        }
+    }
+
+    #[test]
+    fn reads_of_images_of_async_volumes_taken_after_a_failback_are_not_judged() {
+        let (p, s, g) = (VolumeId(0), VolumeId(1), GroupId(0));
+        let img = |n| VolumeId(VolumeId::IMAGE_BASE + n);
+        let read = |vol, at| {
+            op(Op::Read { vol, block: 0, len: 1 }, at, at + 1, Ok(Reply::Values(vec![Value::ZERO])))
+        };
+        let done = Ok(Reply::Done);
+        let h = History {
+            ops: vec![
+                op(
+                    Op::RemotePairCreate {
+                        pair: model::PairId(0),
+                        primary: p,
+                        secondary: s,
+                        group: g,
+                        mode: model::RemoteMode::Async,
+                        fence: Fence::Never,
+                        split_brain: SplitBrainPolicy::Refuse,
+                    },
+                    0,
+                    1,
+                    done.clone(),
+                ),
+                op(Op::Snapshot { vol: p, image: img(0) }, 10, 11, done.clone()),
+                op(Op::Takeover { group: g }, 20, 21, done.clone()),
+                op(Op::Failback { group: g }, 30, 31, done.clone()),
+                op(Op::Snapshot { vol: p, image: img(1) }, 40, 41, done.clone()),
+                read(img(0), 50),
+                read(img(1), 51),
+                read(p, 52),
+            ],
+        };
+        let judged = linearizable_part(&h);
+        let reads: Vec<VolumeId> = judged
+            .ops
+            .iter()
+            .filter(|&o| matches!(o.op, Op::Read { .. }))
+            .map(|o| o.op.volume().unwrap())
+            .collect();
+        assert_eq!(reads, vec![img(0)], "the image taken before the takeover is judged, the later one not");
+        assert_eq!(
+            judged.ops.iter().filter(|o| matches!(o.op, Op::Snapshot { .. })).count(),
+            2,
+            "commands stay"
+        );
+    }
+}
