@@ -144,8 +144,9 @@ pub fn analyse(h: &History) -> RemoteReport {
 /// a prefix of its primary's acknowledged writes (the prefix check judges it), the
 /// model's image is only its upper bound: reads of the group's secondaries that may
 /// come after its first takeover, and of its primaries that may come after its first
-/// failback (the reverse resync copies that prefix over them), are left out. Writes,
-/// commands and every other read stay.
+/// failback (the reverse resync copies that prefix over them), are left out, and so
+/// are the reads of their images taken after that. Writes, commands and every other
+/// read stay.
 pub fn linearizable_part(h: &History) -> std::borrow::Cow<'_, History> {
     // Per async group: its (primary, secondary) volumes.
     let mut groups: std::collections::BTreeMap<GroupId, Vec<(VolumeId, VolumeId)>> = Default::default();
@@ -179,6 +180,20 @@ pub fn linearizable_part(h: &History) -> std::borrow::Cow<'_, History> {
                     *e = (*e).min(at);
                 }
             }
+        }
+    }
+    // S4: an image of such a volume taken after that point holds what it held (a
+    // snapshot of an async secondary is refused, but its primary after a failback
+    // holds the prefix the reverse resync copied): its reads are not judged either,
+    // from the snapshot's invocation on.
+    for o in &h.ops {
+        if let Op::Snapshot { vol, image } = o.op
+            && !failed(&o.completion)
+            && let Some(&at) = from.get(&vol)
+            && o.complete_ns.is_none_or(|c| c > at)
+        {
+            let e = from.entry(image).or_insert(o.invoke_ns);
+            *e = (*e).min(o.invoke_ns);
         }
     }
     let unjudged = |o: &model::HistoryOp| match o.op {
@@ -393,4 +408,70 @@ pub fn json(r: &RunReport, sc: &Scenario) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({ "recovery": recovery, "unjudged_takeovers": rep.recovery.unjudged, "data_loss": data_loss })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{Completion, Fence, HistoryOp, ProcessId, Reply, SplitBrainPolicy, Value};
+
+    fn op(op: Op, invoke_ns: u64, complete_ns: u64, result: model::OpResult) -> HistoryOp {
+        HistoryOp {
+            process: ProcessId(0),
+            op,
+            invoke_ns,
+            complete_ns: Some(complete_ns),
+            completion: Completion::Returned(result),
+            invoke_event: 0,
+            complete_event: None,
+        }
+    }
+
+    #[test]
+    fn reads_of_images_of_async_volumes_taken_after_a_failback_are_not_judged() {
+        let (p, s, g) = (VolumeId(0), VolumeId(1), GroupId(0));
+        let img = |n| VolumeId(VolumeId::IMAGE_BASE + n);
+        let read = |vol, at| {
+            op(Op::Read { vol, block: 0, len: 1 }, at, at + 1, Ok(Reply::Values(vec![Value::ZERO])))
+        };
+        let done = Ok(Reply::Done);
+        let h = History {
+            ops: vec![
+                op(
+                    Op::RemotePairCreate {
+                        pair: model::PairId(0),
+                        primary: p,
+                        secondary: s,
+                        group: g,
+                        mode: model::RemoteMode::Async,
+                        fence: Fence::Never,
+                        split_brain: SplitBrainPolicy::Refuse,
+                    },
+                    0,
+                    1,
+                    done.clone(),
+                ),
+                op(Op::Snapshot { vol: p, image: img(0) }, 10, 11, done.clone()),
+                op(Op::Takeover { group: g }, 20, 21, done.clone()),
+                op(Op::Failback { group: g }, 30, 31, done.clone()),
+                op(Op::Snapshot { vol: p, image: img(1) }, 40, 41, done.clone()),
+                read(img(0), 50),
+                read(img(1), 51),
+                read(p, 52),
+            ],
+        };
+        let judged = linearizable_part(&h);
+        let reads: Vec<VolumeId> = judged
+            .ops
+            .iter()
+            .filter(|&o| matches!(o.op, Op::Read { .. }))
+            .map(|o| o.op.volume().unwrap())
+            .collect();
+        assert_eq!(reads, vec![img(0)], "the image taken before the takeover is judged, the later one not");
+        assert_eq!(
+            judged.ops.iter().filter(|o| matches!(o.op, Op::Snapshot { .. })).count(),
+            2,
+            "commands stay"
+        );
+    }
 }

@@ -429,3 +429,38 @@ fn fence_never_primary_crash_then_takeover_and_failback() {
             .any(|o| write_to(o, p0) && o.invoke_ns > fb && o.completion == err(ErrorKind::NotAccessible))
     );
 }
+
+#[test]
+fn snapshots_of_remote_volumes_image_what_each_side_holds() {
+    let r = run("s3-snapshot-of-secondary");
+    let snaps = outcomes(&r, |o| matches!(o, Op::Snapshot { .. }));
+    assert_eq!(
+        snaps,
+        vec![
+            ok(),                         // pair_img: the following sync secondary
+            ok(),                         // prim_img: the primary
+            err(ErrorKind::InPair),       // async_img: an async secondary
+            ok(),                         // async_prim_img: an async primary
+            err(ErrorKind::Fenced),       // fenced_img: the fenced primary
+            ok(),                         // lost_img: the secondary after the loss
+            err(ErrorKind::Inconsistent), // resync_img: a resync target
+            ok(),                         // swapped_img: after the takeover
+        ]
+    );
+    assert_eq!(outcomes(&r, |o| matches!(o, Op::DeleteSnapshot { .. })), vec![ok()]);
+    // The readers on B read both images of the secondary while the pair went on (the
+    // writes the link carried after each snapshot copied-on-write, never reaching them).
+    let image = |n: u32| model::VolumeId(model::VolumeId::IMAGE_BASE + n);
+    let reads = |vol| {
+        r.result
+            .history
+            .ops
+            .iter()
+            .filter(|o| matches!(o.op, Op::Read { vol: v, .. } if v == vol))
+            .filter(|o| matches!(o.completion, Completion::Returned(Ok(model::Reply::Values(_)))))
+            .count()
+    };
+    assert!(reads(image(0)) > 20 && reads(image(5)) > 20, "{} {}", reads(image(0)), reads(image(5)));
+    assert!(reads(image(1)) > 20, "the primary's image on A");
+    assert_eq!(events(&r, RemoteEvent::LinkLost), 2, "both groups lost the link");
+}

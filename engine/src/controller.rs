@@ -335,6 +335,13 @@ enum Pending {
         op: u64,
         off: u32,
     },
+    /// S3 × S4: a media write another path (the remote module) makes into a volume's
+    /// space, counted while in flight so a snapshot of the volume drains it; `then`
+    /// is the write's own completion (see `snapshot.rs`, "Writes of other paths").
+    Hooked {
+        vol: VolumeId,
+        then: Box<Pending>,
+    },
 }
 
 #[derive(Debug)]
@@ -1371,6 +1378,11 @@ impl Controller {
 
     fn media_done(&mut self, io: IoId, result: MediaResult, out: &mut Vec<Output>) {
         let pending = self.pending.remove(&io).expect("a completion for an I/O this incarnation submitted");
+        self.dispatch(pending, result, out);
+    }
+
+    /// The completion of one media operation, to the path that submitted it.
+    fn dispatch(&mut self, pending: Pending, result: MediaResult, out: &mut Vec<Output>) {
         match pending {
             Pending::Read { agg, off, block, len, from_mirror } => {
                 self.read_done(agg, off, block, len, from_mirror, result, out)
@@ -1398,6 +1410,7 @@ impl Controller {
             Pending::Snap { op } => self.snap_media_done(op, None, result, out),
             Pending::Backup(p) => self.backup_media_done(p, result, out),
             Pending::SnapRead { op, off } => self.snap_media_done(op, Some(off), result, out),
+            Pending::Hooked { vol, then } => self.snap_hooked_done(vol, *then, result, out),
         }
     }
 

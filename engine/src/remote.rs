@@ -86,8 +86,9 @@
 //!
 //! # Events and commands
 //!
-//! The secondary announces `synced` when it has durably recorded the end of a copy
-//! (a takeover, there, decides by it); the primary announces `link_lost` with its
+//! The secondary announces `synced` with its record of the end of a copy (a takeover,
+//! there, decides by it; the put is `MetaPutAnnounced`, and the save marks and bits
+//! go only after it); the primary announces `link_lost` with its
 //! own record of the suspension (the put is `MetaPutAnnounced`: a crash that lands
 //! the record announces it too, so a restarted primary is never suspended without
 //! the model knowing), before it answers the writes that waited. Known window: a `Done` retransmission still in flight when the primary
@@ -434,8 +435,9 @@ enum RAfter {
     /// The secondary's side of a create is durable (its listing may still wait for
     /// the list of its own chunks).
     CreatedSecondary(ArrayId, u64),
-    /// The end of a copy is durable at the secondary: `synced` takes effect.
-    DoneSecondary(ArrayId, u64),
+    /// The end of a copy is durable at the secondary: `synced` took effect (the put
+    /// announced it); the keys to delete now (save marks, bits).
+    DoneSecondary(ArrayId, u64, Vec<String>),
     /// A takeover is durable: drop the saved chunks, tell the old primary.
     TookOver(ReqId, Vec<Chunk>),
 }
@@ -761,6 +763,16 @@ impl Remote {
 
 impl Controller {
     fn rsubmit(&mut self, op: MediaOp, p: RPending, out: &mut Vec<Output>) {
+        // A write into a volume (not a private space) goes through the snapshot
+        // engine: copy-on-write for the volume's images, and the cut of a snapshot.
+        if let MediaOp::Write { space, block, values } = op {
+            let vol = VolumeId(space.0);
+            if self.volumes.get(&vol).is_some_and(|v| v.space == space) {
+                let host = matches!(p, RPending::LocalWrite(_));
+                return self.snap_hooked_write(vol, block, values, Pending::Remote(p), host, out);
+            }
+            return self.submit(MediaOp::Write { space, block, values }, Pending::Remote(p), out);
+        }
         self.submit(op, Pending::Remote(p), out);
     }
 
@@ -1160,8 +1172,9 @@ impl Controller {
                         out,
                     );
                 }
-                if self.volumes[&secondary].inflight > 0 {
-                    // Host I/O still in flight on the volume would land after (or
+                if self.volumes[&secondary].inflight > 0 || self.snap_family_busy(secondary) {
+                    // Host I/O still in flight on the volume (its images' too: their
+                    // origin writes take the snapshot engine's path) would land after (or
                     // read) the initial copy's data: it finishes first, and the I/O
                     // arriving meanwhile waits (then is refused by the secondary).
                     let req =
@@ -1356,13 +1369,11 @@ impl Controller {
                 let saved: Vec<Chunk> = std::mem::take(&mut grp.saved).into_iter().collect();
                 let bits: Vec<(u64, Chunk)> = grp.bits.keys().copied().collect();
                 grp.bits.clear();
-                for c in saved {
-                    self.rsubmit(MediaOp::MetaDelete { key: save_key(g, c) }, RPending::Forget, out);
-                }
-                for (epoch, c) in bits {
-                    self.rsubmit(MediaOp::MetaDelete { key: bit_key(g, epoch, c) }, RPending::Forget, out);
-                }
-                self.put_grec(g, rec, RAfter::DoneSecondary(from, seq), out);
+                // The save marks and bits go once the record is durable: a crash before
+                // it leaves a resync target that still has its pre-resync image.
+                let mut gone: Vec<String> = saved.into_iter().map(|c| save_key(g, c)).collect();
+                gone.extend(bits.into_iter().map(|(epoch, c)| bit_key(g, epoch, c)));
+                self.put_grec(g, rec, RAfter::DoneSecondary(from, seq, gone), out);
             }
             Req::TookOver { session } => {
                 let Some(grp) = self.remote.groups.get_mut(&g) else {
@@ -1539,6 +1550,9 @@ impl Controller {
         // so the durable state never runs ahead of the model's.
         let event = match &after {
             RAfter::LinkLost if grp.rec.following() => Some(RemoteEvent::LinkLost),
+            // The secondary's record of the end of a copy: `synced` (a takeover there
+            // decides by it, so a crash that lands it must announce it).
+            RAfter::DoneSecondary(..) => Some(RemoteEvent::Synced),
             _ => None,
         };
         grp.rec_put = Some((rec, after));
@@ -1620,7 +1634,10 @@ impl Controller {
                 }
                 self.try_remote_admin(g, out);
             }
-            RAfter::DoneSecondary(from, seq) => {
+            RAfter::DoneSecondary(from, seq, gone) => {
+                for key in gone {
+                    self.rsubmit(MediaOp::MetaDelete { key }, RPending::Forget, out);
+                }
                 // The pre-create chunks are copied: their lists go once the end of the
                 // copy is durable.
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
@@ -1629,9 +1646,8 @@ impl Controller {
                 for v in owned {
                     self.rsubmit(MediaOp::MetaDelete { key: own_key(g, v) }, RPending::Forget, out);
                 }
-                // The secondary announces the end of a copy: whether it holds a whole
-                // image is what a takeover (here) decides by.
-                out.push(Output::Notice(Notice::RemoteGroup { group: g, event: RemoteEvent::Synced }));
+                // The secondary announced the end of a copy with its record (the put):
+                // whether it holds a whole image is what a takeover (here) decides by.
                 self.respond(from, g, seq, Resp::Ok, out);
             }
             RAfter::TookOver(req, saved) => {
@@ -1892,6 +1908,10 @@ impl Controller {
         self.rerun(waiters, out);
         self.rpump(g, out);
         self.try_remote_admin(g, out);
+        // A snapshot of the volume may wait for its host writes to drain.
+        if self.snaps.admin_waits_for(vol) {
+            self.snap_try_admin(out);
+        }
     }
 
     /// The write is over. `both`: both sides hold it, so its activity-log bits may go
@@ -1993,13 +2013,65 @@ impl Controller {
             || grp.peer_gate.is_some()
             || !grp.live
             || grp.recovering
-            || grp.held.is_empty()
             || grp.latest().primary != grp.rec.primary
         {
             return;
         }
-        let held = std::mem::take(&mut grp.held);
-        self.rerun(held, out);
+        if !grp.held.is_empty() {
+            let held = std::mem::take(&mut grp.held);
+            self.rerun(held, out);
+        }
+        // A snapshot of one of the group's volumes may wait for the same.
+        self.snap_try_admin(out);
+    }
+
+    /// S4: whether a create making `vol` a secondary waits for its I/O to drain.
+    pub(super) fn remote_creating_on(&self, vol: VolumeId) -> bool {
+        self.remote.sec_drain.contains_key(&vol)
+    }
+
+    /// S4: whether the group of `vol` holds its host I/O now (a snapshot of it waits
+    /// as host I/O does), or, on an unfenced primary, holds blocks in doubt (a write
+    /// in flight at a crash may be on the secondary only: until a resume settles them
+    /// the primary's blocks are not known to be its content, and host I/O to them
+    /// waits too).
+    pub(super) fn remote_holds(&self, vol: VolumeId) -> bool {
+        if self.remote.sec_drain.contains_key(&vol) {
+            return true;
+        }
+        let Some(g) = self.remote.vol_group.get(&vol) else { return false };
+        let grp = &self.remote.groups[g];
+        grp.gate
+            || grp.peer_gate.is_some()
+            || !grp.live
+            || grp.recovering
+            || grp.latest().primary != grp.rec.primary
+            || (grp.rec.primary && !grp.rec.fenced && !grp.doubt.is_empty())
+    }
+
+    /// S4: the model's rule for a snapshot of a volume in a remote pair
+    /// (`model::remote`, "Snapshots"): a fenced primary refuses it; the secondary of an
+    /// async group refuses it (`in_pair`, whatever its state); a sync secondary with no
+    /// consistent image in place (an initial copy, a resync, a resync cut by a link
+    /// loss: the saved chunks are still the pre-resync image) refuses it with
+    /// `inconsistent`. A primary's image, and a following sync secondary's, is the
+    /// volume's media at the snapshot: a sync secondary holds every acknowledged write.
+    pub(super) fn remote_snapshot_allowed(&self, vol: VolumeId) -> Result<(), ErrorKind> {
+        let Some(g) = self.remote.vol_group.get(&vol) else { return Ok(()) };
+        let grp = &self.remote.groups[g];
+        // The durable record: the one the model's events follow (a `synced` or
+        // `link_lost` takes effect when its record is durable).
+        let rec = &grp.rec;
+        if rec.primary {
+            return if rec.fenced { Err(ErrorKind::Fenced) } else { Ok(()) };
+        }
+        if rec.mode == RemoteMode::Async {
+            return Err(ErrorKind::InPair);
+        }
+        if !rec.consistent || rec.saving || matches!(rec.state, RemoteState::Copy | RemoteState::Resync) {
+            return Err(ErrorKind::Inconsistent);
+        }
+        Ok(())
     }
 
     // ---- media completions --------------------------------------------------------
@@ -3157,6 +3229,7 @@ impl Controller {
     /// Plain I/O on a volume finished: a create may have waited for it.
     pub(super) fn remote_volume_idle(&mut self, vid: VolumeId, out: &mut Vec<Output>) {
         if self.volumes[&vid].inflight == 0
+            && !self.snap_family_busy(vid)
             && let Some(d) = self.remote.sec_drain.remove(&vid)
         {
             // The new secondary is idle: the create commits, then the held I/O runs.

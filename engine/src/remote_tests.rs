@@ -179,13 +179,17 @@ impl Net {
     }
 
     fn create(&mut self) {
+        self.create_with(RemoteMode::Sync, Fence::Never);
+    }
+
+    fn create_with(&mut self, mode: RemoteMode, fence: Fence) {
         let op = Op::RemotePairCreate {
             pair: PairId(0),
             primary: P,
             secondary: R,
             group: G,
-            mode: RemoteMode::Sync,
-            fence: Fence::Never,
+            mode,
+            fence,
             split_brain: SplitBrainPolicy::Refuse,
         };
         assert_eq!(self.op(A, op), Ok(Reply::Done));
@@ -344,5 +348,95 @@ fn the_views_cover_what_each_side_changed_since_the_suspension() {
     assert_eq!(n.op(B, Op::Write { vol: R, block: 40, values: vec![Value::pack(2, 1, 0)] }), Ok(Reply::Done));
     let b = n.c[B].remote_pairs();
     assert!(b[0].covered.iter().any(|r| r.0 <= 40 && 40 < r.1));
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+fn image_id(n: u32) -> VolumeId {
+    VolumeId(VolumeId::IMAGE_BASE + n)
+}
+
+fn one(seq: u32) -> OpResult {
+    Ok(Reply::Values(vec![if seq == 0 { Value::ZERO } else { Value::pack(1, seq, 0) }]))
+}
+
+#[test]
+fn snapshots_of_a_primary_and_of_its_following_secondary_keep_their_point_in_time() {
+    let mut n = Net::new();
+    n.create();
+    for b in 0..8 {
+        n.write(b, b as u32 + 1);
+    }
+    assert_eq!(n.op(A, Op::Snapshot { vol: P, image: image_id(0) }), Ok(Reply::Done));
+    assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(1) }), Ok(Reply::Done));
+    // The writes after the snapshots reach the secondary through the remote path; the
+    // secondary's image keeps the old data (copy-on-write of the applies).
+    for b in 0..8 {
+        n.write(b, 100 + b as u32);
+    }
+    for b in 0..8 {
+        assert_eq!(n.op(A, Op::Read { vol: image_id(0), block: b, len: 1 }), one(b as u32 + 1), "block {b}");
+        assert_eq!(n.op(B, Op::Read { vol: image_id(1), block: b, len: 1 }), one(b as u32 + 1), "block {b}");
+    }
+    assert_eq!(n.image(B, R), n.image(A, P), "the secondary still follows");
+    // An image's own writes stay private; host I/O to the secondary is still refused.
+    let values = vec![Value::pack(1, 500, 0)];
+    assert_eq!(n.op(B, Op::Write { vol: image_id(1), block: 0, values }), Ok(Reply::Done));
+    assert_eq!(n.op(B, Op::Read { vol: image_id(1), block: 0, len: 1 }), one(500));
+    assert_eq!(n.op(B, Op::Read { vol: R, block: 0, len: 1 }), Err(ErrorKind::NotAccessible));
+    assert_eq!(n.image(B, R), n.image(A, P));
+    // An image taken while suspended keeps the secondary's image at the suspension
+    // while the resync copies over the volume (its writes copy-on-write too).
+    assert_eq!(n.op(A, Op::Suspend { group: G }), Ok(Reply::Done));
+    for b in 0..4 {
+        n.write(b, 200 + b as u32);
+    }
+    assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(2) }), Ok(Reply::Done), "suspended");
+    assert_eq!(n.op(A, Op::Resume { group: G }), Ok(Reply::Done));
+    assert_eq!(n.state(B), RemoteState::Pair);
+    for b in 0..8 {
+        let want = if b < 4 { 200 + b as u32 } else { 100 + b as u32 };
+        assert_eq!(n.op(B, Op::Read { vol: R, block: b, len: 1 }), Err(ErrorKind::NotAccessible));
+        assert_eq!(
+            n.op(B, Op::Read { vol: image_id(2), block: b, len: 1 }),
+            one(100 + b as u32),
+            "block {b}"
+        );
+        assert_eq!(n.block(B, R, b), Value::pack(1, want, 0), "the resync copied block {b}");
+    }
+    // Deleting the images frees every pool block; the pair goes on.
+    assert_eq!(n.op(A, Op::DeleteSnapshot { image: image_id(0) }), Ok(Reply::Done));
+    for i in 1..3 {
+        assert_eq!(n.op(B, Op::DeleteSnapshot { image: image_id(i) }), Ok(Reply::Done));
+    }
+    assert_eq!(n.op(B, Op::DeleteSnapshot { image: image_id(0) }), Err(ErrorKind::NoSuchImage));
+    assert_eq!((n.c[A].snapshot_stats().pool_used, n.c[B].snapshot_stats().pool_used), (0, 0));
+    n.write(9, 300);
+    assert_eq!(n.block(B, R, 9), Value::pack(1, 300, 0));
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+#[test]
+fn snapshot_refusals_follow_the_model() {
+    // An async secondary: `in_pair`, whatever its state; its primary: its own image.
+    let mut n = Net::new();
+    n.create_with(RemoteMode::Async, Fence::Never);
+    assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(0) }), Err(ErrorKind::InPair));
+    assert_eq!(n.op(A, Op::Snapshot { vol: P, image: image_id(0) }), Ok(Reply::Done));
+    assert_eq!(n.op(A, Op::Suspend { group: G }), Ok(Reply::Done));
+    assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(1) }), Err(ErrorKind::InPair));
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(1) }), Err(ErrorKind::InPair), "swapped");
+    // Sync, fence data: a primary fenced by a link loss refuses; its secondary holds
+    // every acknowledged write and images it.
+    let mut n = Net::new();
+    n.create_with(RemoteMode::Sync, Fence::Data);
+    n.write(0, 1);
+    n.link_up = false;
+    let values = vec![Value::pack(1, 2, 0)];
+    assert_eq!(n.op(A, Op::Write { vol: P, block: 0, values }), Err(ErrorKind::Indeterminate));
+    assert_eq!(n.events, vec![(A, RemoteEvent::LinkLost)]);
+    assert_eq!(n.op(A, Op::Snapshot { vol: P, image: image_id(0) }), Err(ErrorKind::Fenced));
+    assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(0) }), Ok(Reply::Done));
+    assert_eq!(n.op(B, Op::Read { vol: image_id(0), block: 0, len: 1 }), one(1));
     assert!(n.violations.is_empty(), "{:?}", n.violations);
 }

@@ -69,6 +69,9 @@ pub(super) struct Snapshots {
     /// image writes.
     pub(super) cow_blocks: u64,
     pub(super) image_write_blocks: u64,
+    /// Writes of other paths (S3) in flight per volume with no family (a family
+    /// counts its own in `inflight`).
+    hooked: BTreeMap<VolumeId, u32>,
 }
 
 #[derive(Debug)]
@@ -90,6 +93,9 @@ struct Family {
     locked: BTreeSet<u64>,
     /// I/O waiting for a block lock, in arrival order.
     waiting: VecDeque<(ReqId, Op)>,
+    /// Writes of other paths waiting for the gate or a block lock, in arrival order:
+    /// `(block, values, completion, host)`.
+    deferred: VecDeque<(u64, Vec<Value>, Pending, bool)>,
 }
 
 #[derive(Debug)]
@@ -113,6 +119,8 @@ enum Kind {
         copies: Vec<(u64, u64, Vec<VolumeId>)>,
         /// The old data of each copy, as read (`None`: unreadable).
         old: Vec<Option<Value>>,
+        /// A write of another path: its completion, instead of a reply.
+        then: Option<Box<Pending>>,
     },
     ImageWrite {
         image: VolumeId,
@@ -241,7 +249,14 @@ impl Controller {
     /// so reads cannot starve the command).
     pub(super) fn snap_claims(&self, op: &Op) -> bool {
         let Some(vol) = op.volume() else { return false };
-        vol.is_image() || self.snaps.families.get(&vol).is_some_and(|f| op.is_write() || f.gate)
+        // A write to a volume in a remote pair takes the remote path, whose media write
+        // comes back here (`snap_hooked_write`).
+        vol.is_image()
+            || self
+                .snaps
+                .families
+                .get(&vol)
+                .is_some_and(|f| f.gate || (op.is_write() && !self.remote.claims(op)))
     }
 
     pub(super) fn snap_io(&mut self, req: ReqId, op: Op, out: &mut Vec<Output>) {
@@ -298,14 +313,20 @@ impl Controller {
                 let blocks: Vec<u64> = copies.iter().map(|c| c.0).collect();
                 let old = vec![None; copies.len()];
                 if blocks.is_empty() {
-                    let kind = Kind::OriginWrite { values: values.clone(), stage: Stage::Data, copies, old };
+                    let kind = Kind::OriginWrite {
+                        values: values.clone(),
+                        stage: Stage::Data,
+                        copies,
+                        old,
+                        then: None,
+                    };
                     self.snaps.ops.insert(id, SnapOp { req, family, kind, left: 1, first, len });
                     let m = MediaOp::Write { space, block: first, values };
                     self.submit(m, Pending::Snap { op: id }, out);
                 } else {
                     // One read per block to copy, so a latent sector error costs only
                     // its own block.
-                    let kind = Kind::OriginWrite { values, stage: Stage::Read, copies, old };
+                    let kind = Kind::OriginWrite { values, stage: Stage::Read, copies, old, then: None };
                     let left = blocks.len() as u32;
                     self.snaps.ops.insert(id, SnapOp { req, family, kind, left, first, len });
                     for (i, block) in blocks.into_iter().enumerate() {
@@ -383,7 +404,7 @@ impl Controller {
     fn origin_write_step(&mut self, id: u64, out: &mut Vec<Output>) {
         let op = self.snaps.ops.get_mut(&id).expect("live");
         let (first, family) = (op.first, op.family);
-        let Kind::OriginWrite { values, stage, copies, old } = &mut op.kind else { unreachable!() };
+        let Kind::OriginWrite { values, stage, copies, old, .. } = &mut op.kind else { unreachable!() };
         match *stage {
             Stage::Read => {
                 // The readable old blocks go to consecutive fresh pool blocks; an
@@ -448,7 +469,12 @@ impl Controller {
             }
             Stage::Data => {
                 let op = self.snaps.ops.remove(&id).expect("live");
-                out.push(Output::Reply { req: op.req, result: Ok(Reply::Done) });
+                match op.kind {
+                    Kind::OriginWrite { then: Some(then), .. } => {
+                        self.dispatch(*then, MediaResult::Written, out)
+                    }
+                    _ => out.push(Output::Reply { req: op.req, result: Ok(Reply::Done) }),
+                }
                 self.snap_release(op.family, op.first, op.len, out);
             }
         }
@@ -499,9 +525,106 @@ impl Controller {
         }
         fam.inflight -= 1;
         let waiting: Vec<(ReqId, Op)> = fam.waiting.drain(..).collect();
+        let deferred: Vec<_> = fam.deferred.drain(..).collect();
         for (req, op) in waiting {
             self.snap_io(req, op, out);
         }
+        for (block, values, then, host) in deferred {
+            self.snap_hooked_write(family, block, values, then, host, out);
+        }
+        // S3: a new secondary's create may wait for its volume's I/O to drain.
+        if self.remote_creating_on(family) && !self.snap_family_busy(family) {
+            self.remote_volume_idle(family, out);
+        }
+        self.snap_try_admin(out);
+    }
+
+    /// True while I/O of `vol`'s family (origin writes, image I/O) is in flight.
+    pub(super) fn snap_family_busy(&self, vol: VolumeId) -> bool {
+        self.snaps.families.get(&vol).is_some_and(|f| f.inflight > 0)
+    }
+
+    // ---- writes of other paths (S3) ---------------------------------------------
+
+    /// A media write another path makes into `vol`'s space (the remote module: a
+    /// primary's local write, a secondary's apply, a copy, a restore of a pre-resync
+    /// image, a doubt resolved). With images, it takes the origin-write path
+    /// (copy-on-write under the family's block locks, counted as the family's I/O);
+    /// while a snapshot or delete holds the family's lock it waits, unless `host`
+    /// (the local write of a host write already in flight, which the command drains);
+    /// without images it is only counted, so a snapshot that begins drains it.
+    /// `then` gets the completion.
+    pub(super) fn snap_hooked_write(
+        &mut self,
+        vol: VolumeId,
+        block: u64,
+        values: Vec<Value>,
+        then: Pending,
+        host: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let len = values.len() as u64;
+        let Some(fam) = self.snaps.families.get_mut(&vol) else {
+            *self.snaps.hooked.entry(vol).or_default() += 1;
+            let space = self.volumes[&vol].space;
+            let then = Box::new(then);
+            return self.submit(MediaOp::Write { space, block, values }, Pending::Hooked { vol, then }, out);
+        };
+        let blocked = !host && (fam.gate || !fam.deferred.is_empty());
+        if blocked || (block..block + len).any(|b| fam.locked.contains(&b)) {
+            return fam.deferred.push_back((block, values, then, host));
+        }
+        fam.locked.extend(block..block + len);
+        fam.inflight += 1;
+        let copies: Vec<(u64, u64, Vec<VolumeId>)> = (block..block + len)
+            .filter_map(|b| {
+                let lacking: Vec<VolumeId> = fam
+                    .images
+                    .iter()
+                    .copied()
+                    .filter(|i| !self.snaps.images[i].table.contains_key(&b))
+                    .collect();
+                (!lacking.is_empty()).then_some((b, 0, lacking))
+            })
+            .collect();
+        let id = self.snaps.op_next;
+        self.snaps.op_next += 1;
+        let req = ReqId { host: u32::MAX, seq: id };
+        let space = self.volumes[&vol].space;
+        let old = vec![None; copies.len()];
+        let reads: Vec<u64> = copies.iter().map(|c| c.0).collect();
+        let then = Some(Box::new(then));
+        if reads.is_empty() {
+            let kind = Kind::OriginWrite { values: values.clone(), stage: Stage::Data, copies, old, then };
+            self.snaps.ops.insert(id, SnapOp { req, family: vol, kind, left: 1, first: block, len });
+            return self.submit(MediaOp::Write { space, block, values }, Pending::Snap { op: id }, out);
+        }
+        let kind = Kind::OriginWrite { values, stage: Stage::Read, copies, old, then };
+        let left = reads.len() as u32;
+        self.snaps.ops.insert(id, SnapOp { req, family: vol, kind, left, first: block, len });
+        for (i, b) in reads.into_iter().enumerate() {
+            self.submit(
+                MediaOp::Read { space, block: b, len: 1 },
+                Pending::SnapRead { op: id, off: i as u32 },
+                out,
+            );
+        }
+    }
+
+    /// A counted write of another path completed (no family when it began).
+    pub(super) fn snap_hooked_done(
+        &mut self,
+        vol: VolumeId,
+        then: Pending,
+        result: MediaResult,
+        out: &mut Vec<Output>,
+    ) {
+        let n = self.snaps.hooked.get_mut(&vol).expect("a counted write");
+        *n -= 1;
+        if *n == 0 {
+            self.snaps.hooked.remove(&vol);
+        }
+        self.dispatch(then, result, out);
         self.snap_try_admin(out);
     }
 
@@ -535,6 +658,7 @@ impl Controller {
         if v.inconsistent {
             return Err(ErrorKind::Inconsistent);
         }
+        self.remote_snapshot_allowed(vol)?;
         Ok(blocks)
     }
 
@@ -545,6 +669,14 @@ impl Controller {
                 // for it to answer (`ungate` calls back).
                 if let Some((_, Op::Snapshot { vol, .. })) = self.snaps.admin_queue.front()
                     && self.bk.gates(*vol)
+                {
+                    return;
+                }
+                // S3: a snapshot of a volume whose group holds its host I/O (a command
+                // changing roles, a restarted primary's recovery) waits for it
+                // (`release_held` calls back).
+                if let Some((_, Op::Snapshot { vol, .. })) = self.snaps.admin_queue.front()
+                    && self.remote_holds(*vol)
                 {
                     return;
                 }
@@ -578,8 +710,9 @@ impl Controller {
             // Shared holders: the family's I/O, and I/O to the origin that began before
             // it was one (plain reads and writes).
             #[cfg_attr(not(feature = "planted-bugs"), allow(unused_mut))]
-            let mut drained =
-                self.snaps.families[&family].inflight == 0 && self.volumes[&family].inflight == 0;
+            let mut drained = self.snaps.families[&family].inflight == 0
+                && self.volumes[&family].inflight == 0
+                && !self.snaps.hooked.contains_key(&family);
             // Planted: the snapshot takes the table without the family lock, so a
             // write whose copy-on-write already ran lands on the origin after the
             // image exists (half before, half after the snapshot).
@@ -590,6 +723,17 @@ impl Controller {
             }
             if !drained || self.snaps.ops.values().any(|o| matches!(o.kind, Kind::Admin)) {
                 return;
+            }
+            // S3: the group may have changed while the volume drained (a link loss
+            // fenced the primary, a resync began at the secondary): its rule again, now
+            // that nothing can change the volume until the record is durable.
+            if let Op::Snapshot { vol, .. } = op
+                && let Err(e) = self.remote_snapshot_allowed(vol)
+            {
+                self.snaps.admin = None;
+                out.push(Output::Reply { req, result: Err(e) });
+                self.snap_lift_gate(family, out);
+                continue;
             }
             let id = self.snaps.op_next;
             self.snaps.op_next += 1;
@@ -639,9 +783,16 @@ impl Controller {
             _ => unreachable!(),
         };
         out.push(Output::Reply { req, result: Ok(Reply::Done) });
+        self.snap_lift_gate(family, out);
+        self.snap_try_admin(out);
+    }
+
+    /// The admin command of `family` is over: lift its lock, let held I/O go.
+    fn snap_lift_gate(&mut self, family: VolumeId, out: &mut Vec<Output>) {
         let fam = self.snaps.families.get_mut(&family).expect("exists");
         fam.gate = false;
         let held: Vec<(ReqId, Op)> = fam.held.drain(..).collect();
+        let deferred: Vec<_> = fam.deferred.drain(..).collect();
         if fam.images.is_empty() {
             // No image left: the volume is plain again (nothing of the family is in
             // flight: the command drained it), and the held I/O takes the plain path.
@@ -651,7 +802,9 @@ impl Controller {
         for (req, op) in held {
             self.io(req, op, out);
         }
-        self.snap_try_admin(out);
+        for (block, values, then, host) in deferred {
+            self.snap_hooked_write(family, block, values, then, host, out);
+        }
     }
 }
 

@@ -16,7 +16,10 @@
 //! the volume is not itself an image and the image id is in the images' range else
 //! `InvalidImage`; no image has the id else `ImageExists`; the volume is in no mirror
 //! pair else `InPair`; the volume holds no backup's region (S0) else `HasBackups`; the volume is
-//! not an inconsistent mirror else `Inconsistent`.
+//! not an inconsistent mirror else `Inconsistent`; then S3's rules for a volume in a
+//! remote pair (`crate::remote`, "Snapshots"): a fenced primary `fenced`, the
+//! secondary of an async group `in_pair`, a sync secondary with no consistent image
+//! in place `inconsistent`.
 //! `delete_snapshot` of an id that is no image: `NoSuchImage`. A volume with images
 //! cannot join a pair (`HasImages`), and an image never can (`InvalidPair`).
 //!
@@ -46,7 +49,10 @@ impl StorageModel {
         if v.inconsistent {
             return Err(ErrorKind::Inconsistent);
         }
-        let copy = Volume { blocks: v.blocks, data: v.data.clone(), inconsistent: false };
+        self.remote_snapshot_allowed(vol)?;
+        // A following sync secondary shows its primary's data (S3).
+        let data = &self.volumes[&self.remote_data_volume(vol).unwrap_or(vol)].data;
+        let copy = Volume { blocks: v.blocks, data: data.clone(), inconsistent: false };
         self.digest = self.digest.wrapping_add(data_digest(image, &copy.data));
         self.volumes.insert(image, copy);
         self.images.insert(image, vol);

@@ -47,6 +47,39 @@
 //! prefix of P's acknowledged writes rather than P's image, which linearizability
 //! cannot judge: the harness judges it with the prefix checker (the model's image is
 //! the upper bound).
+//!
+//! # Snapshots (S4) of volumes in remote pairs
+//!
+//! A point-in-time image of a remote volume is an image of what that volume holds on
+//! its own array (Thin Image / ShadowImage on a TrueCopy P-VOL or S-VOL, TimeFinder
+//! on an SRDF R2, an LVM snapshot under a DRBD device), so:
+//!
+//! - **A primary**: its own image, in every state. A fenced primary (sync, fence
+//!   `data`, after a link loss) refuses it with `fenced`, as it refuses host I/O: a
+//!   write answered `indeterminate` may be on the secondary only, so the primary's
+//!   blocks are not known to be its content until `resume` settles them.
+//! - **A sync secondary** that holds a consistent image in place: while it follows
+//!   (`pair`) the image is its primary's content at the snapshot (every acknowledged
+//!   write is on the secondary; writes in flight are in doubt as usual); suspended
+//!   or swapped, the secondary's own image.
+//! - **A sync secondary with no consistent image in place** refuses it with
+//!   `inconsistent`: during an initial copy (or after one that never finished),
+//!   during a resync, and after a resync cut by a link loss until a takeover puts the
+//!   pre-resync image back (`halfway`). DRBD's sync target is `Inconsistent` in
+//!   these states; its consistent data is only the before-resync-target snapshot,
+//!   which the array keeps for a takeover, not as a host-visible image. Hitachi
+//!   refuses a Thin Image split of a TrueCopy S-VOL in COPY the same way.
+//! - **The secondary of an async group** refuses it with `in_pair` in every state,
+//!   as a volume in a local mirror pair does: its content is a prefix of the
+//!   primary's acknowledged writes, not an image the model knows (Universal
+//!   Replicator gives a consistent S-VOL snapshot only with an at-time split of the
+//!   whole journal group; the harness judges async secondaries with the prefix
+//!   checker, which does not follow images). The refusal depends on the volume's
+//!   role only, never on a state the secondary may learn late.
+//!
+//! Images are volumes of their own: an image of a remote volume is in no pair, is
+//! read and written like any image, and is never replicated; a volume with images may
+//! join a remote pair (its images keep their content while the copy overwrites it).
 
 use crate::ids::{GroupId, PairId, VolumeId};
 use crate::ops::{ErrorKind, Op, OpResult, Reply};
@@ -192,6 +225,10 @@ pub struct Group {
     /// that wrote has a new current UUID).
     pub primary_wrote: bool,
     pub secondary_wrote: bool,
+    /// A resync was cut by a link loss: the secondaries' volumes are half-copied in
+    /// place (the model shows the pre-resync image, which a takeover puts back) until
+    /// a takeover or a completed resync; snapshots of them are refused.
+    pub halfway: bool,
 }
 
 impl StorageModel {
@@ -241,6 +278,23 @@ impl StorageModel {
             return None;
         }
         grp.pairs.values().find(|(_, s)| *s == vol).map(|(p, _)| *p)
+    }
+
+    /// S4's rule for a snapshot of a volume in a remote pair (see "Snapshots" in the
+    /// module doc); `Ok` for any other volume.
+    pub(crate) fn remote_snapshot_allowed(&self, vol: VolumeId) -> Result<(), ErrorKind> {
+        let Some((g, primary)) = self.remote_role(vol) else { return Ok(()) };
+        let grp = &self.groups[&g];
+        if primary {
+            return if grp.fenced { Err(ErrorKind::Fenced) } else { Ok(()) };
+        }
+        if grp.mode == RemoteMode::Async {
+            return Err(ErrorKind::InPair);
+        }
+        if !grp.consistent || grp.halfway || matches!(grp.state, RemoteState::Copy | RemoteState::Resync) {
+            return Err(ErrorKind::Inconsistent);
+        }
+        Ok(())
     }
 
     /// Notes a host write that took effect on `vol` (the split-brain flags).
@@ -305,6 +359,7 @@ impl StorageModel {
                     grp.primary_wrote = false;
                     grp.secondary_wrote = false;
                 }
+                grp.halfway = false;
                 grp.state = RemoteState::Swapped;
             }
             Op::Failback { .. } => {
@@ -330,6 +385,7 @@ impl StorageModel {
                 let grp = self.groups.get_mut(&g).expect("exists");
                 grp.consistent = true;
                 grp.fallback = None;
+                grp.halfway = false;
                 grp.state = RemoteState::Pair;
             }
             Op::RemoteEvent { event: RemoteEvent::LinkLost, .. } => {
@@ -343,7 +399,10 @@ impl StorageModel {
                 match state {
                     RemoteState::Copy => self.groups.get_mut(&g).expect("exists").consistent = false,
                     RemoteState::Pair => self.image_secondaries(g),
-                    RemoteState::Resync => self.fall_back(g),
+                    RemoteState::Resync => {
+                        self.fall_back(g);
+                        self.groups.get_mut(&g).expect("exists").halfway = true;
+                    }
                     _ => return wrong,
                 }
                 let grp = self.groups.get_mut(&g).expect("exists");
@@ -407,6 +466,7 @@ impl StorageModel {
             fallback: None,
             primary_wrote: false,
             secondary_wrote: false,
+            halfway: false,
         });
         grp.pairs.insert(pair, (primary, secondary));
         grp.state = RemoteState::Copy;
@@ -610,6 +670,128 @@ mod tests {
         assert_eq!(m.apply(&Op::Resume { group: G }), Err(ErrorKind::RemoteWrongState(RemoteState::Swapped)));
         m.apply(&Op::Failback { group: G }).unwrap();
         assert_eq!(r(&mut m, R), vals(5));
+    }
+
+    fn snap(m: &mut StorageModel, vol: VolumeId, n: u32) -> OpResult {
+        m.apply(&Op::Snapshot { vol, image: VolumeId(VolumeId::IMAGE_BASE + n) })
+    }
+
+    fn rimg(m: &mut StorageModel, n: u32) -> OpResult {
+        m.apply(&Op::Read { vol: VolumeId(VolumeId::IMAGE_BASE + n), block: 0, len: 1 })
+    }
+
+    #[test]
+    fn snapshots_of_remote_volumes_in_every_state() {
+        use RemoteState::*;
+        for fence in [Fence::Data, Fence::Never] {
+            for state in RemoteState::ALL {
+                let mut m = reach(state, SplitBrainPolicy::Refuse, fence);
+                if fence == Fence::Data && state == SuspendedError {
+                    assert_eq!(snap(&mut m, P, 0), Err(ErrorKind::Fenced), "a fenced primary");
+                    continue;
+                }
+                // The primary: its own image, in every other state.
+                w(&mut m, P, 1).unwrap();
+                assert_eq!(snap(&mut m, P, 0), Ok(Reply::Done), "primary in {state}");
+                w(&mut m, P, 2).unwrap();
+                assert_eq!(rimg(&mut m, 0), vals(1), "primary image in {state}");
+                // The secondary: the primary's image while it follows in `pair`, its
+                // own in the suspended states and swapped, refused while inconsistent.
+                let want = match state {
+                    Copy | Resync => Err(ErrorKind::Inconsistent),
+                    _ => Ok(Reply::Done),
+                };
+                assert_eq!(snap(&mut m, R, 1), want, "secondary in {state} (fence {fence})");
+                if want.is_ok() {
+                    let own = if state == Pair { vals(2) } else { vals(0) };
+                    assert_eq!(rimg(&mut m, 1), own, "secondary image in {state}");
+                    w(&mut m, P, 3).unwrap();
+                    assert_eq!(rimg(&mut m, 1), own, "later primary writes never reach it");
+                    if state == Suspended {
+                        assert_eq!(r(&mut m, P), vals(3));
+                    }
+                    m.apply(&Op::Write {
+                        vol: VolumeId(VolumeId::IMAGE_BASE + 1),
+                        block: 0,
+                        values: vec![Value::pack(1, 9, 0)],
+                    })
+                    .unwrap();
+                    assert_eq!(rimg(&mut m, 1), vals(9), "the image is writable");
+                    if state == Pair {
+                        m.apply(&Op::Suspend { group: G }).unwrap();
+                        m.apply(&Op::Takeover { group: G }).unwrap();
+                        assert_eq!(r(&mut m, R), vals(3), "image writes are never replicated");
+                    }
+                }
+            }
+        }
+        // A fenced primary refuses it, as it refuses host I/O; resume lifts the fence.
+        let mut m = reach(Pair, SplitBrainPolicy::Refuse, Fence::Data);
+        m.apply(&ev(RemoteEvent::LinkLost)).unwrap();
+        assert_eq!(snap(&mut m, P, 0), Err(ErrorKind::Fenced));
+        assert_eq!(snap(&mut m, R, 0), Ok(Reply::Done), "the secondary's image at the loss");
+        m.apply(&Op::Resume { group: G }).unwrap();
+        assert_eq!(snap(&mut m, P, 1), Ok(Reply::Done));
+        assert_eq!(snap(&mut m, R, 2), Err(ErrorKind::Inconsistent), "a resync target");
+        // A resync cut by a link loss leaves the secondary half-copied in place until a
+        // takeover puts the pre-resync image back.
+        let mut m = reach(Resync, SplitBrainPolicy::Refuse, Fence::Never);
+        m.apply(&ev(RemoteEvent::LinkLost)).unwrap();
+        assert_eq!(snap(&mut m, R, 0), Err(ErrorKind::Inconsistent));
+        let mut resumed = m.clone();
+        m.apply(&Op::Takeover { group: G }).unwrap();
+        assert_eq!(snap(&mut m, R, 0), Ok(Reply::Done));
+        resumed.apply(&Op::Resume { group: G }).unwrap();
+        resumed.apply(&ev(RemoteEvent::Synced)).unwrap();
+        assert_eq!(snap(&mut resumed, R, 0), Ok(Reply::Done), "a completed resync");
+        // After a failback the old primary is a resync target, then follows.
+        let mut m = reach(Swapped, SplitBrainPolicy::Refuse, Fence::Never);
+        m.apply(&Op::Failback { group: G }).unwrap();
+        assert_eq!(snap(&mut m, P, 0), Err(ErrorKind::Inconsistent));
+        w(&mut m, R, 4).unwrap();
+        m.apply(&ev(RemoteEvent::Synced)).unwrap();
+        assert_eq!(snap(&mut m, P, 0), Ok(Reply::Done));
+        assert_eq!(rimg(&mut m, 0), vals(4), "the new secondary images its primary");
+        // Async secondaries refuse in every state; their primaries do not.
+        for state in RemoteState::ALL {
+            let mut m = model();
+            m.apply(&Op::RemotePairCreate {
+                pair: PairId(1),
+                primary: P,
+                secondary: R,
+                group: G,
+                mode: RemoteMode::Async,
+                fence: Fence::Never,
+                split_brain: SplitBrainPolicy::Refuse,
+            })
+            .unwrap();
+            let path: Vec<Op> = match state {
+                Copy => vec![],
+                Pair => vec![ev(RemoteEvent::Synced)],
+                Suspended => vec![ev(RemoteEvent::Synced), Op::Suspend { group: G }],
+                SuspendedError => vec![ev(RemoteEvent::Synced), ev(RemoteEvent::LinkLost)],
+                Resync => vec![ev(RemoteEvent::Synced), Op::Suspend { group: G }, Op::Resume { group: G }],
+                Swapped => vec![ev(RemoteEvent::Synced), Op::Takeover { group: G }],
+            };
+            for op in path {
+                m.apply(&op).unwrap();
+            }
+            assert_eq!(snap(&mut m, R, 0), Err(ErrorKind::InPair), "async secondary in {state}");
+            assert_eq!(snap(&mut m, P, 0), Ok(Reply::Done), "async primary in {state}");
+        }
+    }
+
+    #[test]
+    fn a_volume_with_images_joins_a_remote_pair_and_its_images_keep_their_content() {
+        let mut m = model();
+        m.apply(&Op::Write { vol: R, block: 0, values: vec![Value::pack(1, 1, 0)] }).unwrap();
+        snap(&mut m, R, 0).unwrap();
+        m.apply(&create(SplitBrainPolicy::Refuse, Fence::Never)).unwrap();
+        assert_eq!(rimg(&mut m, 0), vals(1));
+        m.apply(&ev(RemoteEvent::Synced)).unwrap();
+        assert_eq!(rimg(&mut m, 0), vals(1), "the copy overwrote the volume, not its image");
+        m.apply(&Op::DeleteSnapshot { image: VolumeId(VolumeId::IMAGE_BASE) }).unwrap();
+        assert_eq!(rimg(&mut m, 0), Err(ErrorKind::NoSuchVolume));
     }
 
     #[test]
