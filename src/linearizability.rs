@@ -23,10 +23,10 @@ pub fn run_budget() -> Budget {
 }
 
 /// The budget of the check of a fuzz seed's run (`mirrorsim fuzz`): a tenth of
-/// [`run_budget`]'s steps. A generated history that needs more (4 seeds of the
-/// standard CI campaign's 3000: many operations with unknown outcomes on few blocks)
-/// costs minutes at the full budget and ended `unknown` there anyway (each of those 4
-/// did); a campaign is better spent on other seeds. Such a seed is `unknown`, not a failure;
+/// [`run_budget`]'s steps. A generated history that needs more (7 seeds of the
+/// standard CI campaign's 3000, 4 of them `unknown` at the full budget too: many
+/// operations with unknown outcomes on few blocks) costs minutes at the full budget;
+/// a campaign is better spent on other seeds. Such a seed is `unknown`, not a failure;
 /// `mirrorsim replay` judges it with the full budget. A violation found within the
 /// bound is the same violation at any bound.
 pub fn fuzz_budget() -> Budget {
