@@ -108,9 +108,21 @@ fn shell_quote(s: &str) -> String {
 
 /// Runs `scenario` with `seed` on the engine `factory` boots, and judges it.
 pub fn run(scenario: &Scenario, seed: u64, factory: &dyn EngineFactory, record_trace: bool) -> RunReport {
+    run_within(scenario, seed, factory, record_trace, &crate::linearizability::run_budget())
+}
+
+/// [`run`], with the linearizability check bounded by `budget` (a fuzz campaign's
+/// seeds get [`crate::linearizability::fuzz_budget`]).
+pub fn run_within(
+    scenario: &Scenario,
+    seed: u64,
+    factory: &dyn EngineFactory,
+    record_trace: bool,
+    budget: &checker::Budget,
+) -> RunReport {
     let result = sim::run(&scenario.config, factory, &RunOptions { seed, record_trace });
     let mut notes = Vec::new();
-    let (verdict, details) = judge(scenario, &result, &mut notes);
+    let (verdict, details) = judge(scenario, &result, &mut notes, budget);
     let expected_met = verdict.meets(&scenario.file.expect);
     let mut report = RunReport {
         scenario: scenario.name().to_string(),
@@ -140,7 +152,12 @@ pub fn run(scenario: &Scenario, seed: u64, factory: &dyn EngineFactory, record_t
     report
 }
 
-fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdict, Option<String>) {
+fn judge(
+    scenario: &Scenario,
+    r: &RunResult,
+    notes: &mut Vec<String>,
+    budget: &checker::Budget,
+) -> (Verdict, Option<String>) {
     let completed = r.ending == Ending::Completed;
     let volumes = scenario.config.volume_specs();
     let mut unknown = None;
@@ -186,9 +203,10 @@ fn judge(scenario: &Scenario, r: &RunResult, notes: &mut Vec<String>) -> (Verdic
                 }
             }
             CheckName::Durability => {} // No audit without settling; the ending is the verdict.
-            CheckName::Linearizability => match crate::linearizability::check(
+            CheckName::Linearizability => match crate::linearizability::check_within(
                 &crate::remote_report::linearizable_part(&r.history),
                 &volumes,
+                budget,
             ) {
                 Outcome::Linearizable { whole } => {
                     if !whole && r.history.ops.iter().any(|o| !o.op.is_io()) {

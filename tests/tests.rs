@@ -25,6 +25,8 @@
 //! - `fuzz`: scenario generation (determinism, validity, write-load-replay), fuzz
 //!   campaigns (seed order, shards, jobs), failures saved without overwriting,
 //!   shrinking, the planted canary, the fuzz and shrink command lines.
+//! - `fuzz_timing`: the generator's timed races (the restore racer's slow write tail,
+//!   full-profile backups with a crash timed into their copy's end).
 //! - `regression`: every scenario in `tests/regression/` meets its expectation.
 //! - `stress`: the threaded engine under real threads: every stress scenario passes
 //!   and exercises its commands; removing the interlock, the lookup table's lock or
@@ -48,6 +50,7 @@ mod cli;
 mod determinism;
 mod differential;
 mod fuzz;
+mod fuzz_timing;
 mod images;
 mod judging;
 mod library;

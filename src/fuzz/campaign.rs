@@ -197,7 +197,7 @@ pub fn run_seed(seed: u64, profile: generate::Profile, factory: &dyn EngineFacto
     let generated = generate::generate_with(seed, profile);
     let sc = scenario::validate(Path::new(&placeholder(seed)), generated.file.clone())
         .unwrap_or_else(|e| panic!("the generator made an invalid scenario from seed {seed}: {e}"));
-    let r = runner::run(&sc, seed, factory, false);
+    let r = runner::run_within(&sc, seed, factory, false, &crate::linearizability::fuzz_budget());
     let facts = super::coverage::run_facts(&sc.config, &r.result);
     let wall_ms = start.elapsed().as_secs_f64() * 1e3;
     let check = match &r.verdict {

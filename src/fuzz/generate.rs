@@ -407,6 +407,21 @@ impl Gen {
             }
         }
 
+        // The racer's array: often a slow tail on its data writes (see `super::race`).
+        if let Some(r) = &topo.racer {
+            super::race::slow_tail(self.seed, &mut arrays[r.array]);
+        }
+        topo.media_means = arrays
+            .iter()
+            .map(|a| {
+                let fast = |d: &DistDef<Duration>| match d {
+                    DistDef::Bimodal { fast, .. } => dist_mean(&DistDef::Uniform(*fast)),
+                    other => dist_mean(other),
+                };
+                (fast(&a.media.read), fast(&a.media.write), fast(&a.media.meta))
+            })
+            .collect();
+
         // 6. How long the workload should take: faults are spread over it.
         let mean_latency = |host: &str| {
             links

@@ -48,6 +48,10 @@ pub struct Topology {
     pub racer: Option<super::race::Racer>,
     /// S3: the consistency groups (remote seeds only, `super::remote`).
     pub groups: Vec<super::remote::RemoteGroup>,
+    /// Mean media latencies (read, data write, metadata put; simulated ns) of each
+    /// array, in the order of `arrays`: items that time a fault into a copy's last
+    /// step estimate it from them (`super::backup_timing`).
+    pub media_means: Vec<(u64, u64, u64)>,
 }
 
 impl Topology {
@@ -225,9 +229,11 @@ fn snapshot_command(e: &mut Emit<'_>) {
 /// same array (or of the same volume, or the catalog: refusals are judged too), else a
 /// `record_backup`, `list_backups` or `restore_backup` of a backup named earlier in this
 /// scenario. Regions are biased to the volumes' first blocks, where workloads with a
-/// hot set write. The final audit reads each backup's destination where its source
-/// was written, so the copies' content is judged. A new backup is often followed by a
-/// controller crash around the end of its copy.
+/// hot set write, and a new backup's source is usually such a volume
+/// ([`super::backup_timing::volumes`]). The final audit reads each backup's
+/// destination where its source was written, so the copies' content is judged. A new
+/// backup is usually followed by a controller crash timed into its copy's last step
+/// ([`super::backup_timing::crash_at_the_end`]).
 fn backup_command(e: &mut Emit<'_>) {
     let backups = e.state.get("backups").cloned().unwrap_or_default();
     let usable: Vec<usize> = (0..e.topo.volumes.len())
@@ -269,30 +275,36 @@ fn backup_command(e: &mut Emit<'_>) {
         };
         return e.push(e.at, action);
     }
-    let v = usable[e.rng.index(&usable)];
+    let (v, w) = super::backup_timing::volumes(e, &usable);
     let array = e.topo.volumes[v].1;
-    let on_array: Vec<usize> = usable.iter().copied().filter(|&w| e.topo.volumes[w].1 == array).collect();
-    let w = on_array[e.rng.index(&on_array)];
     let source = region(e, v);
     let mut destination = region(e, w);
     let size = e.topo.volume_blocks[w];
     destination.blocks = source.blocks.min(size);
     destination.start = destination.start.min(size - destination.blocks);
+    super::backup_timing::separate(e, &source, &mut destination, size);
     if e.rng.chance(1, 12) {
         destination.volume = "catalog".into();
     }
     let host = admin_host(e, array);
-    let backup = format!("b{}", backups.len() + 1);
-    e.state.entry("backups".into()).or_default().push(format!("{backup}/{array}/{}", source.blocks));
     let blocks = source.blocks;
-    e.push(e.at, ActionDef::Backup { host, backup, source, destination });
-    // Often a controller crash around the copy's end, when the catalog entry turns
-    // `complete`: the entry must never say so over data a crash lost.
-    if e.rng.chance(1, 2) {
-        let at = e.at + e.rng.between(20_000, 200_000 + blocks * 40_000);
-        let array = e.topo.arrays[array].clone();
-        let after = e.outage();
-        e.push(at, ActionDef::CrashArray { array, restart_after: Some(Duration(after)) });
+    let mut at = e.at;
+    let mut n = backups.len();
+    // Usually a controller crash timed into the copy's last step, when the catalog
+    // entry turns `complete`: the entry must never say so over data a crash lost.
+    // Half the time, once the array is back, the same backup again, crash included
+    // (up to three tries).
+    for _ in 0..3 {
+        n += 1;
+        let backup = format!("b{n}");
+        e.state.entry("backups".into()).or_default().push(format!("{backup}/{array}/{blocks}"));
+        let (source, destination) = (source.clone(), destination.clone());
+        e.push(at, ActionDef::Backup { host: host.clone(), backup, source, destination });
+        let Some(back) = super::backup_timing::crash_at_the_end(e, at, array, blocks) else { break };
+        if !e.rng.chance(1, 2) {
+            break;
+        }
+        at = back + e.rng.between(1_000_000, 3_000_000);
     }
 }
 

@@ -16,9 +16,11 @@
 //! - [`merge`]: `mirrorsim merge`, the JSON-lines results of shards as one campaign;
 //! - [`remote`]: S3 in generated scenarios: two-array topologies with remote groups,
 //!   the `remote_*` menu items and the liveness phase;
+//! - [`backup_timing`]: S0 backups' volumes and the crash timed into a copy's end;
 //! - [`save`]: atomic, never-overwriting file writes;
 //! - [`cli`]: the two commands' arguments and output.
 
+pub mod backup_timing;
 pub mod campaign;
 pub mod cli;
 pub mod coverage;

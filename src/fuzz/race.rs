@@ -73,3 +73,27 @@ pub fn add_racer(rng: &mut GenRng, topo: &mut Topology, hosts: &mut Vec<HostDef>
     });
     Some(array)
 }
+
+/// The side stream of [`slow_tail`] (`GenRng::side`).
+const SLOW_TAIL_STREAM: u32 = 1;
+
+/// Two times in three, a slow tail on the data writes of the racer's array (one write
+/// in 4 to 12 takes 1-7 ms) unless it has one already; its metadata puts stay fast.
+///
+/// Both races of the racer need it. A split that does not drain shows only when a
+/// mirrored write is still in flight after the split's record is durable and the
+/// racer reads the mirror before it lands: with data writes and record puts drawn
+/// from the same latencies that moment is rare and short. A protected restore that
+/// skips the copy-before-write shows when the racer writes chunks the copier has yet
+/// to reach: slow copier writes keep the restore running longer. Drawn from a side
+/// stream, so the rest of the seed's scenario is what it was without it.
+pub fn slow_tail(seed: u64, array: &mut ArrayDef) {
+    let mut rng = GenRng::side(seed, SLOW_TAIL_STREAM);
+    if rng.chance(2, 3)
+        && let DistDef::Uniform(fast) = array.media.write
+    {
+        let lo = rng.between(1, 3) * 1_000_000;
+        let slow = [Duration(lo), Duration(lo + rng.between(0, 4) * 1_000_000)];
+        array.media.write = DistDef::Bimodal { fast, slow, slow_ratio: RatioDef(1, rng.between(4, 12)) };
+    }
+}

@@ -27,6 +27,16 @@ impl GenRng {
         GenRng { rng }
     }
 
+    /// A stream of its own for `seed`, apart from the generator's main one (`tag`
+    /// tells the side streams apart): draws added to the generator later take from
+    /// one, so that they do not move what the main stream draws after them and the
+    /// rest of the seed's scenario stays what it was.
+    pub fn side(seed: u64, tag: u32) -> GenRng {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(GENERATOR_STREAM | u64::from(tag));
+        GenRng { rng }
+    }
+
     pub fn u64(&mut self) -> u64 {
         self.rng.next_u64()
     }
