@@ -294,47 +294,7 @@ impl Controller {
                 let w = MediaOp::Write { space: POOL_SPACE, block: pool, values };
                 self.submit(w, Pending::Snap { op: id }, out);
             }
-            Op::Write { values, .. } => {
-                // Which images still share each block with the origin.
-                let fam = &self.snaps.families[&family];
-                let mut copies = Vec::new();
-                for b in first..first + len {
-                    let lacking: Vec<VolumeId> = fam
-                        .images
-                        .iter()
-                        .copied()
-                        .filter(|i| !self.snaps.images[i].table.contains_key(&b))
-                        .collect();
-                    if !lacking.is_empty() {
-                        copies.push((b, 0, lacking));
-                    }
-                }
-                let space = self.volumes[&family].space;
-                let blocks: Vec<u64> = copies.iter().map(|c| c.0).collect();
-                let old = vec![None; copies.len()];
-                if blocks.is_empty() {
-                    let kind = Kind::OriginWrite {
-                        values: values.clone(),
-                        stage: Stage::Data,
-                        copies,
-                        old,
-                        then: None,
-                    };
-                    self.snaps.ops.insert(id, SnapOp { req, family, kind, left: 1, first, len });
-                    let m = MediaOp::Write { space, block: first, values };
-                    self.submit(m, Pending::Snap { op: id }, out);
-                } else {
-                    // One read per block to copy, so a latent sector error costs only
-                    // its own block.
-                    let kind = Kind::OriginWrite { values, stage: Stage::Read, copies, old, then: None };
-                    let left = blocks.len() as u32;
-                    self.snaps.ops.insert(id, SnapOp { req, family, kind, left, first, len });
-                    for (i, block) in blocks.into_iter().enumerate() {
-                        let m = MediaOp::Read { space, block, len: 1 };
-                        self.submit(m, Pending::SnapRead { op: id, off: i as u32 }, out);
-                    }
-                }
-            }
+            Op::Write { values, .. } => self.start_origin_write(id, req, family, first, values, None, out),
             Op::Read { .. } => {
                 let img = &self.snaps.images[&vol];
                 let reads: Vec<(SpaceId, u64)> = (first..first + len)
@@ -576,7 +536,31 @@ impl Controller {
         }
         fam.locked.extend(block..block + len);
         fam.inflight += 1;
-        let copies: Vec<(u64, u64, Vec<VolumeId>)> = (block..block + len)
+        let id = self.snaps.op_next;
+        self.snaps.op_next += 1;
+        let req = ReqId { host: u32::MAX, seq: id };
+        self.start_origin_write(id, req, vol, block, values, Some(Box::new(then)), out);
+    }
+
+    /// Starts origin write `id` of `values` at `first` (its blocks locked): reads the
+    /// old data of every block some image of `family` still shares (one read per
+    /// block, so a latent sector error costs only its own block), or writes at once
+    /// when none does. `then` is the completion of a write of another path.
+    #[allow(clippy::too_many_arguments)]
+    fn start_origin_write(
+        &mut self,
+        id: u64,
+        req: ReqId,
+        family: VolumeId,
+        first: u64,
+        values: Vec<Value>,
+        then: Option<Box<Pending>>,
+        out: &mut Vec<Output>,
+    ) {
+        let len = values.len() as u64;
+        let fam = &self.snaps.families[&family];
+        // Which images still share each block with the origin.
+        let copies: Vec<(u64, u64, Vec<VolumeId>)> = (first..first + len)
             .filter_map(|b| {
                 let lacking: Vec<VolumeId> = fam
                     .images
@@ -587,24 +571,23 @@ impl Controller {
                 (!lacking.is_empty()).then_some((b, 0, lacking))
             })
             .collect();
-        let id = self.snaps.op_next;
-        self.snaps.op_next += 1;
-        let req = ReqId { host: u32::MAX, seq: id };
-        let space = self.volumes[&vol].space;
+        let space = self.volumes[&family].space;
         let old = vec![None; copies.len()];
         let reads: Vec<u64> = copies.iter().map(|c| c.0).collect();
-        let then = Some(Box::new(then));
         if reads.is_empty() {
             let kind = Kind::OriginWrite { values: values.clone(), stage: Stage::Data, copies, old, then };
-            self.snaps.ops.insert(id, SnapOp { req, family: vol, kind, left: 1, first: block, len });
-            return self.submit(MediaOp::Write { space, block, values }, Pending::Snap { op: id }, out);
+            self.snaps.ops.insert(id, SnapOp { req, family, kind, left: 1, first, len });
+            return self.submit(
+                MediaOp::Write { space, block: first, values },
+                Pending::Snap { op: id },
+                out,
+            );
         }
         let kind = Kind::OriginWrite { values, stage: Stage::Read, copies, old, then };
-        let left = reads.len() as u32;
-        self.snaps.ops.insert(id, SnapOp { req, family: vol, kind, left, first: block, len });
-        for (i, b) in reads.into_iter().enumerate() {
+        self.snaps.ops.insert(id, SnapOp { req, family, kind, left: reads.len() as u32, first, len });
+        for (i, block) in reads.into_iter().enumerate() {
             self.submit(
-                MediaOp::Read { space, block: b, len: 1 },
+                MediaOp::Read { space, block, len: 1 },
                 Pending::SnapRead { op: id, off: i as u32 },
                 out,
             );
