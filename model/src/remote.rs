@@ -537,6 +537,19 @@ mod tests {
         }
     }
 
+    /// An async pair `pair` of P and R in group G.
+    fn async_create(pair: PairId) -> Op {
+        Op::RemotePairCreate {
+            pair,
+            primary: P,
+            secondary: R,
+            group: G,
+            mode: RemoteMode::Async,
+            fence: Fence::Never,
+            split_brain: SplitBrainPolicy::Refuse,
+        }
+    }
+
     fn ev(e: RemoteEvent) -> Op {
         Op::RemoteEvent { group: G, event: e }
     }
@@ -755,16 +768,7 @@ mod tests {
         // Async secondaries refuse in every state; their primaries do not.
         for state in RemoteState::ALL {
             let mut m = model();
-            m.apply(&Op::RemotePairCreate {
-                pair: PairId(1),
-                primary: P,
-                secondary: R,
-                group: G,
-                mode: RemoteMode::Async,
-                fence: Fence::Never,
-                split_brain: SplitBrainPolicy::Refuse,
-            })
-            .unwrap();
+            m.apply(&async_create(PairId(1))).unwrap();
             let path: Vec<Op> = match state {
                 Copy => vec![],
                 Pair => vec![ev(RemoteEvent::Synced)],
@@ -802,18 +806,7 @@ mod tests {
         m.apply(&Op::Resume { group: G }).unwrap();
         m.apply(&ev(RemoteEvent::Synced)).unwrap();
         let mut other = m.clone();
-        assert_eq!(
-            other.apply(&Op::RemotePairCreate {
-                pair: PairId(2),
-                primary: P,
-                secondary: R,
-                group: G,
-                mode: RemoteMode::Async,
-                fence: Fence::Never,
-                split_brain: SplitBrainPolicy::Refuse,
-            }),
-            Err(ErrorKind::InPair)
-        );
+        assert_eq!(other.apply(&async_create(PairId(2))), Err(ErrorKind::InPair));
         assert_eq!(m.apply(&Op::Takeover { group: G }), Ok(Reply::Done));
     }
 }
