@@ -250,3 +250,18 @@ fn an_async_secondary_applying_out_of_order_is_not_a_prefix() {
         other => panic!("not caught: {other}"),
     }
 }
+
+/// The cross-array probe judges groups whose two sides are both in `pair`: a reverse
+/// resync that left a block of the old primary's unshipped writes uncopied is caught
+/// as soon as the failback ends (full seed 136), not only at a later suspension.
+#[test]
+fn a_failback_that_missed_a_block_is_caught_once_both_sides_are_paired() {
+    let bugs = PlantedBugs::parse(&["failback-forgets-unshipped-writes"]).unwrap();
+    let [(_, v)] = campaign(bugs, Profile::Full, 136, 1).try_into().unwrap();
+    let Verdict::Violation { check, summary } = &v else { panic!("not caught: {v}") };
+    assert_eq!(*check, scenario::CheckName::Invariants, "{summary}");
+    assert!(
+        summary.contains(", pair) and vol") && summary.contains(", pair) and no change-map bit covers it"),
+        "{summary}"
+    );
+}
