@@ -273,25 +273,26 @@ fn outcome_name(c: &Completion) -> String {
     }
 }
 
-/// The facts of one run.
-pub fn run_facts(config: &SimConfig, result: &RunResult) -> RunFacts {
-    let mut facts = RunFacts::new();
-    let mut hit = |f: String| *facts.entry(f).or_insert(0) += 1;
-    let array_of = |v: VolumeId| config.volumes.iter().find(|x| x.id == v).map(|x| x.array);
+/// A moment of a run, as the coverage facts see it.
+enum Moment<'a> {
+    /// A client operation invoked, with how it ended.
+    Invoke(&'a Op, &'a Completion),
+    /// An operation taking effect: a command that returned `done` (at its
+    /// completion) or an array's announced event (at its instant).
+    Apply(&'a Op),
+    Fault(&'a TraceKind),
+}
 
-    // Time-ordered moments: (time, order, what). Faults sort before history moments
-    // at the same instant (they are applied first by the event loop's order).
-    enum Moment<'a> {
-        Invoke(&'a Op, &'a Completion),
-        Apply(&'a Op),
-        Fault(&'a TraceKind),
-    }
-    let mut moments: Vec<(u64, u8, usize, Moment<'_>)> = Vec::new();
+/// The run's moments in time order, for the history's operations `keep` selects.
+/// Faults sort before history moments at the same instant (the event loop applies
+/// them first), invocations and events before completions.
+fn moments<'a>(result: &'a RunResult, keep: impl Fn(&Op) -> bool) -> Vec<(u64, Moment<'a>)> {
+    let mut moments: Vec<(u64, u8, usize, Moment<'a>)> = Vec::new();
     for (i, h) in result.history.ops.iter().enumerate() {
-        if h.op.is_io() {
+        if !keep(&h.op) {
             continue;
         }
-        if matches!(h.op, Op::PairEvent { .. }) {
+        if matches!(h.op, Op::PairEvent { .. } | Op::RemoteEvent { .. }) {
             moments.push((h.invoke_ns, 1, i, Moment::Apply(&h.op)));
             continue;
         }
@@ -306,9 +307,18 @@ pub fn run_facts(config: &SimConfig, result: &RunResult) -> RunFacts {
         }
     }
     moments.sort_by_key(|&(t, order, i, _)| (t, order, i));
+    moments.into_iter().map(|(t, _, _, m)| (t, m)).collect()
+}
 
+/// The facts of one run.
+pub fn run_facts(config: &SimConfig, result: &RunResult) -> RunFacts {
+    let mut facts = RunFacts::new();
+    let mut hit = |f: String| *facts.entry(f).or_insert(0) += 1;
+    let array_of = |v: VolumeId| config.volumes.iter().find(|x| x.id == v).map(|x| x.array);
+
+    let moments = moments(result, |op| !op.is_io());
     let mut pairs: BTreeMap<PairId, Pair> = BTreeMap::new();
-    for (t, _, _, m) in &moments {
+    for (t, m) in &moments {
         match m {
             Moment::Invoke(op, completion) => {
                 let Some(pair) = op.pair() else { continue };

@@ -2,8 +2,9 @@
 //! states the remote commands, the arrays' remote events and the faults met.
 //!
 //! A group's state is tracked from the history as the model moves it, from the
-//! client's view (as for local pairs): a command that returned `done` moves its group
-//! at its completion, an announced event (`synced`, `link_lost`) at its instant.
+//! client's view, over the same time-ordered moments as local pairs
+//! (`coverage::moments`): a command that returned `done` moves its group at its
+//! completion, an announced event (`synced`, `link_lost`) at its instant.
 //! - `remote command <f> in <state> -> <outcome>`: `remote_pair_create`, `suspend`,
 //!   `resume`, `takeover`, `failback`, invoked while the group was in `<state>`
 //!   (`none`: no such group yet);
@@ -14,8 +15,8 @@
 //!   to a volume of a remote pair (the DR host writing after a takeover, writes to a
 //!   fenced primary, ...).
 
-use super::{RunFacts, fault_arrays, fault_name, outcome_name};
-use model::{ArrayId, Completion, GroupId, Op, OpResult, RemoteEvent, RemoteState, VolumeId};
+use super::{Moment, RunFacts, fault_arrays, fault_name, moments, outcome_name};
+use model::{ArrayId, GroupId, Op, RemoteEvent, RemoteState, VolumeId};
 use sim::{RunResult, SimConfig};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,38 +56,9 @@ pub(super) fn facts(config: &SimConfig, result: &RunResult, facts: &mut RunFacts
     let mut hit = |f: String| *facts.entry(f).or_insert(0) += 1;
     let array_of = |v: VolumeId| config.volumes.iter().find(|x| x.id == v).map(|x| x.array);
 
-    // (time, order, index): faults first at an instant, then invocations and events,
-    // then completions (as `coverage::run_facts` orders them).
-    enum Moment<'a> {
-        Invoke(&'a Op, &'a Completion),
-        Apply(&'a Op),
-        Fault(usize),
-    }
-    let mut moments: Vec<(u64, u8, usize, Moment<'_>)> = Vec::new();
-    for (i, o) in h.iter().enumerate() {
-        if o.op.group().is_none() && !o.op.is_write() {
-            continue;
-        }
-        if matches!(o.op, Op::RemoteEvent { .. }) {
-            moments.push((o.invoke_ns, 1, i, Moment::Apply(&o.op)));
-            continue;
-        }
-        moments.push((o.invoke_ns, 1, i, Moment::Invoke(&o.op, &o.completion)));
-        if o.op.group().is_some()
-            && let (Some(t), Completion::Returned(OpResult::Ok(_))) = (o.complete_ns, &o.completion)
-        {
-            moments.push((t, 2, i, Moment::Apply(&o.op)));
-        }
-    }
-    for (i, e) in result.trace.notable.iter().enumerate() {
-        if fault_name(&e.kind).is_some() {
-            moments.push((e.time_ns, 0, i, Moment::Fault(i)));
-        }
-    }
-    moments.sort_by_key(|&(t, order, i, _)| (t, order, i));
-
+    let moments = moments(result, |op| op.group().is_some() || op.is_write());
     let mut groups: BTreeMap<GroupId, Group> = BTreeMap::new();
-    for (_, _, _, m) in &moments {
+    for (_, m) in &moments {
         match m {
             Moment::Invoke(op, completion) => {
                 if let Some(g) = op.group() {
@@ -141,8 +113,7 @@ pub(super) fn facts(config: &SimConfig, result: &RunResult, facts: &mut RunFacts
                     _ => {}
                 }
             }
-            Moment::Fault(i) => {
-                let kind = &result.trace.notable[*i].kind;
+            Moment::Fault(kind) => {
                 let name = fault_name(kind).expect("only faults are pushed");
                 let arrays = fault_arrays(kind, config);
                 let states: BTreeSet<&str> = groups
