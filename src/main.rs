@@ -131,7 +131,20 @@ enum Command {
     Schema,
 }
 
+/// Rust ignores SIGPIPE, so `println!` to a reader that went away (`mirrorsim bench |
+/// head`) panics. A command-line tool should end quietly there, as `cat` does: give
+/// SIGPIPE back its default action.
+fn quiet_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; setting a
+    // signal's disposition to its default has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_on_a_closed_pipe();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run { paths, seed, format, report, quiet } => cmd_run(&paths, seed, format, &report, quiet),

@@ -192,3 +192,79 @@ fn run_quiet_prints_the_same_table() {
     assert!(out.contains("steady-state") && out.contains("concurrent-hosts"), "{out}");
     assert!(err.is_empty(), "no progress output on stderr: {err}");
 }
+
+#[test]
+fn bench_json_is_one_object_a_line_with_a_heading_per_section() {
+    let (code, out, err) = mirrorsim(&["bench", "--quick", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let mut heading: Option<String> = None;
+    let mut sections = Vec::new();
+    for (i, line) in out.lines().enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}: {line}", i + 1));
+        let section = v["section"].as_str().unwrap_or_else(|| panic!("line {}: no section: {line}", i + 1));
+        if v.get("about").is_some() {
+            assert!(v["about"].as_str().is_some_and(|s| !s.is_empty()), "line {}: {line}", i + 1);
+            heading = Some(section.to_string());
+            sections.push(section.to_string());
+            continue;
+        }
+        assert_eq!(
+            heading.as_deref(),
+            Some(section),
+            "line {}: a measurement outside its section's heading",
+            i + 1
+        );
+        let numbers = v.as_object().unwrap().values().filter(|x| x.is_number()).count();
+        assert!(numbers > 0, "line {}: a measurement without numbers: {line}", i + 1);
+    }
+    let reference = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["section"] == "reference" && v.get("events").is_some())
+        .expect("the reference measurement");
+    assert!(reference["events"].as_u64().unwrap() > 0);
+    assert!(reference["events_per_s"].as_f64().unwrap() > 0.0);
+    let remote = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v.get("foundation_events_per_s").is_some())
+        .expect("the two-array measurement next to the Foundation figure");
+    assert!(remote["events_per_s"].as_f64().unwrap() > 0.0);
+    assert!(sections.len() >= 8, "sections: {sections:?}");
+    let mut unique = sections.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), sections.len(), "a section heading twice: {sections:?}");
+}
+
+#[test]
+fn replay_planted_switches_the_bug_on_and_rejects_unknown_names() {
+    let file = "tests/planted/split-without-drain.json";
+    let (code, out, err) = mirrorsim(&["replay", file]);
+    assert_eq!(code, 0, "the correct engine passes its planted scenario: {out}{err}");
+    let (code, out, err) = mirrorsim(&["replay", file, "--planted", "split-without-drain"]);
+    assert_eq!(code, 1, "with the bug on the run fails: {out}{err}");
+    assert!(out.contains("--planted split-without-drain"), "the reproduce line keeps the bug: {out}");
+    let (code, _, err) = mirrorsim(&["replay", file, "--planted", "no-such-bug"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--planted") && err.contains("no-such-bug"), "{err}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mirrorsim"))
+        .args(["run", "scenarios/", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe closes
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "a closed pipe made the CLI panic: {err}");
+}
