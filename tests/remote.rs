@@ -362,6 +362,18 @@ fn coverage_names_the_group_states_commands_events_and_faults_met() {
     let f = facts("s3-link-failure-sync-fence-data");
     assert!(f.contains_key("remote event link_lost in pair"), "{f:?}");
     assert!(f.contains_key("remote write to the primary in suspended_error -> fenced"), "{f:?}");
+    // Snapshots (S4) of remote volumes: each side, state and refusal.
+    let f = facts("s3-snapshot-of-secondary");
+    for want in [
+        "remote snapshot of the secondary in pair -> ok",
+        "remote snapshot of the primary in pair -> ok",
+        "remote snapshot of the secondary in pair -> in_pair",
+        "remote snapshot of the primary in suspended_error -> fenced",
+        "remote snapshot of the secondary in suspended_error -> ok",
+        "remote snapshot of the secondary in resync -> inconsistent",
+    ] {
+        assert!(f.contains_key(want), "{want}: {f:?}");
+    }
 }
 
 #[test]

@@ -99,7 +99,11 @@
 //! forwarded; a forwarded command does not hold the receiver of the channel it came
 //! on (it may wait for the peer's own command, whose `Begin` or `Release` follows it
 //! on that channel), and a command whose side changed while it waited (a failback)
-//! is forwarded again. A restarted primary whose group was following suspends it
+//! is forwarded again. A `Begin` (the receiver becomes a resync target) first lets
+//! the receiver's host writes in flight land (they began in the old role, before the
+//! peer's `Probe` held host I/O; a write with images of its volume reads the old block
+//! first, full fuzz seed 7), holding new host I/O meanwhile: none lands on a chunk of
+//! the target whose pre-resync content is not saved. A restarted primary whose group was following suspends it
 //! (`link_lost`): its activity log becomes change bits of the old session (the
 //! primary is authoritative for them: with fence `never` a write in flight is on the
 //! secondary only if it is here too; with fence `data` the primary is fenced). Before that it asks the secondary to `Flush` (answered once its group
@@ -492,6 +496,10 @@ struct RGroup {
     /// arriving while its own is unanswered or from the `contending` answer, so
     /// both always do.
     contended: bool,
+    /// A `Begin` (this side becomes the resync target) waiting for the group's host
+    /// writes in flight here to drain: `(peer, seq, session)`. Host I/O is held
+    /// meanwhile, as between the peer's `Probe` and its `Begin`.
+    begin_wait: Option<(ArrayId, u64, u64)>,
 }
 
 impl RGroup {
@@ -523,6 +531,7 @@ impl RGroup {
             resolving: BTreeSet::new(),
             recovering: false,
             contended: false,
+            begin_wait: None,
         }
     }
 
@@ -1096,7 +1105,16 @@ impl Controller {
                 return self.wire(from, Wire { group: g, chan, seq, body: Body::Reset }, out);
             }
             *rx = Receiver { chan, next: 1, ..Receiver::default() };
+            // A `Begin` of the old channel still waiting for host writes is dropped,
+            // as if the link had lost it (it was never answered).
+            if let Some(grp) = self.remote.groups.get_mut(&g)
+                && grp.begin_wait.take_if(|b| b.0 == from).is_some()
+            {
+                self.release_held(g, out);
+                self.try_remote_admin(g, out);
+            }
         }
+        let rx = self.remote.rx.get_mut(&(from, g)).expect("made above");
         if seq < rx.next || rx.busy == Some(seq) {
             if let Some((_, r)) = rx.cache.iter().find(|(s, _)| *s == seq) {
                 let r = r.clone();
@@ -1341,21 +1359,17 @@ impl Controller {
                 );
             }
             Req::Begin { session } => {
-                let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
-                let mut rec = grp.latest().clone();
-                rec.primary = false;
-                rec.state = RemoteState::Resync;
-                rec.session = session;
-                rec.saving = true;
-                rec.fenced = false;
-                grp.peer_gate = None;
-                // A resync target is overwritten: its doubts are moot, held I/O is
-                // answered from the new role.
-                let doubts: Vec<(VolumeId, u64)> = std::mem::take(&mut grp.doubt).into_keys().collect();
-                for c in doubts {
-                    self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
+                // The host writes in flight here (begun in the old role, before the
+                // peer's `Probe` held host I/O) land before the role changes: a write
+                // landing after would overwrite a chunk of the resync target whose
+                // pre-resync content is not saved (a write with images of its volume
+                // reads the old block first: full fuzz seed 7).
+                if self.rwrites_in_flight(g) {
+                    let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
+                    grp.begin_wait = Some((from, seq, session));
+                    return;
                 }
-                self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Ok), out);
+                self.become_target(g, from, seq, session, out);
             }
             Req::Done => {
                 let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
@@ -1682,7 +1696,8 @@ impl Controller {
         // holds host I/O until it is durable: the peer's command has already answered,
         // so the old role may serve nothing more (full fuzz seed 408).
         let changing_role = grp.latest().primary != grp.rec.primary;
-        if grp.gate || grp.peer_gate.is_some() || !grp.live || grp.recovering || changing_role {
+        let holding = grp.gate || grp.peer_gate.is_some() || grp.begin_wait.is_some();
+        if holding || !grp.live || grp.recovering || changing_role {
             grp.held.push((req, op));
             return;
         }
@@ -1951,6 +1966,12 @@ impl Controller {
                 out,
             );
         }
+        // A `Begin` may wait for the last of these writes.
+        if let Some((peer, seq, session)) = self.remote.groups[&w.g].begin_wait
+            && !self.rwrites_in_flight(w.g)
+        {
+            self.become_target(w.g, peer, seq, session, out);
+        }
         self.try_remote_admin(w.g, out);
     }
 
@@ -2007,10 +2028,37 @@ impl Controller {
         self.finish_write(wid, synced, out);
     }
 
+    /// Host writes of `g` in flight on this array that have not yet landed here.
+    fn rwrites_in_flight(&self, g: GroupId) -> bool {
+        self.remote.writes.values().any(|w| w.g == g && w.phase != WPhase::Shipped)
+    }
+
+    /// A `Begin` from `peer`: this side becomes the target of a resync under
+    /// `session` (its host writes have drained).
+    fn become_target(&mut self, g: GroupId, peer: ArrayId, seq: u64, session: u64, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
+        grp.begin_wait = None;
+        let mut rec = grp.latest().clone();
+        rec.primary = false;
+        rec.state = RemoteState::Resync;
+        rec.session = session;
+        rec.saving = true;
+        rec.fenced = false;
+        grp.peer_gate = None;
+        // A resync target is overwritten: its doubts are moot, held I/O is answered
+        // from the new role.
+        let doubts: Vec<(VolumeId, u64)> = std::mem::take(&mut grp.doubt).into_keys().collect();
+        for c in doubts {
+            self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
+        }
+        self.put_grec(g, rec, RAfter::Respond(g, peer, seq, Resp::Ok), out);
+    }
+
     fn release_held(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let Some(grp) = self.remote.groups.get_mut(&g) else { return };
         if grp.gate
             || grp.peer_gate.is_some()
+            || grp.begin_wait.is_some()
             || !grp.live
             || grp.recovering
             || grp.latest().primary != grp.rec.primary
@@ -2043,6 +2091,7 @@ impl Controller {
         let grp = &self.remote.groups[g];
         grp.gate
             || grp.peer_gate.is_some()
+            || grp.begin_wait.is_some()
             || !grp.live
             || grp.recovering
             || grp.latest().primary != grp.rec.primary
@@ -2619,7 +2668,11 @@ impl Controller {
         // While the peer's command holds this side (between its `Probe` and its
         // `Begin` or `Release`), this side's commands wait: the peer's answer must
         // stay true until its command takes effect.
-        if grp.rec_put.is_some() || !grp.live || grp.recovering || (grp.peer_gate.is_some() && grp.stage == 0)
+        if grp.rec_put.is_some()
+            || !grp.live
+            || grp.recovering
+            || grp.begin_wait.is_some()
+            || (grp.peer_gate.is_some() && grp.stage == 0)
         {
             return;
         }

@@ -23,7 +23,8 @@
 //! - S0's facts (`backup command ...`, `backup event ...`, `fault <kind> during backup
 //!   copy`, ...): see `coverage_backup.rs`;
 //! - S3's facts (`remote command <f> in <group state> -> <outcome>`, `remote event ...`,
-//!   `remote fault <kind> in <group state>`, `remote write to the <side> ...`): see
+//!   `remote fault <kind> in <group state>`, `remote write to the <side> ...`,
+//!   `remote snapshot of the <side> ...`): see
 //!   `coverage_remote.rs`.
 //!
 //! Each profile has its list of important combinations ([`important`]): `standard`

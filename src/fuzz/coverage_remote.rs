@@ -13,7 +13,11 @@
 //!   group in `<state>` (a host crash hits every group);
 //! - `remote write to the <primary|secondary> in <state> -> <outcome>`: a host write
 //!   to a volume of a remote pair (the DR host writing after a takeover, writes to a
-//!   fenced primary, ...).
+//!   fenced primary, ...);
+//! - `remote snapshot of the <primary|secondary> in <state> -> <outcome>`: a snapshot
+//!   (S4) of a volume of a remote pair (`model::remote`, "Snapshots": a primary's own
+//!   image, refused `fenced` while fenced; a sync secondary's, refused `inconsistent`
+//!   without a consistent image in place; an async secondary's, refused `in_pair`).
 
 use super::{Moment, RunFacts, fault_arrays, fault_name, moments, outcome_name};
 use model::{ArrayId, GroupId, Op, RemoteEvent, RemoteState, VolumeId};
@@ -56,7 +60,8 @@ pub(super) fn facts(config: &SimConfig, result: &RunResult, facts: &mut RunFacts
     let mut hit = |f: String| *facts.entry(f).or_insert(0) += 1;
     let array_of = |v: VolumeId| config.volumes.iter().find(|x| x.id == v).map(|x| x.array);
 
-    let moments = moments(result, |op| op.group().is_some() || op.is_write());
+    let moments =
+        moments(result, |op| op.group().is_some() || op.is_write() || matches!(op, Op::Snapshot { .. }));
     let mut groups: BTreeMap<GroupId, Group> = BTreeMap::new();
     for (_, m) in &moments {
         match m {
@@ -70,7 +75,13 @@ pub(super) fn facts(config: &SimConfig, result: &RunResult, facts: &mut RunFacts
                     ));
                     continue;
                 }
-                let Some(vol) = op.volume() else { continue };
+                let vol = match op {
+                    Op::Snapshot { vol, .. } => *vol,
+                    _ => match op.volume() {
+                        Some(v) => v,
+                        None => continue,
+                    },
+                };
                 let role = groups.values().find_map(|g| {
                     g.roles.iter().find_map(|&(p, s)| {
                         if p == vol {
@@ -83,7 +94,8 @@ pub(super) fn facts(config: &SimConfig, result: &RunResult, facts: &mut RunFacts
                     })
                 });
                 if let Some((side, state)) = role {
-                    hit(format!("remote write to the {side} in {state} -> {}", outcome_name(completion)));
+                    let what = if matches!(op, Op::Snapshot { .. }) { "snapshot of" } else { "write to" };
+                    hit(format!("remote {what} the {side} in {state} -> {}", outcome_name(completion)));
                 }
             }
             Moment::Apply(op) => {

@@ -186,10 +186,12 @@ fn offload_backup(e: &mut Emit<'_>) {
     e.push(e.at, ActionDef::OffloadBackup { host, file });
 }
 
-/// A volume on an array some host reaches, not in a remote pair (snapshots of remote
-/// volumes are a known gap of the generator: `remote::KNOWN_GAPS`).
+/// A volume on an array some host reaches (volumes in remote pairs too: a primary,
+/// a sync secondary, and the refusals of the others, `model::remote` "Snapshots";
+/// `snapshot_command` skips the known gap `remote::snapshot_gap`, and a remote
+/// topology's primaries always remain).
 fn snapshottable(t: &Topology) -> bool {
-    t.volumes.iter().any(|(v, a)| !remote::in_remote_pair(t, v) && t.host_arrays.iter().any(|(_, b)| a == b))
+    t.volumes.iter().any(|(_, a)| t.host_arrays.iter().any(|(_, b)| a == b))
 }
 
 /// An S4 admin command: usually a snapshot of a volume under a new image name, else
@@ -215,7 +217,7 @@ fn snapshot_command(e: &mut Emit<'_>) {
     }
     let usable: Vec<usize> = (0..e.topo.volumes.len())
         .filter(|&v| e.topo.host_arrays.iter().any(|(_, a)| *a == e.topo.volumes[v].1))
-        .filter(|&v| !remote::in_remote_pair(e.topo, &e.topo.volumes[v].0))
+        .filter(|&v| !remote::snapshot_gap(e.topo, &e.topo.volumes[v].0))
         .collect();
     let v = usable[e.rng.index(&usable)];
     let (volume, array) = e.topo.volumes[v].clone();
