@@ -2687,6 +2687,19 @@ impl Controller {
 
     fn cmd_suspend(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
         let stage = self.remote.groups[&g].stage;
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        if matches!(stage, 2 | 3) && grp.latest().state != RemoteState::Pair {
+            // The group suspended by itself (`link_lost`) while the command waited for
+            // its writes to drain or for the secondary: the probe's answer is stale and
+            // the model has the group `suspended_error`, from which `suspend` is
+            // refused (TrueCopy's pairsplit of a pair gone PSUE). Ask again and judge
+            // afresh (full fuzz seed 1398).
+            grp.stage = 0;
+            grp.answer = None;
+            grp.gate = false;
+            self.release_held(g, out);
+            return self.cmd_suspend(g, req, out);
+        }
         match stage {
             0 => self.probe_peer(g, out),
             1 => {
