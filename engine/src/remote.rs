@@ -2617,18 +2617,22 @@ impl Controller {
         grp.stage = 0;
         grp.answer = None;
         grp.gate = false;
-        if std::mem::take(&mut grp.freeze) {
-            // The stream goes on (a taken-over side refuses its data).
-            let peer = grp.rec.peer;
-            self.rx_next(peer, g, out);
-        }
-        let grp = self.remote.groups.get_mut(&g).expect("exists");
         grp.peer_info = None;
         grp.contended = false;
         grp.absorbing = None;
+        let unfreeze = std::mem::take(&mut grp.freeze);
         if std::mem::take(&mut grp.probed) {
             let peer = grp.rec.peer;
             self.send_req(peer, g, Req::Release, Purpose::Plain, out);
+        }
+        // The finished command's state is cleared before the stream goes on: the
+        // next request answered may start the next command (its probe), which must
+        // keep its own (full fuzz seed 2948: a takeover's end released the peer that
+        // the failback behind it had just probed).
+        if unfreeze {
+            // The stream goes on (a taken-over side refuses its data).
+            let peer = self.remote.groups[&g].rec.peer;
+            self.rx_next(peer, g, out);
         }
         self.release_held(g, out);
         self.try_remote_admin(g, out);
