@@ -103,7 +103,12 @@
 //! the receiver's host writes in flight land (they began in the old role, before the
 //! peer's `Probe` held host I/O; a write with images of its volume reads the old block
 //! first, full fuzz seed 7), holding new host I/O meanwhile: none lands on a chunk of
-//! the target whose pre-resync content is not saved. A restarted primary whose group was following suspends it
+//! the target whose pre-resync content is not saved. A resume that overrides the
+//! peer's takeover (its probe saw `swapped`) is answered only once the peer has
+//! recorded its `Begin` (the peer's role changes, and the probe's hold on its host I/O
+//! dies with a crash), and `indeterminate` if the `Begin` is lost: the peer then goes
+//! on `swapped`, the resume not having happened. A restarted primary whose group was
+//! following suspends it
 //! (`link_lost`): its activity log becomes change bits of the old session (the
 //! primary is authoritative for them: with fence `never` a write in flight is on the
 //! secondary only if it is here too; with fence `data` the primary is fenced). Before that it asks the secondary to `Flush` (answered once its group
@@ -344,6 +349,9 @@ enum Purpose {
     Doubt((VolumeId, u64)),
     /// A restarted primary's `Flush`.
     Recover,
+    /// The `Begin` of a resume that overrode the peer's takeover: the resume is
+    /// answered once the peer has recorded it (see `RAfter::Resumed`).
+    Begun(ReqId),
 }
 
 #[derive(Debug)]
@@ -432,6 +440,8 @@ enum RAfter {
         req: ReqId,
         kind: CopyKind,
         peer_bits: Vec<Chunk>,
+        /// The resume overrode the peer's takeover (the peer was `swapped`).
+        absorbed: bool,
     },
     LinkLost,
     Synced,
@@ -1021,6 +1031,7 @@ impl Controller {
                         grp.recovering = false;
                     }
                 }
+                Purpose::Begun(req) => out.push(Output::Reply { req, result: Err(ErrorKind::Indeterminate) }),
                 Purpose::Write(_) | Purpose::Plain | Purpose::Forward(_) => {}
             }
         }
@@ -1064,10 +1075,16 @@ impl Controller {
         let peer = rec.peer;
         if let Some(tx) = self.remote.tx.remove(&(peer, g)) {
             for (_, o) in tx.unacked {
-                if matches!(o.purpose, Purpose::Admin) {
-                    let grp = self.remote.groups.get_mut(&g).expect("exists");
-                    grp.stage = 0;
-                    grp.answer = None;
+                match o.purpose {
+                    Purpose::Admin => {
+                        let grp = self.remote.groups.get_mut(&g).expect("exists");
+                        grp.stage = 0;
+                        grp.answer = None;
+                    }
+                    Purpose::Begun(req) => {
+                        out.push(Output::Reply { req, result: Err(ErrorKind::Indeterminate) })
+                    }
+                    _ => {}
                 }
             }
         }
@@ -1609,16 +1626,28 @@ impl Controller {
                 }
                 self.create_finished(g, req, out);
             }
-            RAfter::Resumed { req, kind, peer_bits } => {
-                out.push(Output::Reply { req, result: Ok(Reply::Done) });
+            RAfter::Resumed { req, kind, peer_bits, absorbed } => {
+                // A resume that overrides the peer's takeover changes the peer's role:
+                // the peer (host-accessible while `swapped`, held only by this
+                // command's probe, which its crash forgets) must have recorded its
+                // `Begin` before the resume is answered. If the `Begin` is lost (the
+                // peer restarts still `swapped`, or the link goes first), the resume
+                // is answered `indeterminate`: the peer goes on as `swapped`, which is
+                // the resume not having happened (full fuzz seed 1145).
+                if !absorbed {
+                    out.push(Output::Reply { req, result: Ok(Reply::Done) });
+                }
                 let grp = &self.remote.groups[&g];
                 let (peer, session) = (grp.rec.peer, grp.rec.session);
                 let pairs: Vec<PairId> = grp.rec.pairs.iter().map(|p| p.0).collect();
                 // The peer becomes the target before any data reaches it (the channel
                 // is ordered); unless a suspension is queued behind this record.
                 if grp.latest().following() {
-                    self.send_req(peer, g, Req::Begin { session }, Purpose::Plain, out);
+                    let purpose = if absorbed { Purpose::Begun(req) } else { Purpose::Plain };
+                    self.send_req(peer, g, Req::Begin { session }, purpose, out);
                     self.start_rcopy(g, kind, pairs, peer_bits, out);
+                } else if absorbed {
+                    out.push(Output::Reply { req, result: Err(ErrorKind::Indeterminate) });
                 }
                 self.admin_finished(g, out);
             }
@@ -2533,6 +2562,7 @@ impl Controller {
                     self.try_remote_admin(g, out);
                 }
             }
+            (Purpose::Begun(req), _) => out.push(Output::Reply { req, result: Ok(Reply::Done) }),
             (Purpose::Forward(req), Resp::Result(result)) => out.push(Output::Reply { req, result }),
             (Purpose::Forward(_), _) => {}
             (Purpose::Doubt(b), Resp::Values(values)) => {
@@ -2637,18 +2667,22 @@ impl Controller {
         grp.stage = 0;
         grp.answer = None;
         grp.gate = false;
-        if std::mem::take(&mut grp.freeze) {
-            // The stream goes on (a taken-over side refuses its data).
-            let peer = grp.rec.peer;
-            self.rx_next(peer, g, out);
-        }
-        let grp = self.remote.groups.get_mut(&g).expect("exists");
         grp.peer_info = None;
         grp.contended = false;
         grp.absorbing = None;
+        let unfreeze = std::mem::take(&mut grp.freeze);
         if std::mem::take(&mut grp.probed) {
             let peer = grp.rec.peer;
             self.send_req(peer, g, Req::Release, Purpose::Plain, out);
+        }
+        // The finished command's state is cleared before the stream goes on: the
+        // next request answered may start the next command (its probe), which must
+        // keep its own (full fuzz seed 2948: a takeover's end released the peer that
+        // the failback behind it had just probed).
+        if unfreeze {
+            // The stream goes on (a taken-over side refuses its data).
+            let peer = self.remote.groups[&g].rec.peer;
+            self.rx_next(peer, g, out);
         }
         self.release_held(g, out);
         self.try_remote_admin(g, out);
@@ -2740,6 +2774,19 @@ impl Controller {
 
     fn cmd_suspend(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
         let stage = self.remote.groups[&g].stage;
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        if matches!(stage, 2 | 3) && grp.latest().state != RemoteState::Pair {
+            // The group suspended by itself (`link_lost`) while the command waited for
+            // its writes to drain or for the secondary: the probe's answer is stale and
+            // the model has the group `suspended_error`, from which `suspend` is
+            // refused (TrueCopy's pairsplit of a pair gone PSUE). Ask again and judge
+            // afresh (full fuzz seed 1398).
+            grp.stage = 0;
+            grp.answer = None;
+            grp.gate = false;
+            self.release_held(g, out);
+            return self.cmd_suspend(g, req, out);
+        }
         match stage {
             0 => self.probe_peer(g, out),
             1 => {
@@ -2868,9 +2915,8 @@ impl Controller {
                 let (psession, pbits) = grp.peer_info.take().expect("probed");
                 let mut rec = grp.latest().clone();
                 rec.session = rec.session.max(psession) + 1;
-                if let Some(t) = grp.absorbing.take() {
-                    rec.absorbed = rec.absorbed.max(t);
-                }
+                let absorbed =
+                    grp.absorbing.take().inspect(|&t| rec.absorbed = rec.absorbed.max(t)).is_some();
                 rec.state = RemoteState::Resync;
                 rec.fenced = false;
                 rec.saving = false;
@@ -2886,7 +2932,7 @@ impl Controller {
                 } else {
                     CopyKind::RemoteResync
                 };
-                self.put_grec(g, rec, RAfter::Resumed { req, kind, peer_bits: pbits }, out);
+                self.put_grec(g, rec, RAfter::Resumed { req, kind, peer_bits: pbits, absorbed }, out);
             }
             _ => {}
         }

@@ -864,6 +864,12 @@ impl<'a> World<'a> {
             self.open_ops -= 1;
             let process = self.history.ops[open.hist].process;
             self.trace(TraceKind::Complete { host: h as u32, process: process.0, req, ok: result.is_ok() });
+            if result == Err(ErrorKind::Indeterminate) {
+                // S3: a command the array cannot tell took effect (a resume whose
+                // `Begin` the peer may never have recorded): an unknown outcome.
+                self.stats.ops_unknown += 1;
+                return;
+            }
             self.complete(open.hist, Completion::Returned(result));
             self.stats.ops_ok += 1;
             return;
