@@ -26,9 +26,13 @@
 //!   resync target saves each chunk before its first overwrite (DRBD's
 //!   before-resync-target snapshot), so a takeover mid-resync restores the
 //!   pre-resync image, never a half-copied one. Dropped when the resync completes.
-//! - **Create intents** `rcreate/<g>` (primary): the create, durable before the
+//! - **Create intents** `rcreate/<g>/<n>` (primary): the create, durable before the
 //!   secondary is asked to record its side; a restarted primary that finds one
 //!   completes the create (the secondary may already refuse host I/O to its volume).
+//!   Each create has its own key (`n` grows per array): the delete of an answered
+//!   create's intent may land after the next create's put, and must not remove it
+//!   (full fuzz seed 910). A restarted primary completes only a group's newest intent
+//!   (creates of a group run one at a time: an older one was answered).
 //!   A create whose check or commit a link loss cuts off never makes the secondary
 //!   commit after the loss: it asks whether the secondary holds its side (`Held`)
 //!   and completes only if so; otherwise it is refused (`remote_wrong_state`).
@@ -225,8 +229,8 @@ fn save_key(g: GroupId, (vol, chunk): Chunk) -> String {
 /// its side, so that a primary crash between the two records completes the create
 /// (the secondary already refuses host I/O to its volume) instead of leaving it
 /// half made.
-fn create_intent_key(g: GroupId) -> String {
-    format!("rcreate/{:08x}", g.0)
+fn create_intent_key(g: GroupId, n: u64) -> String {
+    format!("rcreate/{:08x}/{n:016x}", g.0)
 }
 
 /// The chunks a new secondary volume held before its create (copied by the initial
@@ -576,7 +580,7 @@ pub(super) enum RPending {
     /// listing is answered then: `(group, peer, seq)`).
     SecondaryBit(GroupId, ArrayId, u64),
     /// A create's intent is durable: ask the secondary to record its side.
-    CreateIntent(GroupId),
+    CreateIntent(GroupId, u64),
     /// A takeover's change bit for a restored chunk is durable.
     RestoreBit(GroupId, (u64, Chunk)),
 }
@@ -635,11 +639,14 @@ pub(super) struct Remote {
     /// The secondary's record of a create being committed (put once its listing is
     /// in).
     sec_commit: BTreeMap<GroupId, GroupRec>,
-    /// Groups with a create intent: whether it is durable, and whether the create was
-    /// answered before (then it is deleted once durable).
-    intents: BTreeMap<GroupId, (bool, bool)>,
-    /// Creates found as intents at boot, completed once started.
-    recover_creates: Vec<Op>,
+    /// Create intents `(group, n)`: whether it is durable, and whether the create was
+    /// answered before (then it is deleted once durable). A group has at most one
+    /// intent not answered (its live one).
+    intents: BTreeMap<(GroupId, u64), (bool, bool)>,
+    /// The last intent number used (the next is above every number found at boot).
+    intent_next: u64,
+    /// Creates found as intents at boot (a group's newest), completed once started.
+    recover_creates: Vec<(Op, u64)>,
 }
 
 /// A `Create { commit: true }` waiting for the new secondary's host I/O to drain.
@@ -671,9 +678,16 @@ impl Remote {
                 }
                 r.groups.insert(GroupId(g), RGroup::new(rec, true));
             } else if let Some(h) = key.strip_prefix("rcreate/") {
-                if let (Ok(g), Ok(op)) = (u32::from_str_radix(h, 16), serde_json::from_slice::<Op>(value)) {
-                    r.intents.insert(GroupId(g), (true, false));
-                    r.recover_creates.push(op);
+                if let Some(n) = parse_hex(&h.split('/').collect::<Vec<_>>())
+                    && let [g, i] = n[..]
+                    && let Ok(op) = serde_json::from_slice::<Op>(value)
+                {
+                    let g = GroupId(g as u32);
+                    r.intent_next = r.intent_next.max(i);
+                    r.intents.insert((g, i), (true, false));
+                    // Keys ascend: a newer intent of the group replaces an older one.
+                    r.recover_creates.retain(|x| x.0.group() != Some(g));
+                    r.recover_creates.push((op, i));
                 }
             } else if key == "rboot" {
                 r.boot = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -788,7 +802,20 @@ impl Controller {
         // A create the crash interrupted after its intent: the secondary may hold its
         // side, so it is completed (from the commit on, which the secondary takes as a
         // retry if it already recorded it).
-        for op in std::mem::take(&mut self.remote.recover_creates) {
+        let recover = std::mem::take(&mut self.remote.recover_creates);
+        let stale: Vec<(GroupId, u64)> = self
+            .remote
+            .intents
+            .keys()
+            .filter(|k| !recover.iter().any(|(op, i)| (op.group(), *i) == (Some(k.0), k.1)))
+            .copied()
+            .collect();
+        for (g, i) in stale {
+            // An older intent of a group with a newer one: its create was answered.
+            self.remote.intents.remove(&(g, i));
+            self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g, i) }, RPending::Forget, out);
+        }
+        for (op, i) in recover {
             let g = op.group().expect("a create");
             let Op::RemotePairCreate { pair, .. } = op else { unreachable!("a create") };
             if self.remote.groups.get(&g).is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair))
@@ -796,8 +823,8 @@ impl Controller {
             {
                 // The create's record landed (or this side refuses it now): only its
                 // intent was left.
-                self.remote.intents.remove(&g);
-                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g) }, RPending::Forget, out);
+                self.remote.intents.remove(&(g, i));
+                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g, i) }, RPending::Forget, out);
                 continue;
             }
             self.remote.forward_next += 1;
@@ -2257,13 +2284,13 @@ impl Controller {
                 self.remote.sec_listing.insert((g, from, seq), (count, resp));
             }
             RPending::SecondaryBit(g, from, seq) => self.sec_listing_done(g, from, seq, out),
-            RPending::CreateIntent(g) => {
-                let Some(i) = self.remote.intents.get_mut(&g) else { return };
+            RPending::CreateIntent(g, n) => {
+                let Some(i) = self.remote.intents.get_mut(&(g, n)) else { return };
                 i.0 = true;
                 if i.1 {
                     // The create was answered meanwhile: the intent goes.
-                    self.remote.intents.remove(&g);
-                    let key = create_intent_key(g);
+                    self.remote.intents.remove(&(g, n));
+                    let key = create_intent_key(g, n);
                     return self.rsubmit(MediaOp::MetaDelete { key }, RPending::Forget, out);
                 }
                 let Some((_, op, 2, _)) = self.remote.creating.get(&g).cloned() else { return };
@@ -3022,7 +3049,7 @@ impl Controller {
             return self.create_done(g, req, Err(e), out);
         };
         let blocks = self.volumes[&primary].blocks;
-        if local.is_none() && !self.remote.intents.contains_key(&g) {
+        if local.is_none() && self.live_intent(g).is_none() {
             // The intent is written while the secondary checks (off the create's path).
             self.put_create_intent(g, &op, out);
         }
@@ -3059,9 +3086,9 @@ impl Controller {
             // The secondary agrees: it records its side first, once the intent is
             // durable here.
             self.remote.creating.insert(g, (req, op.clone(), 2, None));
-            match self.remote.intents.get(&g) {
-                Some((true, _)) => {}
-                Some((false, _)) => return, // Sent once the intent is durable.
+            match self.live_intent(g) {
+                Some((_, true)) => {}
+                Some((_, false)) => return, // Sent once the intent is durable.
                 None => return self.put_create_intent(g, &op, out),
             }
             let blocks = self.volumes[&primary].blocks;
@@ -3177,13 +3204,13 @@ impl Controller {
 
     /// A create is answered: the next one on the group may run.
     fn create_finished(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
-        match self.remote.intents.get_mut(&g) {
-            Some((true, _)) => {
-                self.remote.intents.remove(&g);
-                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g) }, RPending::Forget, out);
+        match self.live_intent(g) {
+            Some((n, true)) => {
+                self.remote.intents.remove(&(g, n));
+                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g, n) }, RPending::Forget, out);
             }
             // Deleted once durable (a delete could overtake the put).
-            Some((false, dead)) => *dead = true,
+            Some((n, false)) => self.remote.intents.get_mut(&(g, n)).expect("live").1 = true,
             None => {}
         }
         // A copy that finished while the pair was joining announces its end now.
@@ -3211,9 +3238,20 @@ impl Controller {
     }
 
     fn put_create_intent(&mut self, g: GroupId, op: &Op, out: &mut Vec<Output>) {
-        self.remote.intents.insert(g, (false, false));
+        self.remote.intent_next += 1;
+        let n = self.remote.intent_next;
+        self.remote.intents.insert((g, n), (false, false));
         let value = serde_json::to_vec(op).expect("serializable");
-        self.rsubmit(MediaOp::MetaPut { key: create_intent_key(g), value }, RPending::CreateIntent(g), out);
+        self.rsubmit(
+            MediaOp::MetaPut { key: create_intent_key(g, n), value },
+            RPending::CreateIntent(g, n),
+            out,
+        );
+    }
+
+    /// The group's intent not yet answered (its number, and whether it is durable).
+    fn live_intent(&self, g: GroupId) -> Option<(u64, bool)> {
+        self.remote.intents.range((g, 0)..=(g, u64::MAX)).find(|x| !x.1.1).map(|(k, v)| (k.1, v.0))
     }
 
     /// One of the puts a secondary's create listing waits for is durable.
