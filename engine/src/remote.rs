@@ -109,6 +109,12 @@
 //! secondary only if it is here too; with fence `data` the primary is fenced). Before that it asks the secondary to `Flush` (answered once its group
 //! records are durable), holding host I/O meanwhile: a `Done` its previous
 //! incarnation sent may be being recorded there, and that `synced` must come first.
+//! A restarted primary whose group was not following (suspended, or swapped at the
+//! peer) holds host I/O until the same `Flush` is answered with the peer's role: the
+//! peer's failback may have probed it (the probe's hold died with the crash) and been
+//! recorded since; if the peer is primary now, this side records itself as the
+//! secondary (the failback's resync cut). A peer that restarts lost the hold of this
+//! side's probe: a command that probed it and has not taken effect probes again.
 //!
 //! # Media errors
 //!
@@ -314,6 +320,11 @@ enum Resp {
     Result(OpResult),
     /// The receiver took over: it takes no more data.
     Refused,
+    /// (`Flush`'s answer.) Whether the answering side is the group's primary, once
+    /// its group records are durable.
+    Role {
+        primary: bool,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -838,7 +849,16 @@ impl Controller {
                 self.arm_tick(out);
             }
             let grp = self.remote.groups.get_mut(&g).expect("exists");
-            if grp.rec.primary && grp.rec.following() {
+            if grp.rec.primary && !grp.rec.following() {
+                // A suspended primary may have answered the peer's failback probe
+                // (which held its host I/O) before the crash; the failback may since be
+                // recorded there, making this side the secondary. Its host I/O waits
+                // until the peer says which side is primary (the `Flush` answer), as
+                // the probe's hold would have made it wait (full fuzz seed 1480).
+                grp.recovering = true;
+                let peer = grp.rec.peer;
+                self.send_req(peer, g, Req::Flush, Purpose::Recover, out);
+            } else if grp.rec.primary && grp.rec.following() {
                 // The crash suspended the group. Its activity log becomes change bits
                 // (a new session): the primary is authoritative for them, as DRBD's
                 // crashed primary is the sync source of its activity-log extents.
@@ -1434,13 +1454,35 @@ impl Controller {
                 self.remote_admin(ReqId { host: FORWARD_HOST, seq: id }, op, out);
                 self.rx_next(from, g, out);
             }
-            Req::Flush => match self.remote.groups.get(&g) {
-                Some(grp) if grp.rec_put.is_some() => {
-                    let rec = grp.latest().clone();
-                    self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Ok), out);
+            Req::Flush => {
+                // The peer restarted: the hold this side's probe put on it is gone, so
+                // a command that probed and has not taken effect probes again.
+                if let Some(grp) = self.remote.groups.get_mut(&g)
+                    && grp.probed
+                    && matches!(grp.stage, 1..=3)
+                {
+                    grp.stage = 0;
+                    grp.answer = None;
+                    grp.peer_info = None;
+                    grp.absorbing = None;
+                    grp.contended = false;
+                    grp.gate = false;
+                    self.release_held(g, out);
+                    self.try_remote_admin(g, out);
                 }
-                _ => self.respond(from, g, seq, Resp::Ok, out),
-            },
+                match self.remote.groups.get(&g) {
+                    Some(grp) if grp.rec_put.is_some() => {
+                        let rec = grp.latest().clone();
+                        let resp = Resp::Role { primary: rec.primary };
+                        self.put_grec(g, rec, RAfter::Respond(g, from, seq, resp), out);
+                    }
+                    Some(grp) => {
+                        let resp = Resp::Role { primary: grp.rec.primary };
+                        self.respond(from, g, seq, resp, out)
+                    }
+                    None => self.respond(from, g, seq, Resp::Ok, out),
+                }
+            }
             Req::Release => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
                     grp.peer_gate = None;
@@ -2500,12 +2542,25 @@ impl Controller {
                 self.put_grec(g, rec, RAfter::Synced, out);
             }
             (Purpose::Plain, _) => {}
-            (Purpose::Recover, _) => {
+            (Purpose::Recover, resp) => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
                     grp.recovering = false;
                 }
-                if self.remote.groups.get(&g).is_some_and(|x| x.rec.primary && x.latest().following()) {
+                let Some(grp) = self.remote.groups.get(&g) else { return };
+                let latest = grp.latest();
+                if latest.primary && latest.following() {
                     self.lose_link(g, out);
+                } else if resp == (Resp::Role { primary: true }) && latest.primary {
+                    // The peer's failback was recorded while this side was down (its
+                    // `Begin` died with the crash): this side is the secondary, out of
+                    // the (cut) resync, with its own image. The host I/O held until
+                    // this role is durable is then refused as the model refuses it.
+                    let mut rec = latest.clone();
+                    rec.primary = false;
+                    rec.state = RemoteState::SuspendedError;
+                    rec.fenced = false;
+                    rec.saving = false;
+                    self.put_grec(g, rec, RAfter::LinkLost, out);
                 } else {
                     self.release_held(g, out);
                     self.try_remote_admin(g, out);
