@@ -36,6 +36,8 @@
 //!   A create whose check or commit a link loss cuts off never makes the secondary
 //!   commit after the loss: it asks whether the secondary holds its side (`Held`)
 //!   and completes only if so; otherwise it is refused (`remote_wrong_state`).
+//!   Host I/O to its new primary waits for that answer: if the create completes, it
+//!   took effect before the loss, and the primary is fenced since (fence `data`).
 //! - **Own chunks** `rown/<g>/<vol>` (secondary): the chunks a new secondary volume
 //!   held before its create, reported with its change map until the initial copy ends
 //!   (an initial copy that restarts copies them again).
@@ -658,6 +660,9 @@ pub(super) struct Remote {
     intent_next: u64,
     /// Creates found as intents at boot (a group's newest), completed once started.
     recover_creates: Vec<(Op, u64)>,
+    /// Host I/O to the primary volume of a create that a link loss cut off, held
+    /// until the create is answered (see `create_hold`).
+    create_held: BTreeMap<GroupId, Vec<(ReqId, Op)>>,
 }
 
 /// A `Create { commit: true }` waiting for the new secondary's host I/O to drain.
@@ -748,8 +753,21 @@ impl Remote {
     pub(super) fn claims(&self, op: &Op) -> bool {
         op.group().is_some()
             || op.volume().is_some_and(|v| {
-                self.vol_group.contains_key(&v) || (op.is_io() && self.sec_drain.contains_key(&v))
+                self.vol_group.contains_key(&v)
+                    || (op.is_io() && (self.sec_drain.contains_key(&v) || self.create_hold(v).is_some()))
             })
+    }
+
+    /// The group of a create into a suspended group (a link loss cut it off, or its
+    /// group is refused) whose new primary is `vol`. The secondary may have recorded
+    /// its side before the loss: the create then takes effect before `link_lost`, and
+    /// a fence `data` primary is fenced since. Its host I/O waits for the answer (fuzz
+    /// full seed 910's window: a new primary served between the loss and the record).
+    fn create_hold(&self, vol: VolumeId) -> Option<GroupId> {
+        self.creating.iter().find_map(|(g, (_, op, _, _))| {
+            let Op::RemotePairCreate { primary, .. } = op else { return None };
+            (*primary == vol && self.groups.get(g).is_some_and(|x| !x.latest().following())).then_some(*g)
+        })
     }
 
     /// A volume or pair id in a remote pair (for S2's `pair_create` refusals).
@@ -1743,6 +1761,10 @@ impl Controller {
         let vid = op.volume().expect("host I/O");
         if let Some(d) = self.remote.sec_drain.get_mut(&vid) {
             d.held.push((req, op));
+            return;
+        }
+        if let Some(g) = self.remote.create_hold(vid) {
+            self.remote.create_held.entry(g).or_default().push((req, op));
             return;
         }
         let g = self.remote.vol_group[&vid];
@@ -3270,6 +3292,10 @@ impl Controller {
         }
         // A copy that finished while the pair was joining announces its end now.
         self.rpump(g, out);
+        if let Some(held) = self.remote.create_held.remove(&g) {
+            // Served from the create's outcome (a fenced primary, or a plain volume).
+            self.rerun(held, out);
+        }
         if let Some(grp) = self.remote.groups.get_mut(&g) {
             if grp.admin.front().is_some_and(|x| x.0 == req) {
                 self.admin_finished(g, out);
