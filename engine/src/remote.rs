@@ -57,6 +57,10 @@
 //! answers a retransmission from a small cache. A channel id carries the sender's
 //! durable boot count, so a restarted receiver (which has lost its place) answers
 //! `Reset` and a restarted sender starts afresh.
+//! Every wire also carries its sender's boot count, and each request the receiver's
+//! boot count as the sender knew it when the channel opened: a receiver that restarted
+//! since answers `Reset` even to a channel's first request (its previous incarnation
+//! may have processed it: a forwarded command would run twice).
 //!
 //! # Writes to a primary
 //!
@@ -343,6 +347,14 @@ struct Wire {
     chan: u64,
     seq: u64,
     body: Body,
+    /// The sender's boot count.
+    #[serde(default)]
+    from_boot: u64,
+    /// (A request.) The receiver's boot count as the sender knew it when it opened
+    /// the channel (0: unknown). A receiver that restarted since takes even the
+    /// channel's first request for one its previous incarnation may have processed.
+    #[serde(default)]
+    peer_boot: u64,
 }
 
 /// What a sent request is for.
@@ -369,6 +381,8 @@ struct Outgoing {
 #[derive(Debug, Default)]
 struct Sender {
     chan: u64,
+    /// The peer's boot count when the channel opened (see `Wire::peer_boot`).
+    peer_boot: u64,
     next: u64,
     unacked: BTreeMap<u64, Outgoing>,
 }
@@ -610,6 +624,8 @@ pub(super) struct Remote {
     vol_group: BTreeMap<VolumeId, GroupId>,
     remote_vols: BTreeMap<VolumeId, (ArrayId, u64)>,
     tx: BTreeMap<(ArrayId, GroupId), Sender>,
+    /// The highest boot count heard from each peer.
+    peer_boots: BTreeMap<ArrayId, u64>,
     rx: BTreeMap<(ArrayId, GroupId), Receiver>,
     writes: BTreeMap<u64, RWrite>,
     wid_next: u64,
@@ -916,7 +932,8 @@ impl Controller {
         }
     }
 
-    fn wire(&mut self, to: ArrayId, w: Wire, out: &mut Vec<Output>) {
+    fn wire(&mut self, to: ArrayId, mut w: Wire, out: &mut Vec<Output>) {
+        w.from_boot = self.remote.boot;
         if !self.remote.boot_durable {
             // The first message of an incarnation makes its boot count durable first
             // (an array with no remote pair never writes it).
@@ -942,12 +959,14 @@ impl Controller {
             self.remote.forward_next += 1;
             tx.chan = (boot << 32) | (self.remote.forward_next & 0xffff_ffff);
             tx.next = 1;
+            tx.peer_boot = self.remote.peer_boots.get(&peer).copied().unwrap_or(0);
         }
         let seq = tx.next;
         tx.next += 1;
-        let chan = tx.chan;
+        let (chan, peer_boot) = (tx.chan, tx.peer_boot);
         tx.unacked.insert(seq, Outgoing { req: req.clone(), purpose, age: 0 });
-        self.wire(peer, Wire { group: g, chan, seq, body: Body::Req(req) }, out);
+        let w = Wire { group: g, chan, seq, body: Body::Req(req), from_boot: 0, peer_boot };
+        self.wire(peer, w, out);
         self.arm_tick(out);
     }
 
@@ -980,7 +999,14 @@ impl Controller {
                 if o.age % RETRY_TICKS == 0 {
                     resend.push((
                         *peer,
-                        Wire { group: *g, chan: tx.chan, seq: *seq, body: Body::Req(o.req.clone()) },
+                        Wire {
+                            group: *g,
+                            chan: tx.chan,
+                            seq: *seq,
+                            body: Body::Req(o.req.clone()),
+                            from_boot: 0,
+                            peer_boot: tx.peer_boot,
+                        },
                     ));
                 }
             }
@@ -1028,8 +1054,23 @@ impl Controller {
 
     pub(super) fn remote_peer(&mut self, from: ArrayId, msg: Vec<u8>, out: &mut Vec<Output>) {
         let Ok(w) = serde_json::from_slice::<Wire>(&msg) else { return };
+        let known = self.remote.peer_boots.entry(from).or_default();
+        *known = (*known).max(w.from_boot);
         match w.body {
-            Body::Req(req) => self.receive(from, w.group, w.chan, w.seq, req, out),
+            Body::Req(req) => {
+                if w.seq == 1
+                    && w.peer_boot != 0
+                    && w.peer_boot < self.remote.boot
+                    && self.remote.rx.get(&(from, w.group)).is_none_or(|rx| rx.chan != w.chan)
+                {
+                    // Opened before this array restarted: its first request may have
+                    // been processed by the previous incarnation (a forwarded command
+                    // would run twice; full fuzz seed 2214).
+                    let reset = Wire { body: Body::Reset, from_boot: 0, peer_boot: 0, ..w };
+                    return self.wire(from, reset, out);
+                }
+                self.receive(from, w.group, w.chan, w.seq, req, out)
+            }
             Body::Resp(resp) => {
                 let Some(tx) = self.remote.tx.get_mut(&(from, w.group)) else { return };
                 if tx.chan != w.chan {
@@ -1158,14 +1199,22 @@ impl Controller {
         let rx = self.remote.rx.entry((from, g)).or_default();
         if rx.chan != chan {
             if seq != 1 {
-                return self.wire(from, Wire { group: g, chan, seq, body: Body::Reset }, out);
+                return self.wire(
+                    from,
+                    Wire { group: g, chan, seq, body: Body::Reset, from_boot: 0, peer_boot: 0 },
+                    out,
+                );
             }
             *rx = Receiver { chan, next: 1, ..Receiver::default() };
         }
         if seq < rx.next || rx.busy == Some(seq) {
             if let Some((_, r)) = rx.cache.iter().find(|(s, _)| *s == seq) {
                 let r = r.clone();
-                self.wire(from, Wire { group: g, chan, seq, body: Body::Resp(r) }, out);
+                self.wire(
+                    from,
+                    Wire { group: g, chan, seq, body: Body::Resp(r), from_boot: 0, peer_boot: 0 },
+                    out,
+                );
             }
             return;
         }
@@ -1202,7 +1251,11 @@ impl Controller {
             rx.cache.pop_front();
         }
         let chan = rx.chan;
-        self.wire(peer, Wire { group: g, chan, seq, body: Body::Resp(resp) }, out);
+        self.wire(
+            peer,
+            Wire { group: g, chan, seq, body: Body::Resp(resp), from_boot: 0, peer_boot: 0 },
+            out,
+        );
         self.rx_next(peer, g, out);
         // A takeover or another command may have waited for the receiver.
         self.try_remote_admin(g, out);
@@ -1541,7 +1594,11 @@ impl Controller {
             if rx.cache.len() > RESP_CACHE {
                 rx.cache.pop_front();
             }
-            self.wire(peer, Wire { group: g, chan, seq, body: Body::Resp(resp) }, out);
+            self.wire(
+                peer,
+                Wire { group: g, chan, seq, body: Body::Resp(resp), from_boot: 0, peer_boot: 0 },
+                out,
+            );
         }
     }
 
