@@ -26,12 +26,18 @@
 //!   resync target saves each chunk before its first overwrite (DRBD's
 //!   before-resync-target snapshot), so a takeover mid-resync restores the
 //!   pre-resync image, never a half-copied one. Dropped when the resync completes.
-//! - **Create intents** `rcreate/<g>` (primary): the create, durable before the
+//! - **Create intents** `rcreate/<g>/<n>` (primary): the create, durable before the
 //!   secondary is asked to record its side; a restarted primary that finds one
 //!   completes the create (the secondary may already refuse host I/O to its volume).
+//!   Each create has its own key (`n` grows per array): the delete of an answered
+//!   create's intent may land after the next create's put, and must not remove it
+//!   (full fuzz seed 910). A restarted primary completes only a group's newest intent
+//!   (creates of a group run one at a time: an older one was answered).
 //!   A create whose check or commit a link loss cuts off never makes the secondary
 //!   commit after the loss: it asks whether the secondary holds its side (`Held`)
 //!   and completes only if so; otherwise it is refused (`remote_wrong_state`).
+//!   Host I/O to its new primary waits for that answer: if the create completes, it
+//!   took effect before the loss, and the primary is fenced since (fence `data`).
 //! - **Own chunks** `rown/<g>/<vol>` (secondary): the chunks a new secondary volume
 //!   held before its create, reported with its change map until the initial copy ends
 //!   (an initial copy that restarts copies them again).
@@ -51,6 +57,10 @@
 //! answers a retransmission from a small cache. A channel id carries the sender's
 //! durable boot count, so a restarted receiver (which has lost its place) answers
 //! `Reset` and a restarted sender starts afresh.
+//! Every wire also carries its sender's boot count, and each request the receiver's
+//! boot count as the sender knew it when the channel opened: a receiver that restarted
+//! since answers `Reset` even to a channel's first request (its previous incarnation
+//! may have processed it: a forwarded command would run twice).
 //!
 //! # Writes to a primary
 //!
@@ -114,6 +124,12 @@
 //! secondary only if it is here too; with fence `data` the primary is fenced). Before that it asks the secondary to `Flush` (answered once its group
 //! records are durable), holding host I/O meanwhile: a `Done` its previous
 //! incarnation sent may be being recorded there, and that `synced` must come first.
+//! A restarted primary whose group was not following (suspended, or swapped at the
+//! peer) holds host I/O until the same `Flush` is answered with the peer's role: the
+//! peer's failback may have probed it (the probe's hold died with the crash) and been
+//! recorded since; if the peer is primary now, this side records itself as the
+//! secondary (the failback's resync cut). A peer that restarts lost the hold of this
+//! side's probe: a command that probed it and has not taken effect probes again.
 //!
 //! # Media errors
 //!
@@ -234,8 +250,8 @@ fn save_key(g: GroupId, (vol, chunk): Chunk) -> String {
 /// its side, so that a primary crash between the two records completes the create
 /// (the secondary already refuses host I/O to its volume) instead of leaving it
 /// half made.
-fn create_intent_key(g: GroupId) -> String {
-    format!("rcreate/{:08x}", g.0)
+fn create_intent_key(g: GroupId, n: u64) -> String {
+    format!("rcreate/{:08x}/{n:016x}", g.0)
 }
 
 /// The chunks a new secondary volume held before its create (copied by the initial
@@ -319,6 +335,11 @@ enum Resp {
     Result(OpResult),
     /// The receiver took over: it takes no more data.
     Refused,
+    /// (`Flush`'s answer.) Whether the answering side is the group's primary, once
+    /// its group records are durable.
+    Role {
+        primary: bool,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -335,6 +356,14 @@ struct Wire {
     chan: u64,
     seq: u64,
     body: Body,
+    /// The sender's boot count.
+    #[serde(default)]
+    from_boot: u64,
+    /// (A request.) The receiver's boot count as the sender knew it when it opened
+    /// the channel (0: unknown). A receiver that restarted since takes even the
+    /// channel's first request for one its previous incarnation may have processed.
+    #[serde(default)]
+    peer_boot: u64,
 }
 
 /// What a sent request is for.
@@ -364,6 +393,8 @@ struct Outgoing {
 #[derive(Debug, Default)]
 struct Sender {
     chan: u64,
+    /// The peer's boot count when the channel opened (see `Wire::peer_boot`).
+    peer_boot: u64,
     next: u64,
     unacked: BTreeMap<u64, Outgoing>,
 }
@@ -595,7 +626,7 @@ pub(super) enum RPending {
     /// listing is answered then: `(group, peer, seq)`).
     SecondaryBit(GroupId, ArrayId, u64),
     /// A create's intent is durable: ask the secondary to record its side.
-    CreateIntent(GroupId),
+    CreateIntent(GroupId, u64),
     /// A takeover's change bit for a restored chunk is durable.
     RestoreBit(GroupId, (u64, Chunk)),
 }
@@ -612,6 +643,8 @@ pub(super) struct Remote {
     vol_group: BTreeMap<VolumeId, GroupId>,
     remote_vols: BTreeMap<VolumeId, (ArrayId, u64)>,
     tx: BTreeMap<(ArrayId, GroupId), Sender>,
+    /// The highest boot count heard from each peer.
+    peer_boots: BTreeMap<ArrayId, u64>,
     rx: BTreeMap<(ArrayId, GroupId), Receiver>,
     writes: BTreeMap<u64, RWrite>,
     wid_next: u64,
@@ -654,11 +687,17 @@ pub(super) struct Remote {
     /// The secondary's record of a create being committed (put once its listing is
     /// in).
     sec_commit: BTreeMap<GroupId, GroupRec>,
-    /// Groups with a create intent: whether it is durable, and whether the create was
-    /// answered before (then it is deleted once durable).
-    intents: BTreeMap<GroupId, (bool, bool)>,
-    /// Creates found as intents at boot, completed once started.
-    recover_creates: Vec<Op>,
+    /// Create intents `(group, n)`: whether it is durable, and whether the create was
+    /// answered before (then it is deleted once durable). A group has at most one
+    /// intent not answered (its live one).
+    intents: BTreeMap<(GroupId, u64), (bool, bool)>,
+    /// The last intent number used (the next is above every number found at boot).
+    intent_next: u64,
+    /// Creates found as intents at boot (a group's newest), completed once started.
+    recover_creates: Vec<(Op, u64)>,
+    /// Host I/O to the primary volume of a create that a link loss cut off, held
+    /// until the create is answered (see `create_hold`).
+    create_held: BTreeMap<GroupId, Vec<(ReqId, Op)>>,
 }
 
 /// A `Create { commit: true }` waiting for the new secondary's host I/O to drain.
@@ -690,9 +729,16 @@ impl Remote {
                 }
                 r.groups.insert(GroupId(g), RGroup::new(rec, true));
             } else if let Some(h) = key.strip_prefix("rcreate/") {
-                if let (Ok(g), Ok(op)) = (u32::from_str_radix(h, 16), serde_json::from_slice::<Op>(value)) {
-                    r.intents.insert(GroupId(g), (true, false));
-                    r.recover_creates.push(op);
+                if let Some(n) = parse_hex(&h.split('/').collect::<Vec<_>>())
+                    && let [g, i] = n[..]
+                    && let Ok(op) = serde_json::from_slice::<Op>(value)
+                {
+                    let g = GroupId(g as u32);
+                    r.intent_next = r.intent_next.max(i);
+                    r.intents.insert((g, i), (true, false));
+                    // Keys ascend: a newer intent of the group replaces an older one.
+                    r.recover_creates.retain(|x| x.0.group() != Some(g));
+                    r.recover_creates.push((op, i));
                 }
             } else if key == "rboot" {
                 r.boot = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -742,8 +788,21 @@ impl Remote {
     pub(super) fn claims(&self, op: &Op) -> bool {
         op.group().is_some()
             || op.volume().is_some_and(|v| {
-                self.vol_group.contains_key(&v) || (op.is_io() && self.sec_drain.contains_key(&v))
+                self.vol_group.contains_key(&v)
+                    || (op.is_io() && (self.sec_drain.contains_key(&v) || self.create_hold(v).is_some()))
             })
+    }
+
+    /// The group of a create into a suspended group (a link loss cut it off, or its
+    /// group is refused) whose new primary is `vol`. The secondary may have recorded
+    /// its side before the loss: the create then takes effect before `link_lost`, and
+    /// a fence `data` primary is fenced since. Its host I/O waits for the answer (fuzz
+    /// full seed 910's window: a new primary served between the loss and the record).
+    fn create_hold(&self, vol: VolumeId) -> Option<GroupId> {
+        self.creating.iter().find_map(|(g, (_, op, _, _))| {
+            let Op::RemotePairCreate { primary, .. } = op else { return None };
+            (*primary == vol && self.groups.get(g).is_some_and(|x| !x.latest().following())).then_some(*g)
+        })
     }
 
     /// A volume or pair id in a remote pair (for S2's `pair_create` refusals).
@@ -807,7 +866,20 @@ impl Controller {
         // A create the crash interrupted after its intent: the secondary may hold its
         // side, so it is completed (from the commit on, which the secondary takes as a
         // retry if it already recorded it).
-        for op in std::mem::take(&mut self.remote.recover_creates) {
+        let recover = std::mem::take(&mut self.remote.recover_creates);
+        let stale: Vec<(GroupId, u64)> = self
+            .remote
+            .intents
+            .keys()
+            .filter(|k| !recover.iter().any(|(op, i)| (op.group(), *i) == (Some(k.0), k.1)))
+            .copied()
+            .collect();
+        for (g, i) in stale {
+            // An older intent of a group with a newer one: its create was answered.
+            self.remote.intents.remove(&(g, i));
+            self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g, i) }, RPending::Forget, out);
+        }
+        for (op, i) in recover {
             let g = op.group().expect("a create");
             let Op::RemotePairCreate { pair, .. } = op else { unreachable!("a create") };
             if self.remote.groups.get(&g).is_some_and(|x| x.rec.pairs.iter().any(|p| p.0 == pair))
@@ -815,8 +887,8 @@ impl Controller {
             {
                 // The create's record landed (or this side refuses it now): only its
                 // intent was left.
-                self.remote.intents.remove(&g);
-                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g) }, RPending::Forget, out);
+                self.remote.intents.remove(&(g, i));
+                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g, i) }, RPending::Forget, out);
                 continue;
             }
             self.remote.forward_next += 1;
@@ -830,7 +902,16 @@ impl Controller {
                 self.arm_tick(out);
             }
             let grp = self.remote.groups.get_mut(&g).expect("exists");
-            if grp.rec.primary && grp.rec.following() {
+            if grp.rec.primary && !grp.rec.following() {
+                // A suspended primary may have answered the peer's failback probe
+                // (which held its host I/O) before the crash; the failback may since be
+                // recorded there, making this side the secondary. Its host I/O waits
+                // until the peer says which side is primary (the `Flush` answer), as
+                // the probe's hold would have made it wait (full fuzz seed 1480).
+                grp.recovering = true;
+                let peer = grp.rec.peer;
+                self.send_req(peer, g, Req::Flush, Purpose::Recover, out);
+            } else if grp.rec.primary && grp.rec.following() {
                 // The crash suspended the group. Its activity log becomes change bits
                 // (a new session): the primary is authoritative for them, as DRBD's
                 // crashed primary is the sync source of its activity-log extents.
@@ -870,7 +951,8 @@ impl Controller {
         }
     }
 
-    fn wire(&mut self, to: ArrayId, w: Wire, out: &mut Vec<Output>) {
+    fn wire(&mut self, to: ArrayId, mut w: Wire, out: &mut Vec<Output>) {
+        w.from_boot = self.remote.boot;
         if !self.remote.boot_durable {
             // The first message of an incarnation makes its boot count durable first
             // (an array with no remote pair never writes it).
@@ -896,12 +978,14 @@ impl Controller {
             self.remote.forward_next += 1;
             tx.chan = (boot << 32) | (self.remote.forward_next & 0xffff_ffff);
             tx.next = 1;
+            tx.peer_boot = self.remote.peer_boots.get(&peer).copied().unwrap_or(0);
         }
         let seq = tx.next;
         tx.next += 1;
-        let chan = tx.chan;
+        let (chan, peer_boot) = (tx.chan, tx.peer_boot);
         tx.unacked.insert(seq, Outgoing { req: req.clone(), purpose, age: 0 });
-        self.wire(peer, Wire { group: g, chan, seq, body: Body::Req(req) }, out);
+        let w = Wire { group: g, chan, seq, body: Body::Req(req), from_boot: 0, peer_boot };
+        self.wire(peer, w, out);
         self.arm_tick(out);
     }
 
@@ -934,7 +1018,14 @@ impl Controller {
                 if o.age % RETRY_TICKS == 0 {
                     resend.push((
                         *peer,
-                        Wire { group: *g, chan: tx.chan, seq: *seq, body: Body::Req(o.req.clone()) },
+                        Wire {
+                            group: *g,
+                            chan: tx.chan,
+                            seq: *seq,
+                            body: Body::Req(o.req.clone()),
+                            from_boot: 0,
+                            peer_boot: tx.peer_boot,
+                        },
                     ));
                 }
             }
@@ -982,8 +1073,23 @@ impl Controller {
 
     pub(super) fn remote_peer(&mut self, from: ArrayId, msg: Vec<u8>, out: &mut Vec<Output>) {
         let Ok(w) = serde_json::from_slice::<Wire>(&msg) else { return };
+        let known = self.remote.peer_boots.entry(from).or_default();
+        *known = (*known).max(w.from_boot);
         match w.body {
-            Body::Req(req) => self.receive(from, w.group, w.chan, w.seq, req, out),
+            Body::Req(req) => {
+                if w.seq == 1
+                    && w.peer_boot != 0
+                    && w.peer_boot < self.remote.boot
+                    && self.remote.rx.get(&(from, w.group)).is_none_or(|rx| rx.chan != w.chan)
+                {
+                    // Opened before this array restarted: its first request may have
+                    // been processed by the previous incarnation (a forwarded command
+                    // would run twice; full fuzz seed 2214).
+                    let reset = Wire { body: Body::Reset, from_boot: 0, peer_boot: 0, ..w };
+                    return self.wire(from, reset, out);
+                }
+                self.receive(from, w.group, w.chan, w.seq, req, out)
+            }
             Body::Resp(resp) => {
                 let Some(tx) = self.remote.tx.get_mut(&(from, w.group)) else { return };
                 if tx.chan != w.chan {
@@ -1119,7 +1225,11 @@ impl Controller {
         let rx = self.remote.rx.entry((from, g)).or_default();
         if rx.chan != chan {
             if seq != 1 {
-                return self.wire(from, Wire { group: g, chan, seq, body: Body::Reset }, out);
+                return self.wire(
+                    from,
+                    Wire { group: g, chan, seq, body: Body::Reset, from_boot: 0, peer_boot: 0 },
+                    out,
+                );
             }
             *rx = Receiver { chan, next: 1, ..Receiver::default() };
             // A `Begin` of the old channel still waiting for host writes is dropped,
@@ -1135,7 +1245,11 @@ impl Controller {
         if seq < rx.next || rx.busy == Some(seq) {
             if let Some((_, r)) = rx.cache.iter().find(|(s, _)| *s == seq) {
                 let r = r.clone();
-                self.wire(from, Wire { group: g, chan, seq, body: Body::Resp(r) }, out);
+                self.wire(
+                    from,
+                    Wire { group: g, chan, seq, body: Body::Resp(r), from_boot: 0, peer_boot: 0 },
+                    out,
+                );
             }
             return;
         }
@@ -1172,7 +1286,11 @@ impl Controller {
             rx.cache.pop_front();
         }
         let chan = rx.chan;
-        self.wire(peer, Wire { group: g, chan, seq, body: Body::Resp(resp) }, out);
+        self.wire(
+            peer,
+            Wire { group: g, chan, seq, body: Body::Resp(resp), from_boot: 0, peer_boot: 0 },
+            out,
+        );
         self.rx_next(peer, g, out);
         // A takeover or another command may have waited for the receiver.
         self.try_remote_admin(g, out);
@@ -1438,13 +1556,35 @@ impl Controller {
                 self.remote_admin(ReqId { host: FORWARD_HOST, seq: id }, op, out);
                 self.rx_next(from, g, out);
             }
-            Req::Flush => match self.remote.groups.get(&g) {
-                Some(grp) if grp.rec_put.is_some() => {
-                    let rec = grp.latest().clone();
-                    self.put_grec(g, rec, RAfter::Respond(g, from, seq, Resp::Ok), out);
+            Req::Flush => {
+                // The peer restarted: the hold this side's probe put on it is gone, so
+                // a command that probed and has not taken effect probes again.
+                if let Some(grp) = self.remote.groups.get_mut(&g)
+                    && grp.probed
+                    && matches!(grp.stage, 1..=3)
+                {
+                    grp.stage = 0;
+                    grp.answer = None;
+                    grp.peer_info = None;
+                    grp.absorbing = None;
+                    grp.contended = false;
+                    grp.gate = false;
+                    self.release_held(g, out);
+                    self.try_remote_admin(g, out);
                 }
-                _ => self.respond(from, g, seq, Resp::Ok, out),
-            },
+                match self.remote.groups.get(&g) {
+                    Some(grp) if grp.rec_put.is_some() => {
+                        let rec = grp.latest().clone();
+                        let resp = Resp::Role { primary: rec.primary };
+                        self.put_grec(g, rec, RAfter::Respond(g, from, seq, resp), out);
+                    }
+                    Some(grp) => {
+                        let resp = Resp::Role { primary: grp.rec.primary };
+                        self.respond(from, g, seq, resp, out)
+                    }
+                    None => self.respond(from, g, seq, Resp::Ok, out),
+                }
+            }
             Req::Release => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
                     grp.peer_gate = None;
@@ -1485,7 +1625,11 @@ impl Controller {
             if rx.cache.len() > RESP_CACHE {
                 rx.cache.pop_front();
             }
-            self.wire(peer, Wire { group: g, chan, seq, body: Body::Resp(resp) }, out);
+            self.wire(
+                peer,
+                Wire { group: g, chan, seq, body: Body::Resp(resp), from_boot: 0, peer_boot: 0 },
+                out,
+            );
         }
     }
 
@@ -1717,6 +1861,10 @@ impl Controller {
         let vid = op.volume().expect("host I/O");
         if let Some(d) = self.remote.sec_drain.get_mut(&vid) {
             d.held.push((req, op));
+            return;
+        }
+        if let Some(g) = self.remote.create_hold(vid) {
+            self.remote.create_held.entry(g).or_default().push((req, op));
             return;
         }
         let g = self.remote.vol_group[&vid];
@@ -2335,13 +2483,13 @@ impl Controller {
                 self.remote.sec_listing.insert((g, from, seq), (count, resp));
             }
             RPending::SecondaryBit(g, from, seq) => self.sec_listing_done(g, from, seq, out),
-            RPending::CreateIntent(g) => {
-                let Some(i) = self.remote.intents.get_mut(&g) else { return };
+            RPending::CreateIntent(g, n) => {
+                let Some(i) = self.remote.intents.get_mut(&(g, n)) else { return };
                 i.0 = true;
                 if i.1 {
                     // The create was answered meanwhile: the intent goes.
-                    self.remote.intents.remove(&g);
-                    let key = create_intent_key(g);
+                    self.remote.intents.remove(&(g, n));
+                    let key = create_intent_key(g, n);
                     return self.rsubmit(MediaOp::MetaDelete { key }, RPending::Forget, out);
                 }
                 let Some((_, op, 2, _)) = self.remote.creating.get(&g).cloned() else { return };
@@ -2551,12 +2699,25 @@ impl Controller {
                 self.put_grec(g, rec, RAfter::Synced, out);
             }
             (Purpose::Plain, _) => {}
-            (Purpose::Recover, _) => {
+            (Purpose::Recover, resp) => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
                     grp.recovering = false;
                 }
-                if self.remote.groups.get(&g).is_some_and(|x| x.rec.primary && x.latest().following()) {
+                let Some(grp) = self.remote.groups.get(&g) else { return };
+                let latest = grp.latest();
+                if latest.primary && latest.following() {
                     self.lose_link(g, out);
+                } else if resp == (Resp::Role { primary: true }) && latest.primary {
+                    // The peer's failback was recorded while this side was down (its
+                    // `Begin` died with the crash): this side is the secondary, out of
+                    // the (cut) resync, with its own image. The host I/O held until
+                    // this role is durable is then refused as the model refuses it.
+                    let mut rec = latest.clone();
+                    rec.primary = false;
+                    rec.state = RemoteState::SuspendedError;
+                    rec.fenced = false;
+                    rec.saving = false;
+                    self.put_grec(g, rec, RAfter::LinkLost, out);
                 } else {
                     self.release_held(g, out);
                     self.try_remote_admin(g, out);
@@ -3121,7 +3282,7 @@ impl Controller {
             return self.create_done(g, req, Err(e), out);
         };
         let blocks = self.volumes[&primary].blocks;
-        if local.is_none() && !self.remote.intents.contains_key(&g) {
+        if local.is_none() && self.live_intent(g).is_none() {
             // The intent is written while the secondary checks (off the create's path).
             self.put_create_intent(g, &op, out);
         }
@@ -3158,9 +3319,9 @@ impl Controller {
             // The secondary agrees: it records its side first, once the intent is
             // durable here.
             self.remote.creating.insert(g, (req, op.clone(), 2, None));
-            match self.remote.intents.get(&g) {
-                Some((true, _)) => {}
-                Some((false, _)) => return, // Sent once the intent is durable.
+            match self.live_intent(g) {
+                Some((_, true)) => {}
+                Some((_, false)) => return, // Sent once the intent is durable.
                 None => return self.put_create_intent(g, &op, out),
             }
             let blocks = self.volumes[&primary].blocks;
@@ -3276,17 +3437,21 @@ impl Controller {
 
     /// A create is answered: the next one on the group may run.
     fn create_finished(&mut self, g: GroupId, req: ReqId, out: &mut Vec<Output>) {
-        match self.remote.intents.get_mut(&g) {
-            Some((true, _)) => {
-                self.remote.intents.remove(&g);
-                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g) }, RPending::Forget, out);
+        match self.live_intent(g) {
+            Some((n, true)) => {
+                self.remote.intents.remove(&(g, n));
+                self.rsubmit(MediaOp::MetaDelete { key: create_intent_key(g, n) }, RPending::Forget, out);
             }
             // Deleted once durable (a delete could overtake the put).
-            Some((false, dead)) => *dead = true,
+            Some((n, false)) => self.remote.intents.get_mut(&(g, n)).expect("live").1 = true,
             None => {}
         }
         // A copy that finished while the pair was joining announces its end now.
         self.rpump(g, out);
+        if let Some(held) = self.remote.create_held.remove(&g) {
+            // Served from the create's outcome (a fenced primary, or a plain volume).
+            self.rerun(held, out);
+        }
         if let Some(grp) = self.remote.groups.get_mut(&g) {
             if grp.admin.front().is_some_and(|x| x.0 == req) {
                 self.admin_finished(g, out);
@@ -3310,9 +3475,20 @@ impl Controller {
     }
 
     fn put_create_intent(&mut self, g: GroupId, op: &Op, out: &mut Vec<Output>) {
-        self.remote.intents.insert(g, (false, false));
+        self.remote.intent_next += 1;
+        let n = self.remote.intent_next;
+        self.remote.intents.insert((g, n), (false, false));
         let value = serde_json::to_vec(op).expect("serializable");
-        self.rsubmit(MediaOp::MetaPut { key: create_intent_key(g), value }, RPending::CreateIntent(g), out);
+        self.rsubmit(
+            MediaOp::MetaPut { key: create_intent_key(g, n), value },
+            RPending::CreateIntent(g, n),
+            out,
+        );
+    }
+
+    /// The group's intent not yet answered (its number, and whether it is durable).
+    fn live_intent(&self, g: GroupId) -> Option<(u64, bool)> {
+        self.remote.intents.range((g, 0)..=(g, u64::MAX)).find(|x| !x.1.1).map(|(k, v)| (k.1, v.0))
     }
 
     /// One of the puts a secondary's create listing waits for is durable.
