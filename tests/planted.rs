@@ -86,10 +86,10 @@ const CAMPAIGNS: &[(&str, Profile, u64, u64)] = &[
     ("snapshot-outside-lock", Profile::Standard, 0, 5),
     ("restore-overwrites-host-write", Profile::Standard, 59, 5),
     ("split-without-drain", Profile::Standard, 322, 5),
-    ("bit-cleared-before-remote-ack", Profile::Full, 11, 5),
+    ("bit-cleared-before-remote-ack", Profile::Full, 3, 5),
     ("async-out-of-order", Profile::Full, 23, 5),
     ("split-brain-not-detected", Profile::Full, 43, 5),
-    ("failback-forgets-unshipped-writes", Profile::Full, 132, 5),
+    ("failback-forgets-unshipped-writes", Profile::Full, 3, 5),
     ("catalog-complete-before-durable", Profile::Full, 50, 5),
 ];
 
