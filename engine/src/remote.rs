@@ -544,6 +544,17 @@ struct RGroup {
 }
 
 impl RGroup {
+    /// The running command's progress goes (it starts afresh, or it is over): its
+    /// stage, the peer's answer and probe information, and its gate on host I/O.
+    fn forget_command_progress(&mut self) {
+        self.stage = 0;
+        self.answer = None;
+        self.gate = false;
+        self.peer_info = None;
+        self.contended = false;
+        self.absorbing = None;
+    }
+
     fn new(rec: GroupRec, live: bool) -> RGroup {
         RGroup {
             rec,
@@ -1563,12 +1574,7 @@ impl Controller {
                     && grp.probed
                     && matches!(grp.stage, 1..=3)
                 {
-                    grp.stage = 0;
-                    grp.answer = None;
-                    grp.peer_info = None;
-                    grp.absorbing = None;
-                    grp.contended = false;
-                    grp.gate = false;
+                    grp.forget_command_progress();
                     self.release_held(g, out);
                     self.try_remote_admin(g, out);
                 }
@@ -2825,12 +2831,7 @@ impl Controller {
     fn admin_finished(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let grp = self.remote.groups.get_mut(&g).expect("exists");
         grp.admin.pop_front();
-        grp.stage = 0;
-        grp.answer = None;
-        grp.gate = false;
-        grp.peer_info = None;
-        grp.contended = false;
-        grp.absorbing = None;
+        grp.forget_command_progress();
         let unfreeze = std::mem::take(&mut grp.freeze);
         if std::mem::take(&mut grp.probed) {
             let peer = grp.rec.peer;
