@@ -1154,9 +1154,13 @@ impl Controller {
         }
         if let Some(grp) = self.remote.groups.get_mut(&g) {
             if admin_asked {
-                // The command asks again (a new channel) when it next runs.
+                // The command asks again (a new channel) when it next runs. It has not
+                // taken effect, so it contends with the peer's command no more: a
+                // stale `contending` answer would make the peer's command start again
+                // forever while this one waits behind the peer's hold (full seed 3764).
                 grp.stage = 0;
                 grp.answer = None;
+                grp.contended = false;
             }
             if grp.rec.primary && grp.rec.following() {
                 return self.lose_link(g, out);
