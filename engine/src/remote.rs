@@ -544,6 +544,21 @@ struct RGroup {
 }
 
 impl RGroup {
+    /// Whether host I/O to the group's volumes waits now: this side's command gates
+    /// it, the peer's command holds it (`Probe` … `Begin`/`Release`), a `Begin` waits
+    /// for writes in flight, the group is not live yet, a restarted primary waits for
+    /// the peer's `Flush` answer, or a role change is being recorded (the old role may
+    /// serve nothing more: full fuzz seed 408). One rule for host I/O, its release and
+    /// snapshots, so a new hold cannot be missed by one of them.
+    fn holds_host_io(&self) -> bool {
+        self.gate
+            || self.peer_gate.is_some()
+            || self.begin_wait.is_some()
+            || !self.live
+            || self.recovering
+            || self.latest().primary != self.rec.primary
+    }
+
     /// The running command's progress goes (it starts afresh, or it is over): its
     /// stage, the peer's answer and probe information, and its gate on host I/O.
     fn forget_command_progress(&mut self) {
@@ -1879,12 +1894,7 @@ impl Controller {
         }
         let g = self.remote.vol_group[&vid];
         let grp = self.remote.groups.get_mut(&g).expect("a volume's group exists");
-        // A role change being recorded (a `Begin` making this side a resync target)
-        // holds host I/O until it is durable: the peer's command has already answered,
-        // so the old role may serve nothing more (full fuzz seed 408).
-        let changing_role = grp.latest().primary != grp.rec.primary;
-        let holding = grp.gate || grp.peer_gate.is_some() || grp.begin_wait.is_some();
-        if holding || !grp.live || grp.recovering || changing_role {
+        if grp.holds_host_io() {
             grp.held.push((req, op));
             return;
         }
@@ -2243,13 +2253,7 @@ impl Controller {
 
     fn release_held(&mut self, g: GroupId, out: &mut Vec<Output>) {
         let Some(grp) = self.remote.groups.get_mut(&g) else { return };
-        if grp.gate
-            || grp.peer_gate.is_some()
-            || grp.begin_wait.is_some()
-            || !grp.live
-            || grp.recovering
-            || grp.latest().primary != grp.rec.primary
-        {
+        if grp.holds_host_io() {
             return;
         }
         if !grp.held.is_empty() {
@@ -2276,13 +2280,7 @@ impl Controller {
         }
         let Some(g) = self.remote.vol_group.get(&vol) else { return false };
         let grp = &self.remote.groups[g];
-        grp.gate
-            || grp.peer_gate.is_some()
-            || grp.begin_wait.is_some()
-            || !grp.live
-            || grp.recovering
-            || grp.latest().primary != grp.rec.primary
-            || (grp.rec.primary && !grp.rec.fenced && !grp.doubt.is_empty())
+        grp.holds_host_io() || (grp.rec.primary && !grp.rec.fenced && !grp.doubt.is_empty())
     }
 
     /// S4: the model's rule for a snapshot of a volume in a remote pair
