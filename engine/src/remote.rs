@@ -550,6 +550,17 @@ impl RGroup {
     /// the peer's `Flush` answer, or a role change is being recorded (the old role may
     /// serve nothing more: full fuzz seed 408). One rule for host I/O, its release and
     /// snapshots, so a new hold cannot be missed by one of them.
+    /// The running command's question died with its channel: it asks again (a new
+    /// channel) when it next runs. It has not taken effect, so it contends with the
+    /// peer's command no more: a stale `contending` answer would make the peer's
+    /// command start again forever while this one waits behind the peer's hold (full
+    /// fuzz seed 3764).
+    fn ask_again(&mut self) {
+        self.stage = 0;
+        self.answer = None;
+        self.contended = false;
+    }
+
     fn holds_host_io(&self) -> bool {
         self.gate
             || self.peer_gate.is_some()
@@ -1169,13 +1180,7 @@ impl Controller {
         }
         if let Some(grp) = self.remote.groups.get_mut(&g) {
             if admin_asked {
-                // The command asks again (a new channel) when it next runs. It has not
-                // taken effect, so it contends with the peer's command no more: a
-                // stale `contending` answer would make the peer's command start again
-                // forever while this one waits behind the peer's hold (full seed 3764).
-                grp.stage = 0;
-                grp.answer = None;
-                grp.contended = false;
+                grp.ask_again();
             }
             if grp.rec.primary && grp.rec.following() {
                 return self.lose_link(g, out);
@@ -1212,11 +1217,7 @@ impl Controller {
         if let Some(tx) = self.remote.tx.remove(&(peer, g)) {
             for (_, o) in tx.unacked {
                 match o.purpose {
-                    Purpose::Admin => {
-                        let grp = self.remote.groups.get_mut(&g).expect("exists");
-                        grp.stage = 0;
-                        grp.answer = None;
-                    }
+                    Purpose::Admin => self.remote.groups.get_mut(&g).expect("exists").ask_again(),
                     Purpose::Begun(req) => {
                         out.push(Output::Reply { req, result: Err(ErrorKind::Indeterminate) })
                     }
