@@ -22,6 +22,21 @@
 //!   secondary and not on the primary (a sync write in flight when the link was lost
 //!   with fence `data`). A resume first copies them secondary → primary; until then
 //!   the primary is fenced. Fence `never` needs none: its writes are local first.
+//!   A crash loses the writes' values, so the suspension a restarted fence-`data`
+//!   primary makes from `pair` records instead the session of its activity log
+//!   (`adopt` in the group record, in the same put as the suspension): every chunk
+//!   with a bit of that session may hold a write on the secondary only (full fuzz
+//!   seed 2759: a snapshot of the suspended secondary kept one, which the resume then
+//!   discarded). Before a resume the primary, fenced meanwhile, reads each such chunk
+//!   from the secondary (`ReadImage`) and writes it here (an unreadable block keeps
+//!   this side's content); then the record drops `adopt` (a crash before adopts
+//!   again, the same content). The secondary's content is the image the model holds
+//!   at `link_lost` only while it is the secondary and did not take over: otherwise
+//!   it answers that it has none, and the primary keeps its own content (a resume
+//!   that overrides such a takeover may then discard a write the takeover showed:
+//!   not observed by the fuzzer, and the same as the in-memory doubt marks' case of
+//!   a secondary that took over and wrote the block). A request of a dead incarnation
+//!   still on the wire is dropped, so nothing of the crashed primary lands after.
 //! - **Saved chunks** `rsave/<g>/<vol>/<chunk>` with their data in a private space: a
 //!   resync target saves each chunk before its first overwrite (DRBD's
 //!   before-resync-target snapshot), so a takeover mid-resync restores the
@@ -121,7 +136,8 @@
 //! following suspends it
 //! (`link_lost`): its activity log becomes change bits of the old session (the
 //! primary is authoritative for them: with fence `never` a write in flight is on the
-//! secondary only if it is here too; with fence `data` the primary is fenced). Before that it asks the secondary to `Flush` (answered once its group
+//! secondary only if it is here too; with fence `data` the primary is fenced and
+//! first adopts the secondary's content of them, see "Doubt marks"). Before that it asks the secondary to `Flush` (answered once its group
 //! records are durable), holding host I/O meanwhile: a `Done` its previous
 //! incarnation sent may be being recorded there, and that `synced` must come first.
 //! A restarted primary whose group was not following (suspended, or swapped at the
@@ -220,6 +236,12 @@ struct GroupRec {
     /// that session or older is stale.
     #[serde(default)]
     absorbed: u64,
+    /// (A fence-`data` primary a crash suspended from `pair`.) The session whose bits
+    /// (its activity log at the crash) are chunks whose content the secondary decides
+    /// (see "Doubt marks"); cleared once every one is adopted. Fenced meanwhile, and a
+    /// resume waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    adopt: Option<u64>,
 }
 
 impl GroupRec {
@@ -303,6 +325,10 @@ enum Req {
     /// Do you hold your side of this pair? (A create whose check or commit a link
     /// loss cut off: asked instead of committing again, see `lose_link`.)
     Held { pair: PairId, primary: VolumeId, secondary: VolumeId, blocks: u64 },
+    /// (A restarted fence-`data` primary adopting its activity log, `GroupRec::adopt`.)
+    /// Your content of this chunk of your volume, if you are still the secondary and
+    /// did not take over (`Image`; `Ok` otherwise).
+    ReadImage { vol: VolumeId, chunk: u64 },
 }
 
 /// `Held`'s answer `Created(Some((HELD_BUSY, _)))`: a commit of the pair is in progress
@@ -340,6 +366,9 @@ enum Resp {
     Role {
         primary: bool,
     },
+    /// (`ReadImage`'s answer.) The chunk's blocks; `None` for a block the media could
+    /// not read.
+    Image(Vec<Option<Value>>),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -378,6 +407,9 @@ enum Purpose {
     Doubt((VolumeId, u64)),
     /// A restarted primary's `Flush`.
     Recover,
+    /// A chunk of a restarted fence-`data` primary's activity log, read from the
+    /// secondary (`GroupRec::adopt`).
+    Adopt(Chunk),
     /// The `Begin` of a resume that overrode the peer's takeover: the resume is
     /// answered once the peer has recorded it (see `RAfter::Resumed`).
     Begun(ReqId),
@@ -485,6 +517,8 @@ enum RAfter {
     DoneSecondary(ArrayId, u64, Vec<String>),
     /// A takeover is durable: drop the saved chunks, tell the old primary.
     TookOver(ReqId, Vec<Chunk>),
+    /// The end of an adoption (`GroupRec::adopt`) is durable: a resume may go on.
+    Adopted,
 }
 
 #[derive(Debug)]
@@ -541,15 +575,16 @@ struct RGroup {
     /// writes in flight here to drain: `(peer, seq, session)`. Host I/O is held
     /// meanwhile, as between the peer's `Probe` and its `Begin`.
     begin_wait: Option<(ArrayId, u64, u64)>,
+    /// The chunks of `GroupRec::adopt` left to adopt.
+    adopting: BTreeSet<Chunk>,
+    /// Of those, the ones asked (`ReadImage`, 0) or being written (the writes left).
+    adopt_busy: BTreeMap<Chunk, u32>,
+    /// This incarnation restarted the group's primary while it was following: its
+    /// suspension (`lose_link`) is a crash's (see `GroupRec::adopt`).
+    restarted: bool,
 }
 
 impl RGroup {
-    /// Whether host I/O to the group's volumes waits now: this side's command gates
-    /// it, the peer's command holds it (`Probe` … `Begin`/`Release`), a `Begin` waits
-    /// for writes in flight, the group is not live yet, a restarted primary waits for
-    /// the peer's `Flush` answer, or a role change is being recorded (the old role may
-    /// serve nothing more: full fuzz seed 408). One rule for host I/O, its release and
-    /// snapshots, so a new hold cannot be missed by one of them.
     /// The running command's question died with its channel: it asks again (a new
     /// channel) when it next runs. It has not taken effect, so it contends with the
     /// peer's command no more: a stale `contending` answer would make the peer's
@@ -561,6 +596,18 @@ impl RGroup {
         self.contended = false;
     }
 
+    /// A primary whose content is not settled yet: blocks in doubt, or an activity
+    /// log to adopt (`GroupRec::adopt`). A resume waits for them.
+    fn doubts_pending(&self) -> bool {
+        self.rec.primary && (!self.doubt.is_empty() || self.rec.adopt.is_some())
+    }
+
+    /// Whether host I/O to the group's volumes waits now: this side's command gates
+    /// it, the peer's command holds it (`Probe` … `Begin`/`Release`), a `Begin` waits
+    /// for writes in flight, the group is not live yet, a restarted primary waits for
+    /// the peer's `Flush` answer, or a role change is being recorded (the old role may
+    /// serve nothing more: full fuzz seed 408). One rule for host I/O, its release and
+    /// snapshots, so a new hold cannot be missed by one of them.
     fn holds_host_io(&self) -> bool {
         self.gate
             || self.peer_gate.is_some()
@@ -610,6 +657,9 @@ impl RGroup {
             recovering: false,
             contended: false,
             begin_wait: None,
+            adopting: BTreeSet::new(),
+            adopt_busy: BTreeMap::new(),
+            restarted: false,
         }
     }
 
@@ -666,6 +716,25 @@ pub(super) enum RPending {
     CreateIntent(GroupId, u64),
     /// A takeover's change bit for a restored chunk is durable.
     RestoreBit(GroupId, (u64, Chunk)),
+    /// Reading a chunk for the peer's `ReadImage`.
+    ImageRead(Box<ImageRead>),
+    /// A block range of an adopted chunk is written (`GroupRec::adopt`).
+    AdoptWrite(GroupId, Chunk),
+}
+
+/// A `ReadImage` being answered: the chunk's blocks `pos..end` are left to read
+/// (a block the media cannot read is answered `None`, the rest are read again).
+#[derive(Debug, Clone)]
+pub(super) struct ImageRead {
+    g: GroupId,
+    peer: ArrayId,
+    seq: u64,
+    space: SpaceId,
+    pos: u64,
+    /// The next read's end (before a block known to be unreadable).
+    limit: u64,
+    end: u64,
+    got: Vec<Option<Value>>,
 }
 
 /// A create in progress: the request, the command, its stage (1: checking at the
@@ -818,6 +887,11 @@ impl Remote {
                 _ => {}
             }
         }
+        for grp in r.groups.values_mut() {
+            if let Some(session) = grp.rec.adopt {
+                grp.adopting = grp.bits.keys().filter(|k| k.0 == session).map(|k| k.1).collect();
+            }
+        }
         r.boot += 1;
         r
     }
@@ -935,7 +1009,7 @@ impl Controller {
         }
         let ids: Vec<GroupId> = self.remote.groups.keys().copied().collect();
         for g in ids {
-            if !self.remote.groups[&g].doubt.is_empty() {
+            if self.remote.groups[&g].doubts_pending() {
                 self.arm_tick(out);
             }
             let grp = self.remote.groups.get_mut(&g).expect("exists");
@@ -949,6 +1023,7 @@ impl Controller {
                 let peer = grp.rec.peer;
                 self.send_req(peer, g, Req::Flush, Purpose::Recover, out);
             } else if grp.rec.primary && grp.rec.following() {
+                grp.restarted = true;
                 // The crash suspended the group. Its activity log becomes change bits
                 // (a new session): the primary is authoritative for them, as DRBD's
                 // crashed primary is the sync source of its activity-log extents.
@@ -1088,7 +1163,7 @@ impl Controller {
             .remote
             .groups
             .iter()
-            .filter(|(_, x)| x.rec.primary && !x.doubt.is_empty() && x.resolving.is_empty())
+            .filter(|(_, x)| x.doubts_pending() && x.resolving.is_empty() && x.adopt_busy.is_empty())
             .map(|(g, _)| *g)
             .collect();
         for g in doubtful {
@@ -1098,11 +1173,7 @@ impl Controller {
             self.channel_lost(peer, g, out);
         }
         if self.remote.tx.values().any(|t| !t.unacked.is_empty())
-            || self
-                .remote
-                .groups
-                .values()
-                .any(|g| g.peer_gate.is_some() || (g.rec.primary && !g.doubt.is_empty()))
+            || self.remote.groups.values().any(|g| g.peer_gate.is_some() || g.doubts_pending())
         {
             self.arm_tick(out);
         }
@@ -1111,8 +1182,14 @@ impl Controller {
     pub(super) fn remote_peer(&mut self, from: ArrayId, msg: Vec<u8>, out: &mut Vec<Output>) {
         let Ok(w) = serde_json::from_slice::<Wire>(&msg) else { return };
         let known = self.remote.peer_boots.entry(from).or_default();
+        let stale = w.from_boot < *known;
         *known = (*known).max(w.from_boot);
         match w.body {
+            // A request of a dead incarnation (still on the wire when its sender
+            // restarted) is dropped: nobody waits for its answer, and a restarted
+            // primary's requests (`Flush`, `ReadImage`) must see the secondary's
+            // content with nothing of the old incarnation landing after.
+            Body::Req(_) if stale => {}
             Body::Req(req) => {
                 if w.seq == 1
                     && w.peer_boot != 0
@@ -1169,6 +1246,11 @@ impl Controller {
                         grp.resolving.remove(&c);
                     }
                 }
+                Purpose::Adopt(c) => {
+                    if let Some(grp) = self.remote.groups.get_mut(&g) {
+                        grp.adopt_busy.remove(&c);
+                    }
+                }
                 Purpose::Recover => {
                     if let Some(grp) = self.remote.groups.get_mut(&g) {
                         grp.recovering = false;
@@ -1208,6 +1290,19 @@ impl Controller {
         grp.losing = true;
         grp.copy = None;
         let mut rec = grp.latest().clone();
+        if std::mem::take(&mut grp.restarted)
+            && rec.state == RemoteState::Pair
+            && rec.mode == RemoteMode::Sync
+            && rec.fence == Fence::Data
+        {
+            // A crash cut the sync writes in flight, which go to the secondary first:
+            // each may be on the secondary only (the model may have it on both sides,
+            // and a snapshot or takeover of the secondary may show it: full fuzz seed
+            // 2759). The activity log's chunks take the secondary's content before a
+            // resume (the primary is fenced until then).
+            rec.adopt = Some(rec.session);
+            grp.adopting = grp.bits.keys().filter(|k| k.0 == rec.session).map(|k| k.1).collect();
+        }
         rec.state = RemoteState::SuspendedError;
         rec.session += 1;
         rec.fenced = rec.mode == RemoteMode::Sync && rec.fence == Fence::Data;
@@ -1382,6 +1477,7 @@ impl Controller {
                         consistent: false,
                         saving: false,
                         absorbed: 0,
+                        adopt: None,
                     },
                 };
                 rec.pairs.push((pair, secondary, primary));
@@ -1622,6 +1718,24 @@ impl Controller {
             Req::ReadChunk { vol, chunk: block } => {
                 let space = self.volumes[&vol].space;
                 self.rsubmit(MediaOp::Read { space, block, len: 1 }, RPending::ChunkRead(g, from, seq), out);
+            }
+            Req::ReadImage { vol, chunk } => {
+                // Only a secondary that did not take over holds the image the primary's
+                // crash left (its content since is its own: `Ok`, the primary keeps
+                // its own content).
+                let serves = self.remote.groups.get(&g).is_some_and(|x| {
+                    let l = x.latest();
+                    !l.primary && l.state != RemoteState::Swapped && !l.saving
+                });
+                if !serves || !self.volumes.contains_key(&vol) {
+                    return self.respond(from, g, seq, Resp::Ok, out);
+                }
+                let (start, len) = self.chunk_blocks((vol, chunk));
+                let space = self.volumes[&vol].space;
+                let end = start + len;
+                let read =
+                    ImageRead { g, peer: from, seq, space, pos: start, limit: end, end, got: Vec::new() };
+                self.image_read_step(read, out);
             }
         }
     }
@@ -1877,6 +1991,10 @@ impl Controller {
             RAfter::Respond(g2, peer, seq, resp) => {
                 self.respond(peer, g2, seq, resp, out);
                 self.release_held(g, out);
+            }
+            RAfter::Adopted => {
+                self.release_held(g, out);
+                self.try_remote_admin(g, out);
             }
         }
     }
@@ -2165,11 +2283,7 @@ impl Controller {
             );
         }
         // A `Begin` may wait for the last of these writes.
-        if let Some((peer, seq, session)) = self.remote.groups[&w.g].begin_wait
-            && !self.rwrites_in_flight(w.g)
-        {
-            self.become_target(w.g, peer, seq, session, out);
-        }
+        self.begin_if_drained(w.g, out);
         self.try_remote_admin(w.g, out);
     }
 
@@ -2226,9 +2340,20 @@ impl Controller {
         self.finish_write(wid, synced, out);
     }
 
-    /// Host writes of `g` in flight on this array that have not yet landed here.
+    /// Host writes of `g` in flight on this array that have not yet landed here (and
+    /// the writes of an adopted chunk).
     fn rwrites_in_flight(&self, g: GroupId) -> bool {
         self.remote.writes.values().any(|w| w.g == g && w.phase != WPhase::Shipped)
+            || self.remote.groups.get(&g).is_some_and(|x| x.adopt_busy.values().any(|&n| n > 0))
+    }
+
+    /// A `Begin` waiting for the writes in flight here goes on once they landed.
+    fn begin_if_drained(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        if let Some((peer, seq, session)) = self.remote.groups.get(&g).and_then(|x| x.begin_wait)
+            && !self.rwrites_in_flight(g)
+        {
+            self.become_target(g, peer, seq, session, out);
+        }
     }
 
     /// A `Begin` from `peer`: this side becomes the target of a resync under
@@ -2246,6 +2371,8 @@ impl Controller {
         // A resync target is overwritten: its doubts are moot, held I/O is answered
         // from the new role.
         let doubts: Vec<(VolumeId, u64)> = std::mem::take(&mut grp.doubt).into_keys().collect();
+        rec.adopt = None;
+        grp.adopting.clear();
         for c in doubts {
             self.rsubmit(MediaOp::MetaDelete { key: doubt_key(g, c) }, RPending::Forget, out);
         }
@@ -2281,7 +2408,7 @@ impl Controller {
         }
         let Some(g) = self.remote.vol_group.get(&vol) else { return false };
         let grp = &self.remote.groups[g];
-        grp.holds_host_io() || (grp.rec.primary && !grp.rec.fenced && !grp.doubt.is_empty())
+        grp.holds_host_io() || (!grp.rec.fenced && grp.doubts_pending())
     }
 
     /// S4: the model's rule for a snapshot of a volume in a remote pair
@@ -2442,6 +2569,34 @@ impl Controller {
             }
             RPending::RestoreWrite(g) => self.restore_step(g, out),
             RPending::DoubtWrite(g, c) => self.doubt_resolved(g, c, out),
+            RPending::ImageRead(mut read) => {
+                match result {
+                    MediaResult::Read(values) => {
+                        read.pos += values.len() as u64;
+                        read.got.extend(values.into_iter().map(Some));
+                        read.limit = read.end;
+                    }
+                    MediaResult::ReadError { block } if block <= read.pos => {
+                        read.got.push(None);
+                        read.pos += 1;
+                        read.limit = read.end;
+                    }
+                    // The blocks before the unreadable one are read again.
+                    MediaResult::ReadError { block } => read.limit = block.min(read.end),
+                    _ => panic!("a read's result"),
+                }
+                self.image_read_step(*read, out);
+            }
+            RPending::AdoptWrite(g, c) => {
+                let Some(grp) = self.remote.groups.get_mut(&g) else { return };
+                let left = grp.adopt_busy.get_mut(&c).map(|n| {
+                    *n -= 1;
+                    *n
+                });
+                if left == Some(0) {
+                    self.adopted(g, c, out);
+                }
+            }
             RPending::SaveMarked => {
                 let a = self.remote.apply.as_mut().expect("applying");
                 let c = a.to_save.remove(0);
@@ -2752,6 +2907,18 @@ impl Controller {
             (Purpose::Doubt(c), _) => {
                 if let Some(grp) = self.remote.groups.get_mut(&g) {
                     grp.resolving.remove(&c);
+                }
+            }
+            (Purpose::Adopt(c), Resp::Image(image)) => self.adopt_image(g, c, image, out),
+            // The secondary took over (or is no secondary): its content is its own.
+            (Purpose::Adopt(c), Resp::Ok) => {
+                if self.remote.groups.get(&g).is_some_and(|x| x.adopting.contains(&c)) {
+                    self.adopted(g, c, out);
+                }
+            }
+            (Purpose::Adopt(c), _) => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.adopt_busy.remove(&c);
                 }
             }
             (Purpose::Admin, resp) => {
@@ -3073,7 +3240,7 @@ impl Controller {
             3 => {
                 // Chunks in doubt are resolved first (the secondary's content decides).
                 let grp = &self.remote.groups[&g];
-                if !failback && !grp.doubt.is_empty() {
+                if !failback && grp.doubts_pending() {
                     return self.resolve_doubts(g, out);
                 }
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
@@ -3350,6 +3517,7 @@ impl Controller {
                     consistent: false,
                     saving: false,
                     absorbed: 0,
+                    adopt: None,
                 },
                 false,
             )
@@ -3545,6 +3713,11 @@ impl Controller {
             if grp.rec.saving && grp.rec.state != RemoteState::Resync {
                 return Err(format!("{g}: saving a pre-resync image in state {}", grp.rec.state));
             }
+            // An activity log to adopt belongs to a fenced primary (nobody reads the
+            // content the secondary may still change).
+            if grp.rec.adopt.is_some() && !(grp.rec.primary && grp.rec.fenced) {
+                return Err(format!("{g}: adopting an activity log while not a fenced primary"));
+            }
         }
         Ok(())
     }
@@ -3571,6 +3744,73 @@ impl Controller {
             self.remote.groups.get_mut(&g).expect("exists").resolving.insert(b);
             self.send_req(peer, g, Req::ReadChunk { vol: pv, chunk: b.1 }, Purpose::Doubt(b), out);
         }
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        if grp.rec.adopt.is_some() && grp.adopting.is_empty() {
+            // Every chunk is adopted: the record says so (a crash before adopts again).
+            if grp.latest().adopt.is_some() {
+                let mut rec = grp.latest().clone();
+                rec.adopt = None;
+                self.put_grec(g, rec, RAfter::Adopted, out);
+            }
+            return;
+        }
+        let todo: Vec<(Chunk, VolumeId)> = grp
+            .adopting
+            .iter()
+            .filter(|c| !grp.adopt_busy.contains_key(c))
+            .filter_map(|c| grp.rec.peer_vol(c.0).map(|pv| (*c, pv)))
+            .collect();
+        for (c, pv) in todo {
+            self.remote.groups.get_mut(&g).expect("exists").adopt_busy.insert(c, 0);
+            self.send_req(peer, g, Req::ReadImage { vol: pv, chunk: c.1 }, Purpose::Adopt(c), out);
+        }
+    }
+
+    /// The secondary's content of a chunk of the activity log to adopt: its readable
+    /// blocks are written here (an unreadable one keeps this side's content, as a
+    /// block in doubt does).
+    fn adopt_image(&mut self, g: GroupId, c: Chunk, image: Vec<Option<Value>>, out: &mut Vec<Output>) {
+        let Some(grp) = self.remote.groups.get_mut(&g) else { return };
+        if !grp.rec.primary || !grp.adopting.contains(&c) {
+            grp.adopt_busy.remove(&c);
+            return;
+        }
+        let (start, _) = self.chunk_blocks(c);
+        let space = self.volumes[&c.0].space;
+        let mut runs: Vec<(u64, Vec<Value>)> = Vec::new();
+        for (i, v) in image.into_iter().enumerate() {
+            let block = start + i as u64;
+            match (v, runs.last_mut()) {
+                (Some(v), Some((b, vals))) if *b + vals.len() as u64 == block => vals.push(v),
+                (Some(v), _) => runs.push((block, vec![v])),
+                (None, _) => {}
+            }
+        }
+        if runs.is_empty() {
+            return self.adopted(g, c, out);
+        }
+        self.remote.groups.get_mut(&g).expect("exists").adopt_busy.insert(c, runs.len() as u32);
+        for (block, values) in runs {
+            self.rsubmit(MediaOp::Write { space, block, values }, RPending::AdoptWrite(g, c), out);
+        }
+    }
+
+    /// A chunk of the activity log is adopted (or the secondary had no image for it).
+    fn adopted(&mut self, g: GroupId, c: Chunk, out: &mut Vec<Output>) {
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
+        grp.adopt_busy.remove(&c);
+        grp.adopting.remove(&c);
+        self.begin_if_drained(g, out);
+        self.resolve_doubts(g, out);
+    }
+
+    /// Reads the rest of a chunk for the peer's `ReadImage`, or answers it.
+    fn image_read_step(&mut self, read: ImageRead, out: &mut Vec<Output>) {
+        if read.pos >= read.end {
+            return self.respond(read.peer, read.g, read.seq, Resp::Image(read.got), out);
+        }
+        let op = MediaOp::Read { space: read.space, block: read.pos, len: (read.limit - read.pos) as u32 };
+        self.rsubmit(op, RPending::ImageRead(Box::new(read)), out);
     }
 
     fn doubt_resolved(&mut self, g: GroupId, c: (VolumeId, u64), out: &mut Vec<Output>) {

@@ -32,18 +32,22 @@ struct Net {
     read_errors: [u32; 2],
 }
 
+/// Array `a`'s configuration (`A` holds `P`, `B` holds `R`).
+fn config(a: usize) -> ArrayConfig {
+    let (vol, peer) = if a == A { (P, R) } else { (R, P) };
+    ArrayConfig {
+        id: ArrayId(a as u32),
+        name: if a == A { "A".into() } else { "B".into() },
+        volumes: vec![(vol, BLOCKS)],
+        change_grain: 1,
+        remote_volumes: vec![(peer, ArrayId(1 - a as u32), BLOCKS)],
+    }
+}
+
 impl Net {
     fn new() -> Net {
-        let config = |id: u32, vol: VolumeId, peer: VolumeId| ArrayConfig {
-            id: ArrayId(id),
-            name: if id == 0 { "A".into() } else { "B".into() },
-            volumes: vec![(vol, BLOCKS)],
-            change_grain: 1,
-            remote_volumes: vec![(peer, ArrayId(1 - id), BLOCKS)],
-        };
-        let configs = [config(0, P, R), config(1, R, P)];
         let mut n = Net {
-            c: [Controller::new(&configs[0]), Controller::new(&configs[1])],
+            c: [Controller::new(&config(A)), Controller::new(&config(B))],
             media: Default::default(),
             meta: Default::default(),
             bad: Default::default(),
@@ -108,6 +112,11 @@ impl Net {
     /// Delivers everything, firing the timers whenever nothing else is left (at most
     /// `4 * LOST_TICKS` times in a row without other progress).
     fn run(&mut self) {
+        self.run_until(|_| false);
+    }
+
+    /// As `run`, stopping early (true) once `stop` holds after a delivery.
+    fn run_until(&mut self, stop: impl Fn(&Net) -> bool) -> bool {
         let mut idle_ticks = 0;
         let mut steps = 0;
         loop {
@@ -115,7 +124,7 @@ impl Net {
             assert!(steps < 1_000_000, "the arrays never settle");
             let Some((a, input)) = self.queue.pop_front() else {
                 if self.timers.is_empty() || idle_ticks >= 4 * LOST_TICKS {
-                    return;
+                    return false;
                 }
                 idle_ticks += 1;
                 for (a, timer) in std::mem::take(&mut self.timers) {
@@ -126,40 +135,52 @@ impl Net {
             if !matches!(input, Input::Timer { .. }) {
                 idle_ticks = 0;
             }
-            let mut out = Vec::new();
-            self.c[a].handle(input, &mut out);
-            for o in out {
-                match o {
-                    Output::Media { io, op } => {
-                        if let MediaOp::Write { space, block, values } = &op
-                            && let Err(e) = self.c[a].check(&Probe::MediaWrite {
-                                space: *space,
-                                block: *block,
-                                len: values.len() as u64,
-                            })
-                        {
-                            self.violations.push(e);
-                        }
-                        if let MediaOp::MetaPutAnnounced {
-                            notice: Notice::RemoteGroup { event, .. }, ..
-                        } = &op
-                        {
-                            self.events.push((a, *event));
-                        }
-                        let result = self.media_op(a, op);
-                        self.queue.push_back((a, Input::MediaDone { io, result }));
+            self.deliver(a, input);
+            if stop(self) {
+                return true;
+            }
+        }
+    }
+
+    /// Array `a` crashes (everything addressed to it is lost; what reached its media
+    /// stays) and restarts from its durable metadata.
+    fn crash(&mut self, a: usize) {
+        self.queue.retain(|(to, _)| *to != a);
+        self.timers.retain(|(to, _)| *to != a);
+        self.c[a] = Controller::boot(&config(a), &self.meta[a]);
+        self.queue.push_back((a, Input::Started));
+    }
+
+    fn deliver(&mut self, a: usize, input: Input) {
+        let mut out = Vec::new();
+        self.c[a].handle(input, &mut out);
+        for o in out {
+            match o {
+                Output::Media { io, op } => {
+                    if let MediaOp::Write { space, block, values } = &op
+                        && let Err(e) = self.c[a].check(&Probe::MediaWrite {
+                            space: *space,
+                            block: *block,
+                            len: values.len() as u64,
+                        })
+                    {
+                        self.violations.push(e);
                     }
-                    Output::Reply { req, result } => self.replies.push((a, req, result)),
-                    Output::Timer { timer, .. } => self.timers.push((a, timer)),
-                    Output::Send { to, msg } => {
-                        if self.link_up {
-                            self.queue
-                                .push_back((to.0 as usize, Input::Peer { from: ArrayId(a as u32), msg }));
-                        }
+                    if let MediaOp::MetaPutAnnounced { notice: Notice::RemoteGroup { event, .. }, .. } = &op {
+                        self.events.push((a, *event));
                     }
-                    Output::Notice(Notice::RemoteGroup { event, .. }) => self.events.push((a, event)),
-                    Output::Notice(_) => {}
+                    let result = self.media_op(a, op);
+                    self.queue.push_back((a, Input::MediaDone { io, result }));
                 }
+                Output::Reply { req, result } => self.replies.push((a, req, result)),
+                Output::Timer { timer, .. } => self.timers.push((a, timer)),
+                Output::Send { to, msg } => {
+                    if self.link_up {
+                        self.queue.push_back((to.0 as usize, Input::Peer { from: ArrayId(a as u32), msg }));
+                    }
+                }
+                Output::Notice(Notice::RemoteGroup { event, .. }) => self.events.push((a, event)),
+                Output::Notice(_) => {}
             }
         }
     }
@@ -438,5 +459,64 @@ fn snapshot_refusals_follow_the_model() {
     assert_eq!(n.op(A, Op::Snapshot { vol: P, image: image_id(0) }), Err(ErrorKind::Fenced));
     assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(0) }), Ok(Reply::Done));
     assert_eq!(n.op(B, Op::Read { vol: image_id(0), block: 0, len: 1 }), one(1));
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+#[test]
+fn a_restarted_fence_data_primary_adopts_the_write_its_crash_left_on_the_secondary_only() {
+    // Sync, fence data: a write goes to the secondary first. The primary crashes once
+    // the secondary holds it and before its own media does.
+    let mut n = Net::new();
+    n.create_with(RemoteMode::Sync, Fence::Data);
+    n.write(3, 1);
+    n.seq += 1;
+    let req = ReqId { host: 1, seq: n.seq };
+    let values = vec![Value::pack(1, 2, 0)];
+    n.queue.push_back((A, Input::Host { req, op: Op::Write { vol: P, block: 3, values } }));
+    let w2 = Value::pack(1, 2, 0);
+    assert!(n.run_until(|n| n.block(B, R, 3) == w2), "the secondary holds the write");
+    assert_eq!(n.block(A, P, 3), Value::pack(1, 1, 0), "the primary does not yet");
+    n.crash(A);
+    n.run();
+    assert_eq!(n.events, vec![(A, RemoteEvent::LinkLost)], "the crash suspended the group");
+    assert!(n.replies.iter().all(|r| r.1 != req), "the crash lost the write's answer");
+    // The secondary (suspended, its image in place) may show the write: a snapshot
+    // of it keeps it. The restarted primary holds it too (adopted), fenced until the
+    // resume; the resume keeps it on both sides.
+    assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(0) }), Ok(Reply::Done));
+    assert_eq!(n.op(B, Op::Read { vol: image_id(0), block: 3, len: 1 }), one(2));
+    assert_eq!(n.block(A, P, 3), w2, "the primary adopted the secondary's content");
+    assert!(n.c[A].remote.groups[&G].rec.adopt.is_none(), "the adoption is over");
+    assert_eq!(n.op(A, Op::Read { vol: P, block: 3, len: 1 }), Err(ErrorKind::Fenced));
+    assert_eq!(n.op(A, Op::Resume { group: G }), Ok(Reply::Done));
+    assert_eq!(n.state(A), RemoteState::Pair);
+    assert_eq!(n.op(A, Op::Read { vol: P, block: 3, len: 1 }), one(2));
+    assert_eq!(n.image(B, R), n.image(A, P));
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+#[test]
+fn a_restarted_fence_data_primary_keeps_its_own_content_if_the_secondary_took_over() {
+    let mut n = Net::new();
+    n.create_with(RemoteMode::Sync, Fence::Data);
+    n.write(3, 1);
+    n.seq += 1;
+    let req = ReqId { host: 1, seq: n.seq };
+    let values = vec![Value::pack(1, 2, 0)];
+    n.queue.push_back((A, Input::Host { req, op: Op::Write { vol: P, block: 3, values } }));
+    let w2 = Value::pack(1, 2, 0);
+    assert!(n.run_until(|n| n.block(B, R, 3) == w2));
+    // The primary stays down while the secondary takes over and writes the block.
+    n.queue.retain(|(to, _)| *to != A);
+    n.timers.retain(|(to, _)| *to != A);
+    n.link_up = false;
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    n.link_up = true;
+    let values = vec![Value::pack(2, 1, 0)];
+    assert_eq!(n.op(B, Op::Write { vol: R, block: 3, values }), Ok(Reply::Done));
+    n.crash(A);
+    n.run();
+    assert!(n.c[A].remote.groups[&G].rec.adopt.is_none(), "the adoption is over");
+    assert_eq!(n.block(A, P, 3), Value::pack(1, 1, 0), "the taken-over secondary's content is its own");
     assert!(n.violations.is_empty(), "{:?}", n.violations);
 }

@@ -188,8 +188,7 @@ fn offload_backup(e: &mut Emit<'_>) {
 
 /// A volume on an array some host reaches (volumes in remote pairs too: a primary,
 /// a sync secondary, and the refusals of the others, `model::remote` "Snapshots";
-/// `snapshot_command` skips the known gap `remote::snapshot_gap`, and a remote
-/// topology's primaries always remain).
+/// a remote topology's primaries always remain).
 fn snapshottable(t: &Topology) -> bool {
     t.volumes.iter().any(|(_, a)| t.host_arrays.iter().any(|(_, b)| a == b))
 }
@@ -217,7 +216,6 @@ fn snapshot_command(e: &mut Emit<'_>) {
     }
     let usable: Vec<usize> = (0..e.topo.volumes.len())
         .filter(|&v| e.topo.host_arrays.iter().any(|(_, a)| *a == e.topo.volumes[v].1))
-        .filter(|&v| !remote::snapshot_gap(e.topo, &e.topo.volumes[v].0))
         .collect();
     let v = usable[e.rng.index(&usable)];
     let (volume, array) = e.topo.volumes[v].clone();

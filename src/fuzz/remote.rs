@@ -31,25 +31,22 @@ use crate::scenario::format::*;
 use model::{Fence, RemoteMode, SplitBrainPolicy};
 
 /// What the generator leaves out of remote seeds for now, each an engine or model
-/// gap the fuzzer found:
+/// gap the fuzzer found (none at present).
 ///
-/// - snapshots of the secondaries of sync groups with fence `data` (full seed 2759,
-///   `tests/known-gaps/snapshot-of-fence-data-secondary-shows-a-write-the-resume-discards-seed-2759.json`):
-///   a primary crash with a sync write in flight leaves the write on the secondary
-///   only (remote first); the restarted primary is fenced and authoritative for its
-///   activity log, so the resume copies its older content over the secondary. Nobody
-///   could see the difference until a snapshot of the suspended secondary kept the
-///   write, which the model then requires on the primary too.
-///
-/// Takeovers of sync groups with fence `never` and snapshots of volumes in remote
-/// pairs were gaps until issue 5's branches `never` (fence-never sync writes are local
-/// first), `rsnap` (the snapshot rules of `model::remote`, "Snapshots") and `rsnap2`
-/// (a failback's `Begin` waits for the old primary's copy-on-write host writes in
-/// flight: full seed 7, `tests/regression/cow-write-to-old-primary-landed-after-failback-begin.json`).
+/// Were gaps: takeovers of sync groups with fence `never` (branch `never`: fence-never
+/// sync writes are local first); snapshots of volumes in remote pairs (`rsnap`: the
+/// snapshot rules of `model::remote`, "Snapshots"; `rsnap2`: a failback's `Begin`
+/// waits for the old primary's copy-on-write host writes in flight: full seed 7,
+/// `tests/regression/cow-write-to-old-primary-landed-after-failback-begin.json`);
+/// snapshots of the secondaries of sync groups with fence `data` (full seed 2759: a
+/// primary crash left a sync write on the secondary only, which a snapshot of the
+/// suspended secondary kept and the resume then discarded; the restarted primary now
+/// adopts the secondary's content of its activity log, `engine::remote` "Doubt
+/// marks": `tests/regression/snapshot-of-fence-data-secondary-kept-a-write-the-resume-discarded.json`).
 ///
 /// Groups have 1-3 pairs, created together at time 0; in one group in four the last
 /// pair joins later (0.2-30ms), while the first copy runs or after it ended.
-pub const KNOWN_GAPS: &[&str] = &["snapshots of sync/fence-data secondaries"];
+pub const KNOWN_GAPS: &[&str] = &[];
 
 /// The admin host of remote topologies.
 pub const ADMIN: &str = "adm";
@@ -292,14 +289,6 @@ fn takeover_group(e: &mut Emit<'_>) -> RemoteGroup {
 /// Whether `volume` is in a remote pair.
 pub fn in_remote_pair(t: &Topology, volume: &str) -> bool {
     t.groups.iter().any(|g| g.volumes.iter().any(|v| v == volume))
-}
-
-/// Whether `volume` is the secondary of a sync group with fence `data`: snapshots of
-/// it are a known gap (`KNOWN_GAPS`), so `snapshot_command` skips it.
-pub fn snapshot_gap(t: &Topology, volume: &str) -> bool {
-    t.groups.iter().any(|g| {
-        g.describe.contains(":sync/data/") && g.volumes.iter().skip(1).step_by(2).any(|v| v == volume)
-    })
 }
 
 fn cmd(name: usize, host: String, group: String) -> ActionDef {
