@@ -116,8 +116,14 @@
 //! go only after it); the primary announces `link_lost` with its
 //! own record of the suspension (the put is `MetaPutAnnounced`: a crash that lands
 //! the record announces it too, so a restarted primary is never suspended without
-//! the model knowing), before it answers the writes that waited. Known window: a `Done` retransmission still in flight when the primary
-//! gives the link up can make `synced` follow `link_lost` (the model refuses it). Every
+//! the model knowing), before it answers the writes that waited. The two arrays
+//! decide apart: a `Done` (or its retransmission) still in flight, or being recorded
+//! on slow media, when the primary gives the link up makes the secondary announce
+//! `synced` after the primary's `link_lost` (full fuzz seed 2289). The secondary does
+//! hold the whole copy then (the channel is ordered), as TrueCopy's S-VOL reaches
+//! PAIR beside a P-VOL in PSUE; the model takes such a late `synced` until the next
+//! command (`model::remote::Group::late`), and a command's `Probe` closes the window
+//! here (a retransmission of the old channel is refused once the new one opened). Every
 //! command except `takeover` first asks the peer its state (`Probe`), so a takeover
 //! the primary never heard of is taken into account; a command whose peer cannot be
 //! reached waits (its client may time out). Commands reaching the wrong side are

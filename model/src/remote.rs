@@ -26,6 +26,15 @@
 //! `refuse` refuses both with `split_brain`, `discard_secondary` allows only
 //! `resume`, `discard_primary` only `failback`.
 //!
+//! Events: `synced` ends a copy or resync (R holds P's image and follows), `link_lost`
+//! suspends (`suspended_error`). The two come from different arrays that decide
+//! apart: the secondary may record the end of a copy after the primary gave the link
+//! up (its `Done` still in flight or on slow media). R then holds the whole copy, as
+//! TrueCopy's S-VOL reaches PAIR beside a P-VOL in PSUE; so a `synced` after a
+//! `link_lost` that cut a copy or resync, before any command changed the group, is
+//! taken: R becomes consistent with P's image at the loss (not its pre-resync one),
+//! and the group stays `suspended_error` ([`Group::late`]).
+//!
 //! Sync with fence `never` keeps ONE image at `link_lost` (and at a takeover from
 //! `pair`): R's image is P's at the event, and P stays accessible. A sync write in
 //! flight at the event (no answer yet, or a primary crash) is then explained by
@@ -41,7 +50,8 @@
 //! no longer has; and a model that lets an unanswered write land on R's image only
 //! would make every unknown write a branch of the linearizability search. Fence
 //! `data` keeps the remote-first order: its primary is fenced after the event, and
-//! its blocks in doubt are resolved from R before it serves I/O again.
+//! its blocks in doubt (and, after its crash, its activity log) are resolved from R
+//! before it serves I/O again.
 //!
 //! Async groups use the same states; their secondary's content at a suspension is a
 //! prefix of P's acknowledged writes rather than P's image, which linearizability
@@ -229,6 +239,13 @@ pub struct Group {
     /// place (the model shows the pre-resync image, which a takeover puts back) until
     /// a takeover or a completed resync; snapshots of them are refused.
     pub halfway: bool,
+    /// A link loss cut a copy or a resync whose end the secondary may still record (its
+    /// `Done` was sent before the primary gave the link up): the secondaries' images
+    /// had the copy ended at the loss. A `synced` announced after the `link_lost`
+    /// (the two arrays decide apart: TrueCopy's P-VOL in PSUE beside an S-VOL that
+    /// reached PAIR) makes them consistent with these images; the group stays
+    /// suspended. Gone with the next command that changes the group.
+    pub late: Option<BTreeMap<VolumeId, Blocks>>,
 }
 
 impl StorageModel {
@@ -360,6 +377,7 @@ impl StorageModel {
                     grp.secondary_wrote = false;
                 }
                 grp.halfway = false;
+                grp.late = None;
                 grp.state = RemoteState::Swapped;
             }
             Op::Failback { .. } => {
@@ -379,6 +397,19 @@ impl StorageModel {
                 self.begin_resync(g);
             }
             Op::RemoteEvent { event: RemoteEvent::Synced, .. } => {
+                if state == RemoteState::SuspendedError
+                    && let Some(images) = self.groups.get_mut(&g).expect("exists").late.take()
+                {
+                    // The secondary recorded the end of the copy after the primary
+                    // declared the link lost.
+                    for (s, data) in images {
+                        self.replace_data(s, data);
+                    }
+                    let grp = self.groups.get_mut(&g).expect("exists");
+                    grp.consistent = true;
+                    grp.halfway = false;
+                    return Ok(Reply::Done);
+                }
                 if !matches!(state, RemoteState::Copy | RemoteState::Resync) {
                     return wrong;
                 }
@@ -395,6 +426,16 @@ impl StorageModel {
                     let grp = self.groups.get_mut(&g).expect("exists");
                     grp.fenced = grp.mode == RemoteMode::Sync && grp.fence == Fence::Data;
                     return Ok(Reply::Done);
+                }
+                if matches!(state, RemoteState::Copy | RemoteState::Resync) {
+                    // The secondaries follow their primaries during a copy: the
+                    // primaries' data now is the image a late `synced` gives them.
+                    let images = self.groups[&g]
+                        .pairs
+                        .values()
+                        .map(|&(p, s)| (s, self.volumes[&p].data.clone()))
+                        .collect();
+                    self.groups.get_mut(&g).expect("exists").late = Some(images);
                 }
                 match state {
                     RemoteState::Copy => self.groups.get_mut(&g).expect("exists").consistent = false,
@@ -467,6 +508,7 @@ impl StorageModel {
             primary_wrote: false,
             secondary_wrote: false,
             halfway: false,
+            late: None,
         });
         grp.pairs.insert(pair, (primary, secondary));
         grp.state = RemoteState::Copy;
@@ -497,6 +539,7 @@ impl StorageModel {
         let grp = self.groups.get_mut(&g).expect("exists");
         grp.fallback = Some(fallback);
         grp.fenced = false;
+        grp.late = None;
         grp.state = RemoteState::Resync;
         grp.primary_wrote = false;
         grp.secondary_wrote = false;
@@ -641,6 +684,59 @@ mod tests {
         m.apply(&Op::Suspend { group: G }).unwrap();
         m.apply(&Op::Takeover { group: G }).unwrap();
         assert_eq!(r(&mut m, P), vals(3), "the swapped pair's secondary is the old primary");
+    }
+
+    #[test]
+    fn a_synced_after_the_link_lost_that_cut_its_copy_completes_the_image() {
+        // An initial copy cut by a link loss: a late `synced` makes the secondary
+        // consistent with its image at the loss; the group stays suspended.
+        let mut m = reach(RemoteState::Copy, SplitBrainPolicy::Refuse, Fence::Never);
+        w(&mut m, P, 1).unwrap();
+        m.apply(&ev(RemoteEvent::LinkLost)).unwrap();
+        w(&mut m, P, 2).unwrap();
+        assert_eq!(m.clone().apply(&Op::Takeover { group: G }), Err(ErrorKind::Inconsistent));
+        assert_eq!(m.apply(&ev(RemoteEvent::Synced)), Ok(Reply::Done));
+        assert_eq!(m.group(G).unwrap().state, RemoteState::SuspendedError);
+        assert_eq!(
+            m.apply(&ev(RemoteEvent::Synced)),
+            Err(ErrorKind::RemoteWrongState(RemoteState::SuspendedError))
+        );
+        m.apply(&Op::Takeover { group: G }).unwrap();
+        assert_eq!(r(&mut m, R), vals(1), "the secondary's image at the loss");
+
+        // A resync cut by a link loss: the secondary falls back to its pre-resync
+        // image, unless the end of the resync is recorded after the loss.
+        let mut m = reach(RemoteState::Pair, SplitBrainPolicy::Refuse, Fence::Never);
+        w(&mut m, P, 1).unwrap();
+        m.apply(&Op::Suspend { group: G }).unwrap();
+        w(&mut m, P, 2).unwrap();
+        m.apply(&Op::Resume { group: G }).unwrap();
+        w(&mut m, P, 3).unwrap();
+        m.apply(&ev(RemoteEvent::LinkLost)).unwrap();
+        w(&mut m, P, 4).unwrap();
+        let mut fell_back = m.clone();
+        fell_back.apply(&Op::Takeover { group: G }).unwrap();
+        assert_eq!(r(&mut fell_back, R), vals(1), "the pre-resync image");
+        assert_eq!(m.apply(&ev(RemoteEvent::Synced)), Ok(Reply::Done));
+        m.apply(&Op::Takeover { group: G }).unwrap();
+        assert_eq!(r(&mut m, R), vals(3), "the resync's image at the loss");
+
+        // The window ends with the next command that changes the group.
+        let mut m = reach(RemoteState::Copy, SplitBrainPolicy::Refuse, Fence::Never);
+        m.apply(&ev(RemoteEvent::LinkLost)).unwrap();
+        m.apply(&Op::Resume { group: G }).unwrap();
+        m.apply(&ev(RemoteEvent::LinkLost)).unwrap();
+        assert!(m.group(G).unwrap().late.is_some(), "the resume's copy was cut too");
+        let mut m = reach(RemoteState::Pair, SplitBrainPolicy::Refuse, Fence::Never);
+        m.apply(&ev(RemoteEvent::LinkLost)).unwrap();
+        assert_eq!(
+            m.apply(&ev(RemoteEvent::Synced)),
+            Err(ErrorKind::RemoteWrongState(RemoteState::SuspendedError))
+        );
+        let mut m = reach(RemoteState::Resync, SplitBrainPolicy::Refuse, Fence::Never);
+        m.apply(&ev(RemoteEvent::LinkLost)).unwrap();
+        m.apply(&Op::Takeover { group: G }).unwrap();
+        assert_eq!(m.apply(&ev(RemoteEvent::Synced)), Err(ErrorKind::RemoteWrongState(RemoteState::Swapped)));
     }
 
     #[test]

@@ -39,7 +39,11 @@ fn after(op: &Op, before: Option<RemoteState>) -> Option<RemoteState> {
         Op::Suspend { .. } => RemoteState::Suspended,
         Op::Resume { .. } | Op::Failback { .. } => RemoteState::Resync,
         Op::Takeover { .. } => RemoteState::Swapped,
-        Op::RemoteEvent { event: RemoteEvent::Synced, .. } => RemoteState::Pair,
+        Op::RemoteEvent { event: RemoteEvent::Synced, .. } => match before? {
+            // A late `synced` (`model::remote::Group::late`): still suspended.
+            RemoteState::SuspendedError => return None,
+            _ => RemoteState::Pair,
+        },
         Op::RemoteEvent { event: RemoteEvent::LinkLost, .. } => match before? {
             RemoteState::Swapped => return None,
             _ => RemoteState::SuspendedError,
