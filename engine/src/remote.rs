@@ -150,8 +150,15 @@
 //! peer) holds host I/O until the same `Flush` is answered with the peer's role: the
 //! peer's failback may have probed it (the probe's hold died with the crash) and been
 //! recorded since; if the peer is primary now, this side records itself as the
-//! secondary (the failback's resync cut). A peer that restarts lost the hold of this
-//! side's probe: a command that probed it and has not taken effect probes again.
+//! secondary (the failback's resync cut). The same question settles a probe's hold
+//! that the peer leaves silent for `LOST_TICKS` on a primary that is not following:
+//! the peer's failback may have been recorded there and its `Begin` lost with the
+//! link, so the hold becomes the `Flush` question instead of being lifted. Such a
+//! primary asks until the peer answers (a new channel after each loss), its host I/O
+//! held: in a partition it serves nothing until the link is back (availability
+//! traded for never serving in a role the peer has taken from it). A peer that
+//! restarts lost the hold of this side's probe: a command that probed it and has not
+//! taken effect probes again.
 //!
 //! # Media errors
 //!
@@ -1162,6 +1169,18 @@ impl Controller {
             }
         }
         for g in lifted {
+            let grp = self.remote.groups.get_mut(&g).expect("exists");
+            if grp.rec.primary && !grp.latest().following() && !grp.recovering {
+                // The peer's command that probed this side went silent. It may be a
+                // failback the peer recorded, whose `Begin` the link lost: this side
+                // is the secondary then, and must serve nothing in its old role. It
+                // asks the peer's role first, as a restarted primary does (`Flush`),
+                // holding its host I/O until the answer.
+                grp.recovering = true;
+                let peer = grp.rec.peer;
+                self.send_req(peer, g, Req::Flush, Purpose::Recover, out);
+                continue;
+            }
             self.release_held(g, out);
             self.try_remote_admin(g, out);
         }
@@ -1239,6 +1258,7 @@ impl Controller {
     fn channel_lost(&mut self, peer: ArrayId, g: GroupId, out: &mut Vec<Output>) {
         let Some(tx) = self.remote.tx.remove(&(peer, g)) else { return };
         let mut admin_asked = false;
+        let mut recover_again = false;
         for (_, o) in tx.unacked {
             match o.purpose {
                 Purpose::Admin => admin_asked = true,
@@ -1259,7 +1279,10 @@ impl Controller {
                 }
                 Purpose::Recover => {
                     if let Some(grp) = self.remote.groups.get_mut(&g) {
-                        grp.recovering = false;
+                        // A primary that is not following asks until the peer answers:
+                        // the peer may have made it the secondary (a failback).
+                        recover_again = grp.rec.primary && !grp.latest().following();
+                        grp.recovering = recover_again;
                     }
                 }
                 Purpose::Begun(req) => out.push(Output::Reply { req, result: Err(ErrorKind::Indeterminate) }),
@@ -1273,6 +1296,9 @@ impl Controller {
             if grp.rec.primary && grp.rec.following() {
                 return self.lose_link(g, out);
             }
+        }
+        if recover_again {
+            self.send_req(peer, g, Req::Flush, Purpose::Recover, out);
         }
         if self.remote.creating.get(&g).is_some_and(|c| c.2 == 4) {
             // Asking whether the secondary holds its side: ask again on a new channel.

@@ -520,3 +520,37 @@ fn a_restarted_fence_data_primary_keeps_its_own_content_if_the_secondary_took_ov
     assert_eq!(n.block(A, P, 3), Value::pack(1, 1, 0), "the taken-over secondary's content is its own");
     assert!(n.violations.is_empty(), "{:?}", n.violations);
 }
+
+#[test]
+fn an_old_primary_whose_failback_begin_was_lost_serves_no_io_in_its_old_role() {
+    // B takes over; A (fence never) stays accessible. B's failback probes A (which
+    // holds its host I/O), records itself primary, and its `Begin` is lost with the
+    // link: the failback took effect (B answered it), so A is the secondary now.
+    let mut n = Net::new();
+    n.create();
+    n.write(3, 1);
+    n.link_up = false;
+    n.write(3, 2);
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    n.link_up = true;
+    n.events.clear();
+    n.seq += 1;
+    let req = ReqId { host: 1, seq: n.seq };
+    n.queue.push_back((B, Input::Host { req, op: Op::Failback { group: G } }));
+    let recording = |n: &Net| n.c[B].remote.groups[&G].rec_put.as_ref().is_some_and(|r| r.0.primary);
+    assert!(n.run_until(recording), "B records the failback");
+    n.link_up = false;
+    n.run();
+    assert!(n.replies.iter().any(|r| r.1 == req && r.2 == Ok(Reply::Done)), "the failback took effect");
+    n.seq += 1;
+    let read = ReqId { host: 1, seq: n.seq };
+    n.queue.push_back((A, Input::Host { req: read, op: Op::Read { vol: P, block: 3, len: 1 } }));
+    n.run();
+    assert!(n.replies.iter().all(|r| r.1 != read), "A holds its host I/O while it cannot ask B");
+    n.link_up = true;
+    n.run();
+    let got: Vec<_> = n.replies.iter().filter(|r| r.1 == read).map(|r| r.2.clone()).collect();
+    assert_eq!(got, vec![Err(ErrorKind::NotAccessible)], "A learned it is the secondary");
+    assert!(!n.c[A].remote.groups[&G].rec.primary);
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
