@@ -31,12 +31,14 @@
 //!   from the secondary (`ReadImage`) and writes it here (an unreadable block keeps
 //!   this side's content); then the record drops `adopt` (a crash before adopts
 //!   again, the same content). The secondary's content is the image the model holds
-//!   at `link_lost` only while it is the secondary and did not take over: otherwise
-//!   it answers that it has none, and the primary keeps its own content (a resume
-//!   that overrides such a takeover may then discard a write the takeover showed:
-//!   not observed by the fuzzer, and the same as the in-memory doubt marks' case of
-//!   a secondary that took over and wrote the block). A request of a dead incarnation
-//!   still on the wire is dropped, so nothing of the crashed primary lands after.
+//!   (at `link_lost`, or at a takeover that came first) while it follows or is
+//!   suspended, and after a takeover in the chunks it has not written since (no bit
+//!   of its session since); otherwise it answers that it has none and the primary
+//!   keeps its own content. Left open: a chunk the secondary wrote after a takeover
+//!   that showed the write in doubt; a resume overriding that takeover then discards
+//!   the write on both sides (not observed by the fuzzer; the same as the in-memory
+//!   doubt marks' case). A request of a dead incarnation still on the wire is
+//!   dropped, so nothing of the crashed primary lands after.
 //! - **Saved chunks** `rsave/<g>/<vol>/<chunk>` with their data in a private space: a
 //!   resync target saves each chunk before its first overwrite (DRBD's
 //!   before-resync-target snapshot), so a takeover mid-resync restores the
@@ -341,7 +343,7 @@ enum Req {
     /// (A restarted fence-`data` primary adopting its activity log, `GroupRec::adopt`.)
     /// Your content of this chunk of your volume, if you are still the secondary and
     /// did not take over (`Image`; `Ok` otherwise).
-    ReadImage { vol: VolumeId, chunk: u64 },
+    ReadImage { vol: VolumeId, block: u64, len: u64 },
 }
 
 /// `Held`'s answer `Created(Some((HELD_BUSY, _)))`: a commit of the pair is in progress
@@ -1751,18 +1753,26 @@ impl Controller {
                 let space = self.volumes[&vol].space;
                 self.rsubmit(MediaOp::Read { space, block, len: 1 }, RPending::ChunkRead(g, from, seq), out);
             }
-            Req::ReadImage { vol, chunk } => {
-                // Only a secondary that did not take over holds the image the primary's
-                // crash left (its content since is its own: `Ok`, the primary keeps
-                // its own content).
-                let serves = self.remote.groups.get(&g).is_some_and(|x| {
-                    let l = x.latest();
-                    !l.primary && l.state != RemoteState::Swapped && !l.saving
-                });
-                if !serves || !self.volumes.contains_key(&vol) {
+            Req::ReadImage { vol, block: start, len } => {
+                // The secondary holds the image the primary's crash left while it
+                // follows or is suspended, and after a takeover in the blocks it has
+                // not written since (no bit of its session since: its content there is
+                // still the image it took over). Otherwise `Ok`: the primary keeps its
+                // own content. (The range is the primary's chunk: the arrays' change
+                // grains may differ.)
+                let grain = self.grain;
+                let serves = self.volumes.get(&vol).is_some_and(|v| start + len <= v.blocks)
+                    && self.remote.groups.get(&g).is_some_and(|x| {
+                        let l = x.latest();
+                        let untouched = || {
+                            (start / grain..=(start + len).saturating_sub(1) / grain)
+                                .all(|c| !x.bits.contains_key(&(l.session, (vol, c))))
+                        };
+                        !l.primary && !l.saving && (l.state != RemoteState::Swapped || untouched())
+                    });
+                if !serves || len == 0 {
                     return self.respond(from, g, seq, Resp::Ok, out);
                 }
-                let (start, len) = self.chunk_blocks((vol, chunk));
                 let space = self.volumes[&vol].space;
                 let end = start + len;
                 let read =
@@ -3794,7 +3804,8 @@ impl Controller {
             .collect();
         for (c, pv) in todo {
             self.remote.groups.get_mut(&g).expect("exists").adopt_busy.insert(c, 0);
-            self.send_req(peer, g, Req::ReadImage { vol: pv, chunk: c.1 }, Purpose::Adopt(c), out);
+            let (block, len) = self.chunk_blocks(c);
+            self.send_req(peer, g, Req::ReadImage { vol: pv, block, len }, Purpose::Adopt(c), out);
         }
     }
 

@@ -496,7 +496,17 @@ fn a_restarted_fence_data_primary_adopts_the_write_its_crash_left_on_the_seconda
 }
 
 #[test]
-fn a_restarted_fence_data_primary_keeps_its_own_content_if_the_secondary_took_over() {
+fn a_restarted_fence_data_primary_keeps_its_own_content_where_the_secondary_wrote_since_its_takeover() {
+    for written_since in [3, 40] {
+        let n = took_over_after_a_primary_crash(written_since);
+        let want = if written_since == 3 { Value::pack(1, 1, 0) } else { Value::pack(1, 2, 0) };
+        assert_eq!(n.block(A, P, 3), want, "B wrote block {written_since} since its takeover");
+    }
+}
+
+/// A (sync, fence data) crashes with a write to block 3 on B only; B takes over and
+/// writes block `written_since`; A restarts and adopts what it can.
+fn took_over_after_a_primary_crash(written_since: u64) -> Net {
     let mut n = Net::new();
     n.create_with(RemoteMode::Sync, Fence::Data);
     n.write(3, 1);
@@ -513,12 +523,12 @@ fn a_restarted_fence_data_primary_keeps_its_own_content_if_the_secondary_took_ov
     assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
     n.link_up = true;
     let values = vec![Value::pack(2, 1, 0)];
-    assert_eq!(n.op(B, Op::Write { vol: R, block: 3, values }), Ok(Reply::Done));
+    assert_eq!(n.op(B, Op::Write { vol: R, block: written_since, values }), Ok(Reply::Done));
     n.crash(A);
     n.run();
     assert!(n.c[A].remote.groups[&G].rec.adopt.is_none(), "the adoption is over");
-    assert_eq!(n.block(A, P, 3), Value::pack(1, 1, 0), "the taken-over secondary's content is its own");
     assert!(n.violations.is_empty(), "{:?}", n.violations);
+    n
 }
 
 #[test]
