@@ -10,7 +10,11 @@
 //!   mode, fence and split-brain policy, the pairs `(pair, local, remote)`, the
 //!   **session** (a generation number; DRBD's current UUID), `fenced`, `consistent`
 //!   (the secondaries hold a whole image) and `saving` (a resync target keeps its
-//!   pre-resync image).
+//!   pre-resync image). The secondary's `consistent` is the truth (a takeover and a
+//!   snapshot there decide by it); the primary's is its view, which lags when the
+//!   `Done` answer or its own record of it is lost. A primary that becomes the
+//!   secondary (a failback) holds a whole image, its own: it records `consistent`
+//!   whatever its view was (full fuzz seed 3800).
 //! - **Change-map bits** `rbit/<g>/<session>/<vol>/<chunk>`, one per chunk of
 //!   `change_grain` blocks, made durable before the data write they cover
 //!   (write-intent). A bit of the current session while the group follows is an
@@ -231,6 +235,20 @@ impl GroupRec {
     }
     fn peer_vol(&self, local: VolumeId) -> Option<VolumeId> {
         self.pairs.iter().find(|p| p.1 == local).map(|p| p.2)
+    }
+    /// This side, the primary, becomes the secondary (a failback: its `Begin`, or a
+    /// restarted primary's `Flush` answer). Its volumes hold a whole image, its own:
+    /// a group swaps roles only after a takeover, which needs a consistent secondary.
+    /// Its `consistent` as a primary is only its view of the peer's, learned from the
+    /// `Done` answer or its own `Synced` record, either of which a crash or a link
+    /// loss may lose after the secondary recorded `synced`: that stale view must not
+    /// become the new secondary's (a takeover there refused `inconsistent`; full fuzz
+    /// seed 3800).
+    fn become_secondary(&mut self) {
+        if self.primary {
+            self.primary = false;
+            self.consistent = true;
+        }
     }
 }
 
@@ -2237,7 +2255,7 @@ impl Controller {
         let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
         grp.begin_wait = None;
         let mut rec = grp.latest().clone();
-        rec.primary = false;
+        rec.become_secondary();
         rec.state = RemoteState::Resync;
         rec.session = session;
         rec.saving = true;
@@ -2722,7 +2740,7 @@ impl Controller {
                     // the (cut) resync, with its own image. The host I/O held until
                     // this role is durable is then refused as the model refuses it.
                     let mut rec = latest.clone();
-                    rec.primary = false;
+                    rec.become_secondary();
                     rec.state = RemoteState::SuspendedError;
                     rec.fenced = false;
                     rec.saving = false;
