@@ -108,8 +108,11 @@
 //! the model knowing), before it answers the writes that waited. Known window: a `Done` retransmission still in flight when the primary
 //! gives the link up can make `synced` follow `link_lost` (the model refuses it). Every
 //! command except `takeover` first asks the peer its state (`Probe`), so a takeover
-//! the primary never heard of is taken into account; a command whose peer cannot be
-//! reached waits (its client may time out). Commands reaching the wrong side are
+//! the primary never heard of is taken into account, and so is a `synced` the
+//! secondary recorded whose `Done` answer the primary has not had yet (the primary's
+//! `copy` or `resync` lags the model's `pair`: a secondary's command takes its own
+//! `pair`, a primary's waits for the answer or the link's loss; full fuzz seed 3759);
+//! a command whose peer cannot be reached waits (its client may time out). Commands reaching the wrong side are
 //! forwarded; a forwarded command does not hold the receiver of the channel it came
 //! on (it may wait for the peer's own command, whose `Begin` or `Release` follows it
 //! on that channel), and a command whose side changed while it waited (a failback)
@@ -2940,15 +2943,31 @@ impl Controller {
     }
 
     /// The state the model has: the peer's `swapped` (a takeover) overrides this
-    /// primary's view.
+    /// primary's view, and the secondary's `pair` (its record of the end of a copy,
+    /// which announced `synced`) overrides the primary's `copy` or `resync` of the
+    /// same session: the primary records `pair` only once the `Done` is answered, so
+    /// its state lags the model's by that answer (full fuzz seed 3759: a failback
+    /// right after `synced` was refused in state `copy`). A primary that sees this
+    /// waits (`None`) for the `Done` answer or the link's loss, either of which makes
+    /// its record catch up and runs the command again.
     fn effective(&self, g: GroupId) -> Option<(RemoteState, RemoteState, bool, u64)> {
         let grp = &self.remote.groups[&g];
         let Some(Resp::Info { state, wrote, session, .. }) = &grp.answer else { return None };
         let own = grp.rec.state;
+        let copying = |s: RemoteState| matches!(s, RemoteState::Copy | RemoteState::Resync);
+        let synced_unheard = *session == grp.rec.session
+            && if grp.rec.primary {
+                copying(own) && *state == RemoteState::Pair
+            } else {
+                own == RemoteState::Pair && copying(*state)
+            };
         let eff = if grp.rec.primary {
+            if synced_unheard {
+                return None;
+            }
             if *state == RemoteState::Swapped { RemoteState::Swapped } else { own }
-        } else if own == RemoteState::Swapped {
-            RemoteState::Swapped
+        } else if own == RemoteState::Swapped || synced_unheard {
+            own
         } else {
             *state
         };

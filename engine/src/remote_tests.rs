@@ -30,6 +30,9 @@ struct Net {
     violations: Vec<String>,
     /// Reads that failed, per array.
     read_errors: [u32; 2],
+    /// Drops the first answer to a `Done` and issues this command at this array then
+    /// (the secondary has recorded `synced`; the primary has not heard).
+    on_done_answer: Option<(usize, Op)>,
 }
 
 impl Net {
@@ -56,6 +59,7 @@ impl Net {
             events: Vec::new(),
             violations: Vec::new(),
             read_errors: [0, 0],
+            on_done_answer: None,
         };
         n.queue.push_back((A, Input::Started));
         n.queue.push_back((B, Input::Started));
@@ -152,7 +156,7 @@ impl Net {
                     Output::Reply { req, result } => self.replies.push((a, req, result)),
                     Output::Timer { timer, .. } => self.timers.push((a, timer)),
                     Output::Send { to, msg } => {
-                        if self.link_up {
+                        if self.link_up && !self.drops_done_answer(a, &msg) {
                             self.queue
                                 .push_back((to.0 as usize, Input::Peer { from: ArrayId(a as u32), msg }));
                         }
@@ -162,6 +166,23 @@ impl Net {
                 }
             }
         }
+    }
+
+    /// See `on_done_answer`.
+    fn drops_done_answer(&mut self, from: usize, msg: &[u8]) -> bool {
+        if self.on_done_answer.is_none() {
+            return false;
+        }
+        let Ok(w) = serde_json::from_slice::<Wire>(msg) else { return false };
+        let Body::Resp(_) = w.body else { return false };
+        let tx = self.c[1 - from].remote.tx.get(&(ArrayId(from as u32), w.group));
+        if !tx.and_then(|t| t.unacked.get(&w.seq)).is_some_and(|o| o.req == Req::Done) {
+            return false;
+        }
+        let (at, op) = self.on_done_answer.take().expect("checked");
+        self.seq += 1;
+        self.queue.push_back((at, Input::Host { req: ReqId { host: 1, seq: self.seq }, op }));
+        true
     }
 
     fn op(&mut self, a: usize, op: Op) -> OpResult {
@@ -439,4 +460,43 @@ fn snapshot_refusals_follow_the_model() {
     assert_eq!(n.op(B, Op::Snapshot { vol: R, image: image_id(0) }), Ok(Reply::Done));
     assert_eq!(n.op(B, Op::Read { vol: image_id(0), block: 0, len: 1 }), one(1));
     assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+/// The secondary records the end of a copy (`synced`, announced by its record) before
+/// the primary has the `Done` answer: a command judged meanwhile sees the model's
+/// `pair`, not the primary's `copy` (full fuzz seed 3759). A secondary's command
+/// takes its own `pair`; a primary's waits for the answer (a retransmission here).
+#[test]
+fn a_command_right_after_synced_sees_pair_before_the_primary_has_heard() {
+    for (at, op, want, after) in [
+        (
+            B,
+            Op::Failback { group: G },
+            Err(ErrorKind::RemoteWrongState(RemoteState::Pair)),
+            RemoteState::Pair,
+        ),
+        (A, Op::Suspend { group: G }, Ok(Reply::Done), RemoteState::Suspended),
+        (A, Op::Resume { group: G }, Err(ErrorKind::RemoteWrongState(RemoteState::Pair)), RemoteState::Pair),
+    ] {
+        let mut n = Net::new();
+        n.write(0, 1);
+        n.on_done_answer = Some((at, op.clone()));
+        let create = Op::RemotePairCreate {
+            pair: PairId(0),
+            primary: P,
+            secondary: R,
+            group: G,
+            mode: RemoteMode::Sync,
+            fence: Fence::Never,
+            split_brain: SplitBrainPolicy::Refuse,
+        };
+        assert_eq!(n.op(A, create), Ok(Reply::Done));
+        assert!(n.on_done_answer.is_none(), "{op}: the first `Done` answer was dropped");
+        let req = ReqId { host: 1, seq: n.seq };
+        let i = n.replies.iter().position(|r| r.0 == at && r.1 == req).expect("answered");
+        assert_eq!(n.replies[i].2, want, "{op}");
+        assert_eq!(n.events, vec![(B, RemoteEvent::Synced)], "{op}");
+        assert_eq!((n.state(A), n.state(B)), (after, after), "{op}");
+        assert!(n.violations.is_empty(), "{:?}", n.violations);
+    }
 }
