@@ -14,7 +14,9 @@
 //!   snapshot there decide by it); the primary's is its view, which lags when the
 //!   `Done` answer or its own record of it is lost. A primary that becomes the
 //!   secondary (a failback) holds a whole image, its own: it records `consistent`
-//!   whatever its view was (full fuzz seed 3800).
+//!   whatever its view was (full fuzz seed 3800). A resume corrects the primary's
+//!   view by the probed secondary's state (`pair`, `suspended` and `swapped` show a
+//!   whole image), so it copies the union of the change maps, not everything.
 //! - **Change-map bits** `rbit/<g>/<session>/<vol>/<chunk>`, one per chunk of
 //!   `change_grain` blocks, made durable before the data write they cover
 //!   (write-intent). A bit of the current session while the group follows is an
@@ -544,8 +546,9 @@ struct RGroup {
     freeze: bool,
     /// The running resume overrides the peer's takeover of this session.
     absorbing: Option<u64>,
-    /// The peer's session and change map from the last `Probe`.
-    peer_info: Option<(u64, Vec<(VolumeId, u64)>)>,
+    /// The peer's session and change map from the last `Probe`, and whether its
+    /// state shows that it holds a whole image (`pair`, `suspended`, `swapped`).
+    peer_info: Option<(u64, Vec<Chunk>, bool)>,
     copy: Option<RCopy>,
     /// Blocks in doubt being read from the secondary.
     resolving: BTreeSet<(VolumeId, u64)>,
@@ -3095,7 +3098,9 @@ impl Controller {
                 if !failback && eff == RemoteState::Swapped {
                     grp.absorbing = Some(session);
                 }
-                grp.peer_info = Some((session, bits));
+                let whole =
+                    matches!(peer_state, RemoteState::Pair | RemoteState::Suspended | RemoteState::Swapped);
+                grp.peer_info = Some((session, bits, whole));
                 grp.gate = true;
                 grp.stage = 2;
                 self.cmd_resync(g, req, failback, out);
@@ -3114,9 +3119,14 @@ impl Controller {
                     return self.resolve_doubts(g, out);
                 }
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
-                let (psession, pbits) = grp.peer_info.take().expect("probed");
+                let (psession, pbits, whole) = grp.peer_info.take().expect("probed");
                 let mut rec = grp.latest().clone();
                 rec.session = rec.session.max(psession) + 1;
+                // A resume's primary may have lost the end of the initial copy (its
+                // `Synced` record or the `Done` answer): the secondary's state shows
+                // it holds a whole image, and the resume copies the union of the
+                // change maps, not everything (see `GroupRec::become_secondary`).
+                rec.consistent |= !failback && whole;
                 let absorbed =
                     grp.absorbing.take().inspect(|&t| rec.absorbed = rec.absorbed.max(t)).is_some();
                 rec.state = RemoteState::Resync;

@@ -33,6 +33,8 @@ struct Net {
     /// Drops the first answer to a `Done` and issues this command at this array then
     /// (the secondary has recorded `synced`; the primary has not heard).
     on_done_answer: Option<(usize, Op)>,
+    /// The copies that finished, per array.
+    copies: Vec<(usize, CopyKind, CopyStats)>,
 }
 
 impl Net {
@@ -60,6 +62,7 @@ impl Net {
             violations: Vec::new(),
             read_errors: [0, 0],
             on_done_answer: None,
+            copies: Vec::new(),
         };
         n.queue.push_back((A, Input::Started));
         n.queue.push_back((B, Input::Started));
@@ -162,6 +165,9 @@ impl Net {
                         }
                     }
                     Output::Notice(Notice::RemoteGroup { event, .. }) => self.events.push((a, event)),
+                    Output::Notice(Notice::CopyFinished { kind, stats, .. }) => {
+                        self.copies.push((a, kind, stats))
+                    }
                     Output::Notice(_) => {}
                 }
             }
@@ -499,4 +505,37 @@ fn a_command_right_after_synced_sees_pair_before_the_primary_has_heard() {
         assert_eq!((n.state(A), n.state(B)), (after, after), "{op}");
         assert!(n.violations.is_empty(), "{:?}", n.violations);
     }
+}
+
+/// A primary that lost the end of the initial copy (a crash landed the secondary's
+/// record of `synced`, not its own: full fuzz seed 3800) resumes with the union of
+/// the change maps, learnt from the secondary's state, and once it is the secondary
+/// (a failback) it holds a whole image: a takeover there is not refused.
+#[test]
+fn a_primarys_stale_view_of_consistency_neither_widens_a_resume_nor_follows_a_failback() {
+    let (mut n, _) = Net::suspended_with_changes();
+    // The view the crash left (the secondary holds a whole image and says so).
+    n.c[A].remote.groups.get_mut(&G).expect("exists").rec.consistent = false;
+    assert_eq!(n.op(A, Op::Resume { group: G }), Ok(Reply::Done));
+    let (at, kind, stats) = n.copies.last().copied().expect("the resync finished");
+    assert_eq!((at, kind), (A, CopyKind::RemoteResync));
+    assert_eq!(stats.blocks_copied, 8, "the union of the change maps (blocks 0..8), not every block");
+    // Again, then a takeover and a failback whose resync cannot finish (its source
+    // block is unreadable): the old primary is a resync target cut half-way.
+    assert_eq!(n.op(A, Op::Suspend { group: G }), Ok(Reply::Done));
+    n.c[A].remote.groups.get_mut(&G).expect("exists").rec.consistent = false;
+    let pre = n.image(A, P);
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    let values = vec![Value::pack(2, 1, 0)];
+    assert_eq!(n.op(B, Op::Write { vol: R, block: 40, values }), Ok(Reply::Done));
+    n.bad[B].insert((SpaceId(R.0), 40));
+    n.events.clear();
+    assert_eq!(n.op(B, Op::Failback { group: G }), Ok(Reply::Done));
+    assert_eq!(n.events, vec![(B, RemoteEvent::LinkLost)], "the failback's resync is cut");
+    assert_eq!(n.state(A), RemoteState::Resync);
+    // The model's secondary holds its pre-resync image (the old primary's own): a
+    // takeover there puts it back.
+    assert_eq!(n.op(A, Op::Takeover { group: G }), Ok(Reply::Done));
+    assert_eq!(n.image(A, P), pre);
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
 }
