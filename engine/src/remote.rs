@@ -114,7 +114,8 @@
 //! secondary recorded whose `Done` answer the primary has not had yet (the primary's
 //! `copy` or `resync` lags the model's `pair`: a secondary's command takes its own
 //! `pair`, a primary's waits for the answer or the link's loss; full fuzz seed 3759);
-//! a command whose peer cannot be reached waits (its client may time out). Commands reaching the wrong side are
+//! a command whose peer cannot be
+//! reached waits (its client may time out). Commands reaching the wrong side are
 //! forwarded; a forwarded command does not hold the receiver of the channel it came
 //! on (it may wait for the peer's own command, whose `Begin` or `Release` follows it
 //! on that channel), and a command whose side changed while it waited (a failback)
