@@ -10,7 +10,13 @@
 //!   mode, fence and split-brain policy, the pairs `(pair, local, remote)`, the
 //!   **session** (a generation number; DRBD's current UUID), `fenced`, `consistent`
 //!   (the secondaries hold a whole image) and `saving` (a resync target keeps its
-//!   pre-resync image).
+//!   pre-resync image). The secondary's `consistent` is the truth (a takeover and a
+//!   snapshot there decide by it); the primary's is its view, which lags when the
+//!   `Done` answer or its own record of it is lost. A primary that becomes the
+//!   secondary (a failback) holds a whole image, its own: it records `consistent`
+//!   whatever its view was (full fuzz seed 3800). A resume corrects the primary's
+//!   view by the probed secondary's state (`pair`, `suspended` and `swapped` show a
+//!   whole image), so it copies the union of the change maps, not everything.
 //! - **Change-map bits** `rbit/<g>/<session>/<vol>/<chunk>`, one per chunk of
 //!   `change_grain` blocks, made durable before the data write they cover
 //!   (write-intent). A bit of the current session while the group follows is an
@@ -127,7 +133,11 @@
 //! command (`model::remote::Group::late`), and a command's `Probe` closes the window
 //! here (a retransmission of the old channel is refused once the new one opened). Every
 //! command except `takeover` first asks the peer its state (`Probe`), so a takeover
-//! the primary never heard of is taken into account; a command whose peer cannot be
+//! the primary never heard of is taken into account, and so is a `synced` the
+//! secondary recorded whose `Done` answer the primary has not had yet (the primary's
+//! `copy` or `resync` lags the model's `pair`: a secondary's command takes its own
+//! `pair`, a primary's waits for the answer or the link's loss; full fuzz seed 3759);
+//! a command whose peer cannot be
 //! reached waits (its client may time out). Commands reaching the wrong side are
 //! forwarded; a forwarded command does not hold the receiver of the channel it came
 //! on (it may wait for the peer's own command, whose `Begin` or `Release` follows it
@@ -268,6 +278,20 @@ impl GroupRec {
     }
     fn peer_vol(&self, local: VolumeId) -> Option<VolumeId> {
         self.pairs.iter().find(|p| p.1 == local).map(|p| p.2)
+    }
+    /// This side, the primary, becomes the secondary (a failback: its `Begin`, or a
+    /// restarted primary's `Flush` answer). Its volumes hold a whole image, its own:
+    /// a group swaps roles only after a takeover, which needs a consistent secondary.
+    /// Its `consistent` as a primary is only its view of the peer's, learned from the
+    /// `Done` answer or its own `Synced` record, either of which a crash or a link
+    /// loss may lose after the secondary recorded `synced`: that stale view must not
+    /// become the new secondary's (a takeover there refused `inconsistent`; full fuzz
+    /// seed 3800).
+    fn become_secondary(&mut self) {
+        if self.primary {
+            self.primary = false;
+            self.consistent = true;
+        }
     }
 }
 
@@ -572,8 +596,9 @@ struct RGroup {
     freeze: bool,
     /// The running resume overrides the peer's takeover of this session.
     absorbing: Option<u64>,
-    /// The peer's session and change map from the last `Probe`.
-    peer_info: Option<(u64, Vec<(VolumeId, u64)>)>,
+    /// The peer's session and change map from the last `Probe`, and whether its
+    /// state shows that it holds a whole image (`pair`, `suspended`, `swapped`).
+    peer_info: Option<(u64, Vec<Chunk>, bool)>,
     copy: Option<RCopy>,
     /// Blocks in doubt being read from the secondary.
     resolving: BTreeSet<(VolumeId, u64)>,
@@ -2404,7 +2429,7 @@ impl Controller {
         let grp = self.remote.groups.get_mut(&g).expect("a group's peer knows it");
         grp.begin_wait = None;
         let mut rec = grp.latest().clone();
-        rec.primary = false;
+        rec.become_secondary();
         rec.state = RemoteState::Resync;
         rec.session = session;
         rec.saving = true;
@@ -2914,15 +2939,17 @@ impl Controller {
                 if latest.primary && latest.following() {
                     self.lose_link(g, out);
                 } else if resp == (Resp::Role { primary: true }) && latest.primary {
-                    // The peer's failback was recorded while this side was down (its
-                    // `Begin` died with the crash): this side is the secondary, out of
-                    // the (cut) resync, with its own image. The host I/O held until
-                    // this role is durable is then refused as the model refuses it.
+                    // The peer's failback was recorded while this side was down or
+                    // unreachable (its `Begin` lost): this side is the secondary, out
+                    // of the (cut) resync, with its own image, which is its pre-resync
+                    // image (`saving`, no chunk saved: nothing was copied). The host
+                    // I/O held until this role is durable is then refused as the
+                    // model refuses it, and so is a snapshot (the model's cut resync).
                     let mut rec = latest.clone();
-                    rec.primary = false;
+                    rec.become_secondary();
                     rec.state = RemoteState::SuspendedError;
                     rec.fenced = false;
-                    rec.saving = false;
+                    rec.saving = true;
                     self.put_grec(g, rec, RAfter::LinkLost, out);
                 } else {
                     self.release_held(g, out);
@@ -3131,15 +3158,31 @@ impl Controller {
     }
 
     /// The state the model has: the peer's `swapped` (a takeover) overrides this
-    /// primary's view.
+    /// primary's view, and the secondary's `pair` (its record of the end of a copy,
+    /// which announced `synced`) overrides the primary's `copy` or `resync` of the
+    /// same session: the primary records `pair` only once the `Done` is answered, so
+    /// its state lags the model's by that answer (full fuzz seed 3759: a failback
+    /// right after `synced` was refused in state `copy`). A primary that sees this
+    /// waits (`None`) for the `Done` answer or the link's loss, either of which makes
+    /// its record catch up and runs the command again.
     fn effective(&self, g: GroupId) -> Option<(RemoteState, RemoteState, bool, u64)> {
         let grp = &self.remote.groups[&g];
         let Some(Resp::Info { state, wrote, session, .. }) = &grp.answer else { return None };
         let own = grp.rec.state;
+        let copying = |s: RemoteState| matches!(s, RemoteState::Copy | RemoteState::Resync);
+        let synced_unheard = *session == grp.rec.session
+            && if grp.rec.primary {
+                copying(own) && *state == RemoteState::Pair
+            } else {
+                own == RemoteState::Pair && copying(*state)
+            };
         let eff = if grp.rec.primary {
+            if synced_unheard {
+                return None;
+            }
             if *state == RemoteState::Swapped { RemoteState::Swapped } else { own }
-        } else if own == RemoteState::Swapped {
-            RemoteState::Swapped
+        } else if own == RemoteState::Swapped || synced_unheard {
+            own
         } else {
             *state
         };
@@ -3267,7 +3310,9 @@ impl Controller {
                 if !failback && eff == RemoteState::Swapped {
                     grp.absorbing = Some(session);
                 }
-                grp.peer_info = Some((session, bits));
+                let whole =
+                    matches!(peer_state, RemoteState::Pair | RemoteState::Suspended | RemoteState::Swapped);
+                grp.peer_info = Some((session, bits, whole));
                 grp.gate = true;
                 grp.stage = 2;
                 self.cmd_resync(g, req, failback, out);
@@ -3286,9 +3331,14 @@ impl Controller {
                     return self.resolve_doubts(g, out);
                 }
                 let grp = self.remote.groups.get_mut(&g).expect("exists");
-                let (psession, pbits) = grp.peer_info.take().expect("probed");
+                let (psession, pbits, whole) = grp.peer_info.take().expect("probed");
                 let mut rec = grp.latest().clone();
                 rec.session = rec.session.max(psession) + 1;
+                // A resume's primary may have lost the end of the initial copy (its
+                // `Synced` record or the `Done` answer): the secondary's state shows
+                // it holds a whole image, and the resume copies the union of the
+                // change maps, not everything (see `GroupRec::become_secondary`).
+                rec.consistent |= !failback && whole;
                 let absorbed =
                     grp.absorbing.take().inspect(|&t| rec.absorbed = rec.absorbed.max(t)).is_some();
                 rec.state = RemoteState::Resync;
@@ -3752,7 +3802,10 @@ impl Controller {
                 }
             }
             // A resync target keeps its pre-resync image: never saving outside a resync.
-            if grp.rec.saving && grp.rec.state != RemoteState::Resync {
+            // (A cut failback's target that never got its `Begin` keeps its whole
+            // pre-resync image, suspended: see the `Flush` answer.)
+            let cut_target = grp.rec.state == RemoteState::SuspendedError && !grp.rec.primary;
+            if grp.rec.saving && grp.rec.state != RemoteState::Resync && !cut_target {
                 return Err(format!("{g}: saving a pre-resync image in state {}", grp.rec.state));
             }
             // An activity log to adopt belongs to a fenced primary (nobody reads the

@@ -30,6 +30,11 @@ struct Net {
     violations: Vec<String>,
     /// Reads that failed, per array.
     read_errors: [u32; 2],
+    /// Drops the first answer to a `Done` and issues this command at this array then
+    /// (the secondary has recorded `synced`; the primary has not heard).
+    on_done_answer: Option<(usize, Op)>,
+    /// The copies that finished, per array.
+    copies: Vec<(usize, CopyKind, CopyStats)>,
 }
 
 /// Array `a`'s configuration (`A` holds `P`, `B` holds `R`).
@@ -60,6 +65,8 @@ impl Net {
             events: Vec::new(),
             violations: Vec::new(),
             read_errors: [0, 0],
+            on_done_answer: None,
+            copies: Vec::new(),
         };
         n.queue.push_back((A, Input::Started));
         n.queue.push_back((B, Input::Started));
@@ -175,14 +182,34 @@ impl Net {
                 Output::Reply { req, result } => self.replies.push((a, req, result)),
                 Output::Timer { timer, .. } => self.timers.push((a, timer)),
                 Output::Send { to, msg } => {
-                    if self.link_up {
+                    if self.link_up && !self.drops_done_answer(a, &msg) {
                         self.queue.push_back((to.0 as usize, Input::Peer { from: ArrayId(a as u32), msg }));
                     }
                 }
                 Output::Notice(Notice::RemoteGroup { event, .. }) => self.events.push((a, event)),
+                Output::Notice(Notice::CopyFinished { kind, stats, .. }) => {
+                    self.copies.push((a, kind, stats))
+                }
                 Output::Notice(_) => {}
             }
         }
+    }
+
+    /// See `on_done_answer`.
+    fn drops_done_answer(&mut self, from: usize, msg: &[u8]) -> bool {
+        if self.on_done_answer.is_none() {
+            return false;
+        }
+        let Ok(w) = serde_json::from_slice::<Wire>(msg) else { return false };
+        let Body::Resp(_) = w.body else { return false };
+        let tx = self.c[1 - from].remote.tx.get(&(ArrayId(from as u32), w.group));
+        if !tx.and_then(|t| t.unacked.get(&w.seq)).is_some_and(|o| o.req == Req::Done) {
+            return false;
+        }
+        let (at, op) = self.on_done_answer.take().expect("checked");
+        self.seq += 1;
+        self.queue.push_back((at, Input::Host { req: ReqId { host: 1, seq: self.seq }, op }));
+        true
     }
 
     fn op(&mut self, a: usize, op: Op) -> OpResult {
@@ -562,5 +589,80 @@ fn an_old_primary_whose_failback_begin_was_lost_serves_no_io_in_its_old_role() {
     let got: Vec<_> = n.replies.iter().filter(|r| r.1 == read).map(|r| r.2.clone()).collect();
     assert_eq!(got, vec![Err(ErrorKind::NotAccessible)], "A learned it is the secondary");
     assert!(!n.c[A].remote.groups[&G].rec.primary);
+    // The failback's resync was cut before it copied anything: A holds its
+    // pre-resync image, which (as any cut resync's target) it does not image.
+    assert_eq!(n.op(A, Op::Snapshot { vol: P, image: image_id(0) }), Err(ErrorKind::Inconsistent));
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
+
+/// The secondary records the end of a copy (`synced`, announced by its record) before
+/// the primary has the `Done` answer: a command judged meanwhile sees the model's
+/// `pair`, not the primary's `copy` (full fuzz seed 3759). A secondary's command
+/// takes its own `pair`; a primary's waits for the answer (a retransmission here).
+#[test]
+fn a_command_right_after_synced_sees_pair_before_the_primary_has_heard() {
+    for (at, op, want, after) in [
+        (
+            B,
+            Op::Failback { group: G },
+            Err(ErrorKind::RemoteWrongState(RemoteState::Pair)),
+            RemoteState::Pair,
+        ),
+        (A, Op::Suspend { group: G }, Ok(Reply::Done), RemoteState::Suspended),
+        (A, Op::Resume { group: G }, Err(ErrorKind::RemoteWrongState(RemoteState::Pair)), RemoteState::Pair),
+    ] {
+        let mut n = Net::new();
+        n.write(0, 1);
+        n.on_done_answer = Some((at, op.clone()));
+        let create = Op::RemotePairCreate {
+            pair: PairId(0),
+            primary: P,
+            secondary: R,
+            group: G,
+            mode: RemoteMode::Sync,
+            fence: Fence::Never,
+            split_brain: SplitBrainPolicy::Refuse,
+        };
+        assert_eq!(n.op(A, create), Ok(Reply::Done));
+        assert!(n.on_done_answer.is_none(), "{op}: the first `Done` answer was dropped");
+        let req = ReqId { host: 1, seq: n.seq };
+        let i = n.replies.iter().position(|r| r.0 == at && r.1 == req).expect("answered");
+        assert_eq!(n.replies[i].2, want, "{op}");
+        assert_eq!(n.events, vec![(B, RemoteEvent::Synced)], "{op}");
+        assert_eq!((n.state(A), n.state(B)), (after, after), "{op}");
+        assert!(n.violations.is_empty(), "{:?}", n.violations);
+    }
+}
+
+/// A primary that lost the end of the initial copy (a crash landed the secondary's
+/// record of `synced`, not its own: full fuzz seed 3800) resumes with the union of
+/// the change maps, learnt from the secondary's state, and once it is the secondary
+/// (a failback) it holds a whole image: a takeover there is not refused.
+#[test]
+fn a_primarys_stale_view_of_consistency_neither_widens_a_resume_nor_follows_a_failback() {
+    let (mut n, _) = Net::suspended_with_changes();
+    // The view the crash left (the secondary holds a whole image and says so).
+    n.c[A].remote.groups.get_mut(&G).expect("exists").rec.consistent = false;
+    assert_eq!(n.op(A, Op::Resume { group: G }), Ok(Reply::Done));
+    let (at, kind, stats) = n.copies.last().copied().expect("the resync finished");
+    assert_eq!((at, kind), (A, CopyKind::RemoteResync));
+    assert_eq!(stats.blocks_copied, 8, "the union of the change maps (blocks 0..8), not every block");
+    // Again, then a takeover and a failback whose resync cannot finish (its source
+    // block is unreadable): the old primary is a resync target cut half-way.
+    assert_eq!(n.op(A, Op::Suspend { group: G }), Ok(Reply::Done));
+    n.c[A].remote.groups.get_mut(&G).expect("exists").rec.consistent = false;
+    let pre = n.image(A, P);
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    let values = vec![Value::pack(2, 1, 0)];
+    assert_eq!(n.op(B, Op::Write { vol: R, block: 40, values }), Ok(Reply::Done));
+    n.bad[B].insert((SpaceId(R.0), 40));
+    n.events.clear();
+    assert_eq!(n.op(B, Op::Failback { group: G }), Ok(Reply::Done));
+    assert_eq!(n.events, vec![(B, RemoteEvent::LinkLost)], "the failback's resync is cut");
+    assert_eq!(n.state(A), RemoteState::Resync);
+    // The model's secondary holds its pre-resync image (the old primary's own): a
+    // takeover there puts it back.
+    assert_eq!(n.op(A, Op::Takeover { group: G }), Ok(Reply::Done));
+    assert_eq!(n.image(A, P), pre);
     assert!(n.violations.is_empty(), "{:?}", n.violations);
 }
