@@ -38,13 +38,22 @@
 //!   this side's content); then the record drops `adopt` (a crash before adopts
 //!   again, the same content). The secondary's content is the image the model holds
 //!   (at `link_lost`, or at a takeover that came first) while it follows or is
-//!   suspended, and after a takeover in the chunks it has not written since (no bit
-//!   of its session since); otherwise it answers that it has none and the primary
-//!   keeps its own content. Left open: a chunk the secondary wrote after a takeover
-//!   that showed the write in doubt; a resume overriding that takeover then discards
-//!   the write on both sides (not observed by the fuzzer; the same as the in-memory
-//!   doubt marks' case). A request of a dead incarnation still on the wire is
-//!   dropped, so nothing of the crashed primary lands after.
+//!   suspended; after a takeover, the chunks it has not written since (no durable
+//!   bit of its session since) are still that image, and each chunk it writes it
+//!   first saves as it took it over (**takeover saves** below), so it answers with
+//!   that image whatever it wrote since (a resume overriding the takeover must find
+//!   the write in doubt on the primary if the takeover showed it). A request of a
+//!   dead incarnation still on the wire is dropped, so nothing of the crashed
+//!   primary lands after.
+//! - **Takeover saves** `rtook/<g>/<vol>/<chunk>` with their data in a private space
+//!   (a sync secondary with fence `data` that took over): before its first write to a
+//!   chunk since the takeover (before the chunk's bit, so before the write), the chunk
+//!   is copied aside and marked; the old primary's `ReadImage` reads it there. Dropped
+//!   once the group leaves `swapped` (the old primary adopted before its resume
+//!   overrode the takeover, or a failback copies over it). Cost: a read and a write
+//!   per chunk on the first write to it after such a takeover. An unreadable chunk is
+//!   not saved (the primary then keeps its own content, as for an unreadable block in
+//!   doubt).
 //! - **Saved chunks** `rsave/<g>/<vol>/<chunk>` with their data in a private space: a
 //!   resync target saves each chunk before its first overwrite (DRBD's
 //!   before-resync-target snapshot), so a takeover mid-resync restores the
@@ -239,6 +248,9 @@ const COPY_WINDOW: usize = 8;
 const RESP_CACHE: usize = 64;
 /// Saved (pre-resync) chunks live in space `SAVE_SPACE | volume`.
 const SAVE_SPACE: u32 = 1 << 31;
+/// Chunks a fence-`data` secondary that took over saved before its first write since
+/// (see "Doubt marks") live in space `TOOK_SPACE | volume`.
+const TOOK_SPACE: u32 = SAVE_SPACE | 1 << 30;
 
 type Chunk = (VolumeId, u64);
 
@@ -305,6 +317,10 @@ fn doubt_key(g: GroupId, (vol, block): (VolumeId, u64)) -> String {
 
 fn save_key(g: GroupId, (vol, chunk): Chunk) -> String {
     format!("rsave/{:08x}/{:08x}/{chunk:016x}", g.0, vol.0)
+}
+
+fn took_key(g: GroupId, (vol, chunk): Chunk) -> String {
+    format!("rtook/{:08x}/{:08x}/{chunk:016x}", g.0, vol.0)
 }
 
 /// A create's intent: durable at the primary before it asks the secondary to record
@@ -622,6 +638,9 @@ struct RGroup {
     /// This incarnation restarted the group's primary while it was following: its
     /// suspension (`lose_link`) is a crash's (see `GroupRec::adopt`).
     restarted: bool,
+    /// (A fence-`data` secondary that took over.) Chunks whose content at the takeover
+    /// is saved (`rtook/…`), for the old primary's adoption.
+    took: BTreeSet<Chunk>,
 }
 
 impl RGroup {
@@ -634,6 +653,13 @@ impl RGroup {
         self.stage = 0;
         self.answer = None;
         self.contended = false;
+    }
+
+    /// A fence-`data` secondary that took over keeps each chunk's content at the
+    /// takeover before its first write since: the old primary may adopt it.
+    fn keeps_took_image(&self) -> bool {
+        let r = &self.rec;
+        !r.primary && r.state == RemoteState::Swapped && r.mode == RemoteMode::Sync && r.fence == Fence::Data
     }
 
     /// A primary whose content is not settled yet: blocks in doubt, or an activity
@@ -700,6 +726,7 @@ impl RGroup {
             adopting: BTreeSet::new(),
             adopt_busy: BTreeMap::new(),
             restarted: false,
+            took: BTreeSet::new(),
         }
     }
 
@@ -760,21 +787,31 @@ pub(super) enum RPending {
     ImageRead(Box<ImageRead>),
     /// A block range of an adopted chunk is written (`GroupRec::adopt`).
     AdoptWrite(GroupId, Chunk),
+    /// A swapped fence-`data` secondary saves a chunk's content at the takeover before
+    /// its first write since: read, written to `TOOK_SPACE`, marked; then the bit.
+    TookRead(GroupId, (u64, Chunk)),
+    TookWrite(GroupId, (u64, Chunk)),
+    TookMarked(GroupId, (u64, Chunk)),
 }
 
-/// A `ReadImage` being answered: the chunk's blocks `pos..end` are left to read
-/// (a block the media cannot read is answered `None`, the rest are read again).
+/// A `ReadImage` being answered: the segments `(space, from, to)` left to read, the
+/// first from `pos` (a block the media cannot read is answered `None`, the rest are
+/// read again).
 #[derive(Debug, Clone)]
 pub(super) struct ImageRead {
     g: GroupId,
     peer: ArrayId,
     seq: u64,
-    space: SpaceId,
+    /// The request: `(volume, first block, blocks)`.
+    want: (VolumeId, u64, u64),
+    segs: VecDeque<(SpaceId, u64, u64)>,
     pos: u64,
     /// The next read's end (before a block known to be unreadable).
     limit: u64,
-    end: u64,
     got: Vec<Option<Value>>,
+    /// (A secondary that took over.) The session and the chunks read in place: if one
+    /// was written meanwhile, the read starts again.
+    live: Option<(u64, Vec<u64>)>,
 }
 
 /// A create in progress: the request, the command, its stage (1: checking at the
@@ -924,6 +961,13 @@ impl Remote {
                         grp.saved.insert((VolumeId(n[1] as u32), n[2]));
                     }
                 }
+                ["rtook", rest @ ..] if rest.len() == 3 => {
+                    if let Some(n) = parse_hex(rest)
+                        && let Some(grp) = r.groups.get_mut(&GroupId(n[0] as u32))
+                    {
+                        grp.took.insert((VolumeId(n[1] as u32), n[2]));
+                    }
+                }
                 _ => {}
             }
         }
@@ -1051,6 +1095,9 @@ impl Controller {
         for g in ids {
             if self.remote.groups[&g].doubts_pending() {
                 self.arm_tick(out);
+            }
+            if !self.remote.groups[&g].keeps_took_image() && !self.remote.groups[&g].took.is_empty() {
+                self.drop_took(g, out);
             }
             let grp = self.remote.groups.get_mut(&g).expect("exists");
             if grp.rec.primary && !grp.rec.following() {
@@ -1778,31 +1825,19 @@ impl Controller {
                 let space = self.volumes[&vol].space;
                 self.rsubmit(MediaOp::Read { space, block, len: 1 }, RPending::ChunkRead(g, from, seq), out);
             }
-            Req::ReadImage { vol, block: start, len } => {
-                // The secondary holds the image the primary's crash left while it
-                // follows or is suspended, and after a takeover in the blocks it has
-                // not written since (no bit of its session since: its content there is
-                // still the image it took over). Otherwise `Ok`: the primary keeps its
-                // own content. (The range is the primary's chunk: the arrays' change
-                // grains may differ.)
-                let grain = self.grain;
-                let serves = self.volumes.get(&vol).is_some_and(|v| start + len <= v.blocks)
-                    && self.remote.groups.get(&g).is_some_and(|x| {
-                        let l = x.latest();
-                        let untouched = || {
-                            (start / grain..=(start + len).saturating_sub(1) / grain)
-                                .all(|c| !x.bits.contains_key(&(l.session, (vol, c))))
-                        };
-                        !l.primary && !l.saving && (l.state != RemoteState::Swapped || untouched())
-                    });
-                if !serves || len == 0 {
-                    return self.respond(from, g, seq, Resp::Ok, out);
-                }
-                let space = self.volumes[&vol].space;
-                let end = start + len;
-                let read =
-                    ImageRead { g, peer: from, seq, space, pos: start, limit: end, end, got: Vec::new() };
-                self.image_read_step(read, out);
+            Req::ReadImage { vol, block, len } => {
+                let read = ImageRead {
+                    g,
+                    peer: from,
+                    seq,
+                    want: (vol, block, len),
+                    segs: VecDeque::new(),
+                    pos: 0,
+                    limit: 0,
+                    got: Vec::new(),
+                    live: None,
+                };
+                self.image_read_start(read, out);
             }
         }
     }
@@ -1954,6 +1989,10 @@ impl Controller {
         let role_changed = grp.rec.primary != rec.primary;
         grp.rec = rec;
         grp.live = true;
+        if !grp.keeps_took_image() && !grp.took.is_empty() {
+            self.drop_took(g, out);
+        }
+        let grp = self.remote.groups.get_mut(&g).expect("exists");
         if let Some((rec, after)) = grp.rec_queue.pop_front() {
             self.put_grec(g, rec, after, out);
         }
@@ -2154,29 +2193,55 @@ impl Controller {
         let w = &self.remote.writes[&wid];
         let (g, vol, epoch, (c0, c1)) = (w.g, w.vol, w.epoch, w.chunks);
         let grp = self.remote.groups.get_mut(&g).expect("exists");
+        let keeps = grp.keeps_took_image() && epoch == grp.rec.session;
         let mut waiting = false;
         let mut puts = Vec::new();
+        let mut saves = Vec::new();
         for c in c0..=c1 {
             match grp.bits.get(&(epoch, (vol, c))) {
                 Some(Bit::Durable) => {}
                 Some(_) => waiting = true,
                 None => {
                     grp.bits.insert((epoch, (vol, c)), Bit::Putting);
-                    puts.push((epoch, (vol, c)));
+                    if keeps && !grp.took.contains(&(vol, c)) {
+                        saves.push((epoch, (vol, c)));
+                    } else {
+                        puts.push((epoch, (vol, c)));
+                    }
                     waiting = true;
                 }
             }
         }
+        for k in saves {
+            // The chunk's content at the takeover is saved first (the bit, and so the
+            // write, wait for it).
+            let (b, n) = self.chunk_blocks(k.1);
+            let space = self.volumes[&vol].space;
+            self.rsubmit(MediaOp::Read { space, block: b, len: n as u32 }, RPending::TookRead(g, k), out);
+        }
         for k in puts {
-            self.rsubmit(
-                MediaOp::MetaPut { key: bit_key(g, k.0, k.1), value: Vec::new() },
-                RPending::BitPut(g, k),
-                out,
-            );
+            self.put_bit(g, k, out);
         }
         if !waiting {
             self.write_go(wid, out);
         }
+    }
+
+    /// The chunks saved at a takeover are moot once the group left `swapped` (the old
+    /// primary adopted before its resume, or a failback copies over it).
+    fn drop_took(&mut self, g: GroupId, out: &mut Vec<Output>) {
+        let took = std::mem::take(&mut self.remote.groups.get_mut(&g).expect("exists").took);
+        for c in took {
+            self.rsubmit(MediaOp::MetaDelete { key: took_key(g, c) }, RPending::Forget, out);
+        }
+    }
+
+    fn put_bit(&mut self, g: GroupId, k: (u64, Chunk), out: &mut Vec<Output>) {
+        self.rsubmit(
+            MediaOp::MetaPut { key: bit_key(g, k.0, k.1), value: Vec::new() },
+            RPending::BitPut(g, k),
+            out,
+        );
     }
 
     /// Re-examines writes waiting for bits of `g`.
@@ -2637,22 +2702,47 @@ impl Controller {
             RPending::RestoreWrite(g) => self.restore_step(g, out),
             RPending::DoubtWrite(g, c) => self.doubt_resolved(g, c, out),
             RPending::ImageRead(mut read) => {
+                let end = read.segs[0].2;
                 match result {
                     MediaResult::Read(values) => {
                         read.pos += values.len() as u64;
                         read.got.extend(values.into_iter().map(Some));
-                        read.limit = read.end;
+                        read.limit = end;
                     }
                     MediaResult::ReadError { block } if block <= read.pos => {
                         read.got.push(None);
                         read.pos += 1;
-                        read.limit = read.end;
+                        read.limit = end;
                     }
                     // The blocks before the unreadable one are read again.
-                    MediaResult::ReadError { block } => read.limit = block.min(read.end),
+                    MediaResult::ReadError { block } => read.limit = block.min(end),
                     _ => panic!("a read's result"),
                 }
                 self.image_read_step(*read, out);
+            }
+            RPending::TookRead(g, k) => {
+                let MediaResult::Read(values) = result else {
+                    // Unreadable: the chunk's content at the takeover cannot be kept
+                    // (a `ReadImage` of it is then answered `Ok`).
+                    return self.put_bit(g, k, out);
+                };
+                let (b, _) = self.chunk_blocks(k.1);
+                let space = SpaceId(TOOK_SPACE | self.volumes[&k.1.0].space.0);
+                self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::TookWrite(g, k), out);
+            }
+            RPending::TookWrite(g, k) => {
+                let key = took_key(g, k.1);
+                self.rsubmit(MediaOp::MetaPut { key, value: Vec::new() }, RPending::TookMarked(g, k), out);
+            }
+            RPending::TookMarked(g, k) => {
+                if let Some(grp) = self.remote.groups.get_mut(&g) {
+                    grp.took.insert(k.1);
+                    if !grp.keeps_took_image() {
+                        // The group left `swapped` meanwhile.
+                        self.drop_took(g, out);
+                    }
+                }
+                self.put_bit(g, k, out);
             }
             RPending::AdoptWrite(g, c) => {
                 let Some(grp) = self.remote.groups.get_mut(&g) else { return };
@@ -3900,12 +3990,79 @@ impl Controller {
         self.resolve_doubts(g, out);
     }
 
-    /// Reads the rest of a chunk for the peer's `ReadImage`, or answers it.
-    fn image_read_step(&mut self, read: ImageRead, out: &mut Vec<Output>) {
-        if read.pos >= read.end {
-            return self.respond(read.peer, read.g, read.seq, Resp::Image(read.got), out);
+    /// Plans the peer's `ReadImage` (or answers `Ok`) and starts reading. The
+    /// secondary holds the image the primary's crash left while it follows or is
+    /// suspended; after a takeover, in each chunk it has not written since (no bit of
+    /// its session since) or whose content at the takeover it saved before writing it
+    /// (`took`). Otherwise `Ok`: the primary keeps its own content. (The range is the
+    /// primary's chunk: the arrays' change grains may differ.)
+    fn image_read_start(&mut self, mut read: ImageRead, out: &mut Vec<Output>) {
+        let (g, (vol, start, len)) = (read.g, read.want);
+        let grain = self.grain;
+        let plan = (|| {
+            let v = self.volumes.get(&vol).filter(|v| len > 0 && start + len <= v.blocks)?;
+            let x = self.remote.groups.get(&g)?;
+            let l = x.latest();
+            if l.primary || l.saving {
+                return None;
+            }
+            let end = start + len;
+            if l.state != RemoteState::Swapped {
+                return Some((VecDeque::from([(v.space, start, end)]), None));
+            }
+            let mut segs = VecDeque::new();
+            let mut live = Vec::new();
+            for c in start / grain..=(end - 1) / grain {
+                let seg = (start.max(c * grain), end.min((c + 1) * grain));
+                if x.took.contains(&(vol, c)) {
+                    segs.push_back((SpaceId(TOOK_SPACE | v.space.0), seg.0, seg.1));
+                } else if matches!(x.bits.get(&(l.session, (vol, c))), None | Some(Bit::Putting)) {
+                    // No write since the takeover has landed (a write waits for its
+                    // durable bit).
+                    segs.push_back((v.space, seg.0, seg.1));
+                    live.push(c);
+                } else {
+                    return None;
+                }
+            }
+            Some((segs, Some((l.session, live))))
+        })();
+        let Some((segs, live)) = plan else {
+            return self.respond(read.peer, g, read.seq, Resp::Ok, out);
+        };
+        read.pos = segs[0].1;
+        read.limit = segs[0].2;
+        read.segs = segs;
+        read.got.clear();
+        read.live = live;
+        self.image_read_step(read, out);
+    }
+
+    /// Reads the rest of the peer's `ReadImage`, or answers it.
+    fn image_read_step(&mut self, mut read: ImageRead, out: &mut Vec<Output>) {
+        while read.segs.front().is_some_and(|s| read.pos >= s.2) {
+            read.segs.pop_front();
+            if let Some(s) = read.segs.front() {
+                (read.pos, read.limit) = (s.1, s.2);
+            }
         }
-        let op = MediaOp::Read { space: read.space, block: read.pos, len: (read.limit - read.pos) as u32 };
+        let Some(&(space, _, _)) = read.segs.front() else {
+            // A chunk read in place that a write may have reached meanwhile (its bit
+            // is durable now; its first write since the takeover saved it first):
+            // read again.
+            let grp = self.remote.groups.get(&read.g);
+            let (vol, ..) = read.want;
+            let written = |x: &RGroup, session: u64, c: u64| {
+                !matches!(x.bits.get(&(session, (vol, c))), None | Some(Bit::Putting))
+            };
+            if let Some((session, live)) = &read.live
+                && live.iter().any(|c| grp.is_none_or(|x| written(x, *session, *c)))
+            {
+                return self.image_read_start(read, out);
+            }
+            return self.respond(read.peer, read.g, read.seq, Resp::Image(read.got), out);
+        };
+        let op = MediaOp::Read { space, block: read.pos, len: (read.limit - read.pos) as u32 };
         self.rsubmit(op, RPending::ImageRead(Box::new(read)), out);
     }
 

@@ -523,12 +523,38 @@ fn a_restarted_fence_data_primary_adopts_the_write_its_crash_left_on_the_seconda
 }
 
 #[test]
-fn a_restarted_fence_data_primary_keeps_its_own_content_where_the_secondary_wrote_since_its_takeover() {
+fn a_restarted_fence_data_primary_adopts_the_secondarys_content_at_its_takeover() {
+    // B wrote block 3 (the write in doubt's) or another since its takeover: A adopts
+    // the content B took over either way (B saved block 3 before writing it).
     for written_since in [3, 40] {
-        let n = took_over_after_a_primary_crash(written_since);
-        let want = if written_since == 3 { Value::pack(1, 1, 0) } else { Value::pack(1, 2, 0) };
-        assert_eq!(n.block(A, P, 3), want, "B wrote block {written_since} since its takeover");
+        let mut n = took_over_after_a_primary_crash(written_since);
+        assert_eq!(
+            n.block(A, P, 3),
+            Value::pack(1, 2, 0),
+            "B wrote block {written_since} since its takeover"
+        );
+        assert_eq!(n.block(B, R, written_since), Value::pack(2, 1, 0));
+        assert_eq!(n.c[B].remote.groups[&G].took.len(), 1, "B saved the one chunk it wrote");
+        // A resume overriding the takeover (B wrote: only with discard_secondary;
+        // here refused as split brain) or a failback from B ends the saves.
+        assert_eq!(n.op(B, Op::Failback { group: G }), Ok(Reply::Done));
+        assert!(n.c[B].remote.groups[&G].took.is_empty(), "the saves are moot after the failback");
+        assert!(!n.meta[B].keys().any(|k| k.starts_with("rtook/")), "their marks are gone");
+        assert_eq!(n.image(A, P), n.image(B, R), "the failback copied B over A");
+        assert!(n.violations.is_empty(), "{:?}", n.violations);
     }
+}
+
+#[test]
+fn a_secondary_that_took_over_saves_nothing_without_fence_data() {
+    let mut n = Net::new();
+    n.create_with(RemoteMode::Sync, Fence::Never);
+    n.write(3, 1);
+    n.link_up = false;
+    assert_eq!(n.op(B, Op::Takeover { group: G }), Ok(Reply::Done));
+    let values = vec![Value::pack(2, 1, 0)];
+    assert_eq!(n.op(B, Op::Write { vol: R, block: 3, values }), Ok(Reply::Done));
+    assert!(n.c[B].remote.groups[&G].took.is_empty());
 }
 
 /// A (sync, fence data) crashes with a write to block 3 on B only; B takes over and
