@@ -614,6 +614,7 @@ impl Controller {
             .and_then(|v| v.pair)
             .is_some_and(|p| self.pairs.get(&p).is_some_and(|pair| !pair.live))
             || self.snaps.creating(vol)
+            || self.remote.creating_on(vol)
     }
 
     /// Moves a waiting backup or restore command on (called after every input: what it
@@ -621,6 +622,18 @@ impl Controller {
     pub(super) fn backup_poll(&mut self, out: &mut Vec<Output>) {
         if self.bk.admin.is_none() && !self.bk.admin_queue.is_empty() {
             self.backup_try_admin(out);
+        }
+        // A `pair_create` held by a remote create in progress (`Remote::creating_on`)
+        // goes on once that create is over.
+        let free = |c: &Controller, op: &Op| match *op {
+            Op::PairCreate { source, mirror, .. } => {
+                [source, mirror].iter().all(|&v| !c.remote.creating_on(v) && !c.bk.gates(v))
+            }
+            _ => false,
+        };
+        if self.bk.held.iter().any(|(_, op)| free(self, op)) {
+            let held: Vec<(ReqId, Op)> = std::mem::take(&mut self.bk.held).into_iter().collect();
+            self.rerun(held, out);
         }
     }
 

@@ -897,8 +897,13 @@ impl Controller {
             }
             Ok(())
         };
-        // S0: a volume a backup or restore command gates: wait for its answer.
-        if self.bk.gates(source) || self.bk.gates(mirror) {
+        // S0: a volume a backup or restore command gates: wait for its answer (and a
+        // remote create in progress on it: `Remote::creating_on`).
+        if self.bk.gates(source)
+            || self.bk.gates(mirror)
+            || self.remote.creating_on(source)
+            || self.remote.creating_on(mirror)
+        {
             return self.bk.hold(req, Op::PairCreate { pair: p, source, mirror });
         }
         if let Err(e) = check() {

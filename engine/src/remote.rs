@@ -1000,6 +1000,23 @@ impl Remote {
         })
     }
 
+    /// A create making `vol` a remote pair member is in progress here, not yet durable
+    /// (a crash may still undo it): its new primary's create, or its new secondary's
+    /// side being committed. An S0 backup or restore, or an S2 `pair_create`, naming
+    /// the volume waits rather than take effect beside it (both would be answered
+    /// `done`; full fuzz seed 7447).
+    pub(super) fn creating_on(&self, vol: VolumeId) -> bool {
+        self.creating
+            .values()
+            .any(|(_, op, ..)| matches!(op, Op::RemotePairCreate { primary, .. } if *primary == vol))
+            || self.sec_drain.contains_key(&vol)
+            || self.sec_commit.values().any(|r| r.pairs.iter().any(|p| p.1 == vol))
+            || self.groups.values().any(|g| {
+                let member = |r: &GroupRec| r.pairs.iter().any(|p| p.1 == vol);
+                member(g.latest()) && (!g.live || !member(&g.rec))
+            })
+    }
+
     /// A volume or pair id in a remote pair (for S2's `pair_create` refusals).
     pub(super) fn in_pair(&self, vol: VolumeId) -> bool {
         self.vol_group.contains_key(&vol)
@@ -1374,8 +1391,16 @@ impl Controller {
         if recover_again {
             self.send_req(peer, g, Req::Flush, Purpose::Recover, out);
         }
-        if self.remote.creating.get(&g).is_some_and(|c| c.2 == 4) {
+        let suspended = self.remote.groups.get(&g).is_some_and(|x| !x.latest().following());
+        if let Some(c) = self.remote.creating.get_mut(&g)
+            && (c.2 == 4 || (suspended && matches!(c.2, 1 | 2)))
+        {
             // Asking whether the secondary holds its side: ask again on a new channel.
+            // A create into a suspended group whose check or commit the channel lost
+            // asks it too, as `lose_link` has it do: the secondary may hold its side
+            // (a restarted primary completing a create, full fuzz seed 7365: started
+            // afresh, the create was refused by the suspension it took effect before).
+            c.2 = 4;
             self.send_held(g, out);
         } else if let Some((req, op, _, _)) = self.remote.creating.remove(&g) {
             // Ask again on a new channel.

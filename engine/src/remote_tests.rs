@@ -692,3 +692,31 @@ fn a_primarys_stale_view_of_consistency_neither_widens_a_resume_nor_follows_a_fa
     assert_eq!(n.image(A, P), pre);
     assert!(n.violations.is_empty(), "{:?}", n.violations);
 }
+
+#[test]
+fn a_backup_waits_for_a_remote_create_on_its_volume() {
+    // A remote create of P's pair and a backup within P issued together: the backup
+    // waits for the create and is then refused (`in_pair`); never both done.
+    let mut n = Net::new();
+    let create = ReqId { host: 1, seq: 1 };
+    let backup = ReqId { host: 1, seq: 2 };
+    n.seq = 2;
+    let op = Op::RemotePairCreate {
+        pair: PairId(0),
+        primary: P,
+        secondary: R,
+        group: G,
+        mode: RemoteMode::Sync,
+        fence: Fence::Never,
+        split_brain: SplitBrainPolicy::Refuse,
+    };
+    n.queue.push_back((A, Input::Host { req: create, op }));
+    let region = |start| model::Region { vol: P, start, blocks: 4 };
+    let op = Op::Backup { backup: model::BackupId(0), src: region(0), dst: region(8) };
+    n.queue.push_back((A, Input::Host { req: backup, op }));
+    n.run();
+    let answer = |q: ReqId| n.replies.iter().find(|r| r.1 == q).map(|r| r.2.clone());
+    assert_eq!(answer(create), Some(Ok(Reply::Done)));
+    assert_eq!(answer(backup), Some(Err(ErrorKind::InPair)), "the backup waited for the create");
+    assert!(n.violations.is_empty(), "{:?}", n.violations);
+}
