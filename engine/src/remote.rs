@@ -38,22 +38,14 @@
 //!   this side's content); then the record drops `adopt` (a crash before adopts
 //!   again, the same content). The secondary's content is the image the model holds
 //!   (at `link_lost`, or at a takeover that came first) while it follows or is
-//!   suspended; after a takeover, the chunks it has not written since (no durable
-//!   bit of its session since) are still that image, and each chunk it writes it
-//!   first saves as it took it over (**takeover saves** below), so it answers with
-//!   that image whatever it wrote since (a resume overriding the takeover must find
-//!   the write in doubt on the primary if the takeover showed it). A request of a
+//!   suspended, and after a takeover in the chunks it has not written since (no
+//!   durable bit of its session since); otherwise it answers that it has none and
+//!   the primary keeps its own content. That is enough: once the secondary wrote
+//!   after a takeover, only a failback (its content wins) can end the `swapped`
+//!   state, since a resume overriding the takeover needs split brain to be allowed
+//!   then, and this primary, fenced since the crash, wrote nothing. A request of a
 //!   dead incarnation still on the wire is dropped, so nothing of the crashed
 //!   primary lands after.
-//! - **Takeover saves** `rtook/<g>/<vol>/<chunk>` with their data in a private space
-//!   (a sync secondary with fence `data` that took over): before its first write to a
-//!   chunk since the takeover (before the chunk's bit, so before the write), the chunk
-//!   is copied aside and marked; the old primary's `ReadImage` reads it there. Dropped
-//!   once the group leaves `swapped` (the old primary adopted before its resume
-//!   overrode the takeover, or a failback copies over it). Cost: a read and a write
-//!   per chunk on the first write to it after such a takeover. An unreadable chunk is
-//!   not saved (the primary then keeps its own content, as for an unreadable block in
-//!   doubt).
 //! - **Saved chunks** `rsave/<g>/<vol>/<chunk>` with their data in a private space: a
 //!   resync target saves each chunk before its first overwrite (DRBD's
 //!   before-resync-target snapshot), so a takeover mid-resync restores the
@@ -248,9 +240,6 @@ const COPY_WINDOW: usize = 8;
 const RESP_CACHE: usize = 64;
 /// Saved (pre-resync) chunks live in space `SAVE_SPACE | volume`.
 const SAVE_SPACE: u32 = 1 << 31;
-/// Chunks a fence-`data` secondary that took over saved before its first write since
-/// (see "Doubt marks") live in space `TOOK_SPACE | volume`.
-const TOOK_SPACE: u32 = SAVE_SPACE | 1 << 30;
 
 type Chunk = (VolumeId, u64);
 
@@ -317,10 +306,6 @@ fn doubt_key(g: GroupId, (vol, block): (VolumeId, u64)) -> String {
 
 fn save_key(g: GroupId, (vol, chunk): Chunk) -> String {
     format!("rsave/{:08x}/{:08x}/{chunk:016x}", g.0, vol.0)
-}
-
-fn took_key(g: GroupId, (vol, chunk): Chunk) -> String {
-    format!("rtook/{:08x}/{:08x}/{chunk:016x}", g.0, vol.0)
 }
 
 /// A create's intent: durable at the primary before it asks the secondary to record
@@ -638,9 +623,6 @@ struct RGroup {
     /// This incarnation restarted the group's primary while it was following: its
     /// suspension (`lose_link`) is a crash's (see `GroupRec::adopt`).
     restarted: bool,
-    /// (A fence-`data` secondary that took over.) Chunks whose content at the takeover
-    /// is saved (`rtook/…`), for the old primary's adoption.
-    took: BTreeSet<Chunk>,
 }
 
 impl RGroup {
@@ -655,11 +637,9 @@ impl RGroup {
         self.contended = false;
     }
 
-    /// A fence-`data` secondary that took over keeps each chunk's content at the
-    /// takeover before its first write since: the old primary may adopt it.
-    fn keeps_took_image(&self) -> bool {
-        let r = &self.rec;
-        !r.primary && r.state == RemoteState::Swapped && r.mode == RemoteMode::Sync && r.fence == Fence::Data
+    /// The chunks with a change bit of `session` (an activity log to adopt).
+    fn chunks_of_session(&self, session: u64) -> BTreeSet<Chunk> {
+        self.bits.keys().filter(|k| k.0 == session).map(|k| k.1).collect()
     }
 
     /// A primary whose content is not settled yet: blocks in doubt, or an activity
@@ -726,7 +706,6 @@ impl RGroup {
             adopting: BTreeSet::new(),
             adopt_busy: BTreeMap::new(),
             restarted: false,
-            took: BTreeSet::new(),
         }
     }
 
@@ -787,16 +766,10 @@ pub(super) enum RPending {
     ImageRead(Box<ImageRead>),
     /// A block range of an adopted chunk is written (`GroupRec::adopt`).
     AdoptWrite(GroupId, Chunk),
-    /// A swapped fence-`data` secondary saves a chunk's content at the takeover before
-    /// its first write since: read, written to `TOOK_SPACE`, marked; then the bit.
-    TookRead(GroupId, (u64, Chunk)),
-    TookWrite(GroupId, (u64, Chunk)),
-    TookMarked(GroupId, (u64, Chunk)),
 }
 
-/// A `ReadImage` being answered: the segments `(space, from, to)` left to read, the
-/// first from `pos` (a block the media cannot read is answered `None`, the rest are
-/// read again).
+/// A `ReadImage` being answered: the blocks `pos..end` are left to read (a block the
+/// media cannot read is answered `None`, the rest are read again).
 #[derive(Debug, Clone)]
 pub(super) struct ImageRead {
     g: GroupId,
@@ -804,14 +777,15 @@ pub(super) struct ImageRead {
     seq: u64,
     /// The request: `(volume, first block, blocks)`.
     want: (VolumeId, u64, u64),
-    segs: VecDeque<(SpaceId, u64, u64)>,
+    space: SpaceId,
     pos: u64,
     /// The next read's end (before a block known to be unreadable).
     limit: u64,
+    end: u64,
     got: Vec<Option<Value>>,
-    /// (A secondary that took over.) The session and the chunks read in place: if one
-    /// was written meanwhile, the read starts again.
-    live: Option<(u64, Vec<u64>)>,
+    /// (A secondary that took over.) Its session: if a write since reached one of the
+    /// chunks meanwhile, the read starts again.
+    swapped: Option<u64>,
 }
 
 /// A create in progress: the request, the command, its stage (1: checking at the
@@ -961,19 +935,12 @@ impl Remote {
                         grp.saved.insert((VolumeId(n[1] as u32), n[2]));
                     }
                 }
-                ["rtook", rest @ ..] if rest.len() == 3 => {
-                    if let Some(n) = parse_hex(rest)
-                        && let Some(grp) = r.groups.get_mut(&GroupId(n[0] as u32))
-                    {
-                        grp.took.insert((VolumeId(n[1] as u32), n[2]));
-                    }
-                }
                 _ => {}
             }
         }
         for grp in r.groups.values_mut() {
             if let Some(session) = grp.rec.adopt {
-                grp.adopting = grp.bits.keys().filter(|k| k.0 == session).map(|k| k.1).collect();
+                grp.adopting = grp.chunks_of_session(session);
             }
         }
         r.boot += 1;
@@ -1112,9 +1079,6 @@ impl Controller {
         for g in ids {
             if self.remote.groups[&g].doubts_pending() {
                 self.arm_tick(out);
-            }
-            if !self.remote.groups[&g].keeps_took_image() && !self.remote.groups[&g].took.is_empty() {
-                self.drop_took(g, out);
             }
             let grp = self.remote.groups.get_mut(&g).expect("exists");
             if grp.rec.primary && !grp.rec.following() {
@@ -1391,18 +1355,15 @@ impl Controller {
         if recover_again {
             self.send_req(peer, g, Req::Flush, Purpose::Recover, out);
         }
+        // A create into a suspended group whose check or commit the channel lost asks
+        // `Held`, as `lose_link` has it do: the secondary may hold its side (a restarted
+        // primary completing a create, full fuzz seed 7365: started afresh, the create
+        // was refused by the suspension it took effect before).
         let suspended = self.remote.groups.get(&g).is_some_and(|x| !x.latest().following());
-        if let Some(c) = self.remote.creating.get_mut(&g)
-            && (c.2 == 4 || (suspended && matches!(c.2, 1 | 2)))
+        let asking = self.remote.creating.get(&g).is_some_and(|c| c.2 == 4);
+        if !((suspended || asking) && self.create_ask_held(g, out))
+            && let Some((req, op, _, _)) = self.remote.creating.remove(&g)
         {
-            // Asking whether the secondary holds its side: ask again on a new channel.
-            // A create into a suspended group whose check or commit the channel lost
-            // asks it too, as `lose_link` has it do: the secondary may hold its side
-            // (a restarted primary completing a create, full fuzz seed 7365: started
-            // afresh, the create was refused by the suspension it took effect before).
-            c.2 = 4;
-            self.send_held(g, out);
-        } else if let Some((req, op, _, _)) = self.remote.creating.remove(&g) {
             // Ask again on a new channel.
             self.create_begin(req, op, out);
         }
@@ -1432,7 +1393,7 @@ impl Controller {
             // 2759). The activity log's chunks take the secondary's content before a
             // resume (the primary is fenced until then).
             rec.adopt = Some(rec.session);
-            grp.adopting = grp.bits.keys().filter(|k| k.0 == rec.session).map(|k| k.1).collect();
+            grp.adopting = grp.chunks_of_session(rec.session);
         }
         rec.state = RemoteState::SuspendedError;
         rec.session += 1;
@@ -1460,10 +1421,19 @@ impl Controller {
         // secondary holds its side (full fuzz seed 310 of branch never): if so, the
         // create completes (a repeated commit, taken as a retry); if not, it is
         // refused as the model refuses a create into a suspended group.
-        if let Some((req, op, 1 | 2, local)) = self.remote.creating.get(&g).cloned() {
-            self.remote.creating.insert(g, (req, op, 4, local));
-            self.send_held(g, out);
-        }
+        self.create_ask_held(g, out);
+    }
+
+    /// A create whose check or commit (stage 1 or 2) was cut off, or that was already
+    /// asking (stage 4), asks on a new channel whether the secondary holds its side
+    /// (`Held`): the secondary may have recorded it. False if no such create runs.
+    fn create_ask_held(&mut self, g: GroupId, out: &mut Vec<Output>) -> bool {
+        let Some(c) = self.remote.creating.get_mut(&g).filter(|c| matches!(c.2, 1 | 2 | 4)) else {
+            return false;
+        };
+        c.2 = 4;
+        self.send_held(g, out);
+        true
     }
 
     /// Asks the secondary whether it holds its side of the create in progress (stage 4).
@@ -1856,11 +1826,12 @@ impl Controller {
                     peer: from,
                     seq,
                     want: (vol, block, len),
-                    segs: VecDeque::new(),
+                    space: SpaceId(0),
                     pos: 0,
                     limit: 0,
+                    end: 0,
                     got: Vec::new(),
-                    live: None,
+                    swapped: None,
                 };
                 self.image_read_start(read, out);
             }
@@ -2014,10 +1985,6 @@ impl Controller {
         let role_changed = grp.rec.primary != rec.primary;
         grp.rec = rec;
         grp.live = true;
-        if !grp.keeps_took_image() && !grp.took.is_empty() {
-            self.drop_took(g, out);
-        }
-        let grp = self.remote.groups.get_mut(&g).expect("exists");
         if let Some((rec, after)) = grp.rec_queue.pop_front() {
             self.put_grec(g, rec, after, out);
         }
@@ -2218,46 +2185,24 @@ impl Controller {
         let w = &self.remote.writes[&wid];
         let (g, vol, epoch, (c0, c1)) = (w.g, w.vol, w.epoch, w.chunks);
         let grp = self.remote.groups.get_mut(&g).expect("exists");
-        let keeps = grp.keeps_took_image() && epoch == grp.rec.session;
         let mut waiting = false;
         let mut puts = Vec::new();
-        let mut saves = Vec::new();
         for c in c0..=c1 {
             match grp.bits.get(&(epoch, (vol, c))) {
                 Some(Bit::Durable) => {}
                 Some(_) => waiting = true,
                 None => {
                     grp.bits.insert((epoch, (vol, c)), Bit::Putting);
-                    if keeps && !grp.took.contains(&(vol, c)) {
-                        saves.push((epoch, (vol, c)));
-                    } else {
-                        puts.push((epoch, (vol, c)));
-                    }
+                    puts.push((epoch, (vol, c)));
                     waiting = true;
                 }
             }
-        }
-        for k in saves {
-            // The chunk's content at the takeover is saved first (the bit, and so the
-            // write, wait for it).
-            let (b, n) = self.chunk_blocks(k.1);
-            let space = self.volumes[&vol].space;
-            self.rsubmit(MediaOp::Read { space, block: b, len: n as u32 }, RPending::TookRead(g, k), out);
         }
         for k in puts {
             self.put_bit(g, k, out);
         }
         if !waiting {
             self.write_go(wid, out);
-        }
-    }
-
-    /// The chunks saved at a takeover are moot once the group left `swapped` (the old
-    /// primary adopted before its resume, or a failback copies over it).
-    fn drop_took(&mut self, g: GroupId, out: &mut Vec<Output>) {
-        let took = std::mem::take(&mut self.remote.groups.get_mut(&g).expect("exists").took);
-        for c in took {
-            self.rsubmit(MediaOp::MetaDelete { key: took_key(g, c) }, RPending::Forget, out);
         }
     }
 
@@ -2587,7 +2532,12 @@ impl Controller {
         if rec.mode == RemoteMode::Async {
             return Err(ErrorKind::InPair);
         }
-        if !rec.consistent || rec.saving || matches!(rec.state, RemoteState::Copy | RemoteState::Resync) {
+        // A secondary is `suspended_error` only as the target of a failback whose
+        // `Begin` it never got (the `Flush` answer): the model's cut resync.
+        if !rec.consistent
+            || rec.saving
+            || matches!(rec.state, RemoteState::Copy | RemoteState::Resync | RemoteState::SuspendedError)
+        {
             return Err(ErrorKind::Inconsistent);
         }
         Ok(())
@@ -2727,7 +2677,7 @@ impl Controller {
             RPending::RestoreWrite(g) => self.restore_step(g, out),
             RPending::DoubtWrite(g, c) => self.doubt_resolved(g, c, out),
             RPending::ImageRead(mut read) => {
-                let end = read.segs[0].2;
+                let end = read.end;
                 match result {
                     MediaResult::Read(values) => {
                         read.pos += values.len() as u64;
@@ -2744,30 +2694,6 @@ impl Controller {
                     _ => panic!("a read's result"),
                 }
                 self.image_read_step(*read, out);
-            }
-            RPending::TookRead(g, k) => {
-                let MediaResult::Read(values) = result else {
-                    // Unreadable: the chunk's content at the takeover cannot be kept
-                    // (a `ReadImage` of it is then answered `Ok`).
-                    return self.put_bit(g, k, out);
-                };
-                let (b, _) = self.chunk_blocks(k.1);
-                let space = SpaceId(TOOK_SPACE | self.volumes[&k.1.0].space.0);
-                self.rsubmit(MediaOp::Write { space, block: b, values }, RPending::TookWrite(g, k), out);
-            }
-            RPending::TookWrite(g, k) => {
-                let key = took_key(g, k.1);
-                self.rsubmit(MediaOp::MetaPut { key, value: Vec::new() }, RPending::TookMarked(g, k), out);
-            }
-            RPending::TookMarked(g, k) => {
-                if let Some(grp) = self.remote.groups.get_mut(&g) {
-                    grp.took.insert(k.1);
-                    if !grp.keeps_took_image() {
-                        // The group left `swapped` meanwhile.
-                        self.drop_took(g, out);
-                    }
-                }
-                self.put_bit(g, k, out);
             }
             RPending::AdoptWrite(g, c) => {
                 let Some(grp) = self.remote.groups.get_mut(&g) else { return };
@@ -3057,14 +2983,14 @@ impl Controller {
                     // The peer's failback was recorded while this side was down or
                     // unreachable (its `Begin` lost): this side is the secondary, out
                     // of the (cut) resync, with its own image, which is its pre-resync
-                    // image (`saving`, no chunk saved: nothing was copied). The host
-                    // I/O held until this role is durable is then refused as the
-                    // model refuses it, and so is a snapshot (the model's cut resync).
+                    // image (nothing was copied). The host I/O held until this role is
+                    // durable is then refused as the model refuses it, and so is a
+                    // snapshot (the model's cut resync: `remote_snapshot_allowed`).
                     let mut rec = latest.clone();
                     rec.become_secondary();
                     rec.state = RemoteState::SuspendedError;
                     rec.fenced = false;
-                    rec.saving = true;
+                    rec.saving = false;
                     self.put_grec(g, rec, RAfter::LinkLost, out);
                 } else {
                     self.release_held(g, out);
@@ -3917,10 +3843,7 @@ impl Controller {
                 }
             }
             // A resync target keeps its pre-resync image: never saving outside a resync.
-            // (A cut failback's target that never got its `Begin` keeps its whole
-            // pre-resync image, suspended: see the `Flush` answer.)
-            let cut_target = grp.rec.state == RemoteState::SuspendedError && !grp.rec.primary;
-            if grp.rec.saving && grp.rec.state != RemoteState::Resync && !cut_target {
+            if grp.rec.saving && grp.rec.state != RemoteState::Resync {
                 return Err(format!("{g}: saving a pre-resync image in state {}", grp.rec.state));
             }
             // An activity log to adopt belongs to a fenced primary (nobody reads the
@@ -4015,80 +3938,56 @@ impl Controller {
         self.resolve_doubts(g, out);
     }
 
-    /// Plans the peer's `ReadImage` (or answers `Ok`) and starts reading. The
-    /// secondary holds the image the primary's crash left while it follows or is
-    /// suspended; after a takeover, in each chunk it has not written since (no bit of
-    /// its session since) or whose content at the takeover it saved before writing it
-    /// (`took`). Otherwise `Ok`: the primary keeps its own content. (The range is the
-    /// primary's chunk: the arrays' change grains may differ.)
+    /// Starts the peer's `ReadImage`, or answers `Ok`. The secondary holds the image
+    /// the primary's crash left while it follows or is suspended, and after a
+    /// takeover in the chunks it has not written since (no durable bit of its session
+    /// since: a write waits for its bit). Otherwise `Ok`: the primary keeps its own
+    /// content. (The range is the primary's chunk: the arrays' grains may differ.)
     fn image_read_start(&mut self, mut read: ImageRead, out: &mut Vec<Output>) {
         let (g, (vol, start, len)) = (read.g, read.want);
-        let grain = self.grain;
-        let plan = (|| {
-            let v = self.volumes.get(&vol).filter(|v| len > 0 && start + len <= v.blocks)?;
+        let plan = self.volumes.get(&vol).filter(|v| len > 0 && start + len <= v.blocks).and_then(|v| {
             let x = self.remote.groups.get(&g)?;
             let l = x.latest();
             if l.primary || l.saving {
                 return None;
             }
-            let end = start + len;
-            if l.state != RemoteState::Swapped {
-                return Some((VecDeque::from([(v.space, start, end)]), None));
+            let swapped = (l.state == RemoteState::Swapped).then_some(l.session);
+            if swapped.is_some_and(|session| self.image_written(x, session, vol, start, len)) {
+                return None;
             }
-            let mut segs = VecDeque::new();
-            let mut live = Vec::new();
-            for c in start / grain..=(end - 1) / grain {
-                let seg = (start.max(c * grain), end.min((c + 1) * grain));
-                if x.took.contains(&(vol, c)) {
-                    segs.push_back((SpaceId(TOOK_SPACE | v.space.0), seg.0, seg.1));
-                } else if matches!(x.bits.get(&(l.session, (vol, c))), None | Some(Bit::Putting)) {
-                    // No write since the takeover has landed (a write waits for its
-                    // durable bit).
-                    segs.push_back((v.space, seg.0, seg.1));
-                    live.push(c);
-                } else {
-                    return None;
-                }
-            }
-            Some((segs, Some((l.session, live))))
-        })();
-        let Some((segs, live)) = plan else {
+            Some((v.space, swapped))
+        });
+        let Some((space, swapped)) = plan else {
             return self.respond(read.peer, g, read.seq, Resp::Ok, out);
         };
-        read.pos = segs[0].1;
-        read.limit = segs[0].2;
-        read.segs = segs;
+        (read.space, read.pos, read.limit, read.end) = (space, start, start + len, start + len);
         read.got.clear();
-        read.live = live;
+        read.swapped = swapped;
         self.image_read_step(read, out);
     }
 
+    /// Whether a write since the takeover (`session`) may have reached the blocks.
+    fn image_written(&self, x: &RGroup, session: u64, vol: VolumeId, start: u64, len: u64) -> bool {
+        let (c0, c1) = self.chunks_of(start, len);
+        (c0..=c1).any(|c| !matches!(x.bits.get(&(session, (vol, c))), None | Some(Bit::Putting)))
+    }
+
     /// Reads the rest of the peer's `ReadImage`, or answers it.
-    fn image_read_step(&mut self, mut read: ImageRead, out: &mut Vec<Output>) {
-        while read.segs.front().is_some_and(|s| read.pos >= s.2) {
-            read.segs.pop_front();
-            if let Some(s) = read.segs.front() {
-                (read.pos, read.limit) = (s.1, s.2);
-            }
+    fn image_read_step(&mut self, read: ImageRead, out: &mut Vec<Output>) {
+        if read.pos < read.end {
+            let op =
+                MediaOp::Read { space: read.space, block: read.pos, len: (read.limit - read.pos) as u32 };
+            return self.rsubmit(op, RPending::ImageRead(Box::new(read)), out);
         }
-        let Some(&(space, _, _)) = read.segs.front() else {
-            // A chunk read in place that a write may have reached meanwhile (its bit
-            // is durable now; its first write since the takeover saved it first):
-            // read again.
-            let grp = self.remote.groups.get(&read.g);
-            let (vol, ..) = read.want;
-            let written = |x: &RGroup, session: u64, c: u64| {
-                !matches!(x.bits.get(&(session, (vol, c))), None | Some(Bit::Putting))
-            };
-            if let Some((session, live)) = &read.live
-                && live.iter().any(|c| grp.is_none_or(|x| written(x, *session, *c)))
-            {
-                return self.image_read_start(read, out);
-            }
-            return self.respond(read.peer, read.g, read.seq, Resp::Image(read.got), out);
-        };
-        let op = MediaOp::Read { space, block: read.pos, len: (read.limit - read.pos) as u32 };
-        self.rsubmit(op, RPending::ImageRead(Box::new(read)), out);
+        // A write since the takeover may have landed while the blocks were read:
+        // read again (or answer `Ok`).
+        let (vol, start, len) = read.want;
+        if let Some(session) = read.swapped
+            && self.remote.groups.get(&read.g).is_none_or(|x| self.image_written(x, session, vol, start, len))
+        {
+            return self.image_read_start(read, out);
+        }
+        self.respond(read.peer, read.g, read.seq, Resp::Image(read.got), out);
     }
 
     fn doubt_resolved(&mut self, g: GroupId, c: (VolumeId, u64), out: &mut Vec<Output>) {
